@@ -1,0 +1,155 @@
+"""Domain events: immutable facts, each with a type name and a schema version.
+
+Events know nothing of Redis or PostgreSQL; ``ingestro.codec`` turns them into
+stream entries and back.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import attrs
+
+
+@attrs.frozen
+class FileReceived:
+    """An upload was stored durably and is ready to be parsed."""
+
+    type_name: ClassVar[str] = "FileReceived"
+    version: ClassVar[int] = 1
+
+    job_id: str
+    dataset: str
+    #: The name the client gave the file; shown to people, never used as a path.
+    filename: str
+    #: The server-generated name of the stored file inside the upload storage.
+    storage_key: str
+    format: str
+    bytes: int
+    sha256: str
+    received_at: str
+
+
+@attrs.frozen
+class FieldError:
+    """Why one value of a row was refused. ``field`` is None for row-level errors."""
+
+    field: str | None
+    code: str
+    message: str
+
+
+@attrs.frozen
+class AcceptedRow:
+    line: int
+    content_hash: str
+    values: dict[str, Any]
+
+
+@attrs.frozen
+class RejectedRow:
+    line: int
+    errors: list[FieldError]
+    #: The row as it was in the file: a header -> text mapping for CSV, the value for JSON.
+    raw: Any
+
+
+@attrs.frozen
+class RowsAccepted:
+    """A batch of valid, normalized rows. ``seq`` counts accepted batches of a job from 0."""
+
+    type_name: ClassVar[str] = "RowsAccepted"
+    version: ClassVar[int] = 1
+
+    job_id: str
+    dataset: str
+    seq: int
+    rows: list[AcceptedRow]
+
+
+@attrs.frozen
+class RowsRejected:
+    """A batch of rejected rows. ``seq`` counts rejected batches of a job from 0."""
+
+    type_name: ClassVar[str] = "RowsRejected"
+    version: ClassVar[int] = 1
+
+    job_id: str
+    dataset: str
+    seq: int
+    rows: list[RejectedRow]
+
+
+@attrs.frozen
+class ParseStarted:
+    type_name: ClassVar[str] = "ParseStarted"
+    version: ClassVar[int] = 1
+
+    job_id: str
+
+
+@attrs.frozen
+class ParseCompleted:
+    """The parser read the whole file and emitted every batch."""
+
+    type_name: ClassVar[str] = "ParseCompleted"
+    version: ClassVar[int] = 1
+
+    job_id: str
+    rows_total: int
+    rows_accepted: int
+    rows_rejected: int
+    accepted_batches: int
+    rejected_batches: int
+    unknown_columns: list[str]
+
+
+@attrs.frozen
+class ParseFailed:
+    """The file could not be read to its end. Batches emitted before ``line`` stand."""
+
+    type_name: ClassVar[str] = "ParseFailed"
+    version: ClassVar[int] = 1
+
+    job_id: str
+    reason: str
+    line: int | None
+    rows_total: int
+    accepted_batches: int
+    rejected_batches: int
+
+
+@attrs.frozen
+class BatchApplied:
+    """A projection durably applied one batch of a job (emitted after its commit)."""
+
+    type_name: ClassVar[str] = "BatchApplied"
+    version: ClassVar[int] = 1
+
+    job_id: str
+    projection: str
+    seq: int
+    rows: int
+    inserted: int
+    duplicate: int
+
+
+Event = (
+    FileReceived
+    | RowsAccepted
+    | RowsRejected
+    | ParseStarted
+    | ParseCompleted
+    | ParseFailed
+    | BatchApplied
+)
+
+EVENT_TYPES: tuple[type[Event], ...] = (
+    FileReceived,
+    RowsAccepted,
+    RowsRejected,
+    ParseStarted,
+    ParseCompleted,
+    ParseFailed,
+    BatchApplied,
+)
