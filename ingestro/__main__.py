@@ -1,0 +1,5 @@
+import sys
+
+from ingestro.cli import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""The HTTP API (starlette): uploads in, job status, errors and data out."""

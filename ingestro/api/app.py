@@ -1,0 +1,69 @@
+"""The ASGI application: routes, error handling, and the clients it opens and closes."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+import redis.asyncio as aioredis
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from ingestro.api.context import AppContext
+from ingestro.api.data import list_data
+from ingestro.api.jobs import get_job, list_errors, list_jobs
+from ingestro.api.problems import EXCEPTION_HANDLERS, problem_response
+from ingestro.api.responses import JSON
+from ingestro.api.upload import upload
+from ingestro.config import Settings
+from ingestro.database import create_pool
+from ingestro.storage import UploadStorage
+
+
+async def healthz(_request: Request) -> Response:
+    return JSON({"status": "ok"})
+
+
+async def readyz(request: Request) -> Response:
+    """200 when Redis and PostgreSQL both answer, else 503 naming which did not."""
+    context: AppContext = request.app.state.context
+    down = []
+    try:
+        await context.redis.ping()
+    except Exception:
+        down.append("redis")
+    try:
+        await context.pool.fetchval("SELECT 1", timeout=5)
+    except Exception:
+        down.append("postgres")
+    if down:
+        return problem_response(503, "Service Unavailable", f"unreachable: {', '.join(down)}")
+    return JSON({"status": "ready"})
+
+
+def create_app(settings: Settings) -> Starlette:
+    """The API, opening its Redis client and PostgreSQL pool on startup (neither needs to be up yet)."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        redis = aioredis.Redis.from_url(settings.redis_url, socket_timeout=30, socket_connect_timeout=5)
+        pool = await create_pool(settings.database_url, min_size=0, max_size=10)
+        app.state.context = AppContext(settings, redis, pool, UploadStorage(settings.upload_dir))
+        try:
+            yield
+        finally:
+            await pool.close()
+            await redis.aclose()
+
+    routes = [
+        Route("/upload", upload, methods=["POST"]),
+        Route("/jobs", list_jobs, methods=["GET"]),
+        Route("/jobs/{job_id}", get_job, methods=["GET"]),
+        Route("/jobs/{job_id}/errors", list_errors, methods=["GET"]),
+        Route("/data", list_data, methods=["GET"]),
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
+    ]
+    return Starlette(routes=routes, exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan)

@@ -1,0 +1,18 @@
+"""What the API's handlers share: settings and the clients of Redis, PostgreSQL and storage."""
+
+from __future__ import annotations
+
+import asyncpg
+import attrs
+import redis.asyncio as aioredis
+
+from ingestro.config import Settings
+from ingestro.storage import UploadStorage
+
+
+@attrs.frozen
+class AppContext:
+    settings: Settings
+    redis: aioredis.Redis
+    pool: asyncpg.Pool
+    storage: UploadStorage

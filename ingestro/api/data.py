@@ -1,0 +1,33 @@
+"""``GET /data?dataset=NAME``: the rows ingested into a dataset's table, in content-hash order."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from ingestro.api.context import AppContext
+from ingestro.api.pagination import cursor_of, limit_of, page
+from ingestro.api.problems import Problem
+from ingestro.api.responses import JSON
+from ingestro.datasets import UnknownDataset, get_dataset
+
+
+async def list_data(request: Request) -> Response:
+    context: AppContext = request.app.state.context
+    name = request.query_params.get("dataset", "contacts")
+    try:
+        dataset = get_dataset(name)
+    except UnknownDataset:
+        raise Problem(404, "Not Found", f"unknown dataset {name!r}") from None
+    limit = limit_of(request)
+    after = cursor_of(request)
+    after_hash = after[0] if after else ""
+    if not isinstance(after_hash, str):
+        raise Problem(400, "Bad Request", "the cursor is not one this API gave out")
+    table = '"' + dataset.table.replace('"', '""') + '"'
+    rows = await context.pool.fetch(
+        f"SELECT * FROM {table} WHERE content_hash > $1 ORDER BY content_hash LIMIT $2", after_hash, limit
+    )
+    items = [{key: (str(value) if key.endswith("job_id") else value) for key, value in row.items()} for row in rows]
+    body, headers = page(request, items, limit, [rows[-1]["content_hash"]] if rows else None)
+    return JSON(body, headers=headers)

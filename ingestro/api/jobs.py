@@ -1,0 +1,97 @@
+"""Job status and rejected rows: ``GET /jobs``, ``GET /jobs/{id}``, ``GET /jobs/{id}/errors``."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from ingestro.api.context import AppContext
+from ingestro.api.pagination import cursor_of, limit_of, page
+from ingestro.api.problems import Problem
+from ingestro.api.responses import JSON
+
+_JOB_COLUMNS = """
+    job_id, status, dataset, filename, format, bytes, sha256, rows_total, rows_accepted, rows_rejected,
+    rows_inserted, rows_duplicate, unknown_columns, error, error_line,
+    received_at, started_at, parsed_at, finished_at, updated_at
+"""
+
+
+def _job_id(request: Request) -> uuid.UUID:
+    raw = request.path_params["job_id"]
+    try:
+        return uuid.UUID(raw)
+    except ValueError:
+        raise Problem(404, "Not Found", f"no job {raw!r}") from None
+
+
+def job_view(row: Any) -> dict[str, Any]:
+    view = dict(row)
+    view["job_id"] = str(view["job_id"])
+    return view
+
+
+async def get_job(request: Request) -> Response:
+    context: AppContext = request.app.state.context
+    job_id = _job_id(request)
+    row = await context.pool.fetchrow(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE job_id = $1", job_id)
+    if row is None:
+        raise Problem(404, "Not Found", f"no job {job_id}")
+    return JSON(job_view(row))
+
+
+async def list_jobs(request: Request) -> Response:
+    """Jobs, newest first."""
+    context: AppContext = request.app.state.context
+    limit = limit_of(request)
+    after = cursor_of(request)
+    if after is None:
+        rows = await context.pool.fetch(
+            f"SELECT {_JOB_COLUMNS} FROM jobs WHERE received_at IS NOT NULL"
+            " ORDER BY received_at DESC, job_id DESC LIMIT $1",
+            limit,
+        )
+    else:
+        try:
+            received_at, job_id = datetime.fromisoformat(after[0]), uuid.UUID(after[1])
+        except (ValueError, TypeError, IndexError):
+            raise Problem(400, "Bad Request", "the cursor is not one this API gave out") from None
+        rows = await context.pool.fetch(
+            f"SELECT {_JOB_COLUMNS} FROM jobs WHERE received_at IS NOT NULL AND (received_at, job_id) < ($2, $3)"
+            " ORDER BY received_at DESC, job_id DESC LIMIT $1",
+            limit,
+            received_at,
+            job_id,
+        )
+    items = [job_view(row) for row in rows]
+    position = [rows[-1]["received_at"].isoformat(), str(rows[-1]["job_id"])] if rows else None
+    body, headers = page(request, items, limit, position)
+    return JSON(body, headers=headers)
+
+
+async def list_errors(request: Request) -> Response:
+    """The job's rejected rows in line order: line, every field error, and the raw row."""
+    context: AppContext = request.app.state.context
+    job_id = _job_id(request)
+    limit = limit_of(request)
+    after = cursor_of(request)
+    try:
+        after_line = int(after[0]) if after else 0
+    except (ValueError, TypeError, IndexError):
+        raise Problem(400, "Bad Request", "the cursor is not one this API gave out") from None
+    exists = await context.pool.fetchval("SELECT 1 FROM jobs WHERE job_id = $1", job_id)
+    if not exists:
+        raise Problem(404, "Not Found", f"no job {job_id}")
+    rows = await context.pool.fetch(
+        "SELECT line, errors, raw FROM validation_errors WHERE job_id = $1 AND line > $2 ORDER BY line LIMIT $3",
+        job_id,
+        after_line,
+        limit,
+    )
+    items = [dict(row) for row in rows]
+    body, headers = page(request, items, limit, [rows[-1]["line"]] if rows else None)
+    return JSON(body, headers=headers)

@@ -1,0 +1,236 @@
+"""``POST /upload``: stream the body to storage, announce FileReceived, answer 202."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from datetime import datetime, timezone
+from pathlib import PurePosixPath
+
+import attrs
+from python_multipart.multipart import MultipartParser, parse_options_header
+from starlette.requests import Request
+from starlette.responses import Response
+
+from ingestro.api.context import AppContext
+from ingestro.api.problems import Problem
+from ingestro.api.responses import JSON
+from ingestro.datasets import UnknownDataset, get_dataset
+from ingestro.events import FileReceived
+from ingestro.publisher import publish
+from ingestro.readers import FORMATS
+from ingestro.storage import TooLarge
+from projections.jobs import record_file_received
+
+log = logging.getLogger(__name__)
+
+MEDIA_TYPES = {
+    "text/csv": "csv",
+    "application/csv": "csv",
+    "application/json": "json",
+    "application/x-ndjson": "ndjson",
+    "application/ndjson": "ndjson",
+    "application/jsonl": "ndjson",
+    "application/jsonlines": "ndjson",
+}
+EXTENSIONS = {".csv": "csv", ".json": "json", ".ndjson": "ndjson", ".jsonl": "ndjson"}
+SUPPORTED = "text/csv, application/json or application/x-ndjson (or multipart/form-data with a `file` field)"
+
+
+def _media_type(header: str | None) -> str:
+    return (header or "").split(";", 1)[0].strip().lower()
+
+
+@attrs.define
+class MultipartFile:
+    """Streams the ``file`` field out of a multipart body as its bytes arrive."""
+
+    request: Request
+    boundary: bytes
+    filename: str | None = None
+    content_type: str | None = None
+    _headers: dict[bytes, bytes] = attrs.field(factory=dict)
+    _field: bytes = b""
+    _value: bytes = b""
+    _in_file: bool = False
+    _seen_file: bool = False
+    _done_file: bool = False
+    _pending: list[bytes] = attrs.field(factory=list)
+    _format: str | None = None
+
+    async def chunks(self, query_format: str | None) -> AsyncIterator[bytes]:
+        parser = MultipartParser(
+            self.boundary,
+            {
+                "on_part_begin": self._part_begin,
+                "on_header_field": lambda data, start, end: self._add_field(data[start:end]),
+                "on_header_value": lambda data, start, end: self._add_value(data[start:end]),
+                "on_header_end": self._header_end,
+                "on_headers_finished": self._headers_finished,
+                "on_part_data": self._part_data,
+                "on_part_end": self._part_end,
+            },
+        )
+        async for chunk in self.request.stream():
+            try:
+                parser.write(chunk)
+            except Exception as error:  # python-multipart raises its own error types
+                raise Problem(400, "Bad Request", f"malformed multipart body: {error}") from None
+            if self._seen_file and self._format is None:
+                self._format = query_format or detect_format(self.filename, self.content_type)
+            for data in self._pending:
+                yield data
+            self._pending.clear()
+        try:
+            parser.finalize()
+        except Exception as error:
+            raise Problem(400, "Bad Request", f"malformed multipart body: {error}") from None
+        if not self._seen_file:
+            raise Problem(400, "Bad Request", "the multipart body has no `file` field")
+        if not self._done_file:
+            raise Problem(400, "Bad Request", "the multipart body ended inside the `file` field")
+        for data in self._pending:
+            yield data
+
+    @property
+    def format(self) -> str | None:
+        return self._format
+
+    def _part_begin(self) -> None:
+        self._headers = {}
+
+    def _add_field(self, data: bytes) -> None:
+        self._field += data
+
+    def _add_value(self, data: bytes) -> None:
+        self._value += data
+
+    def _header_end(self) -> None:
+        self._headers[self._field.lower()] = self._value
+        self._field, self._value = b"", b""
+
+    def _headers_finished(self) -> None:
+        _, options = parse_options_header(self._headers.get(b"content-disposition", b""))
+        if options.get(b"name") == b"file" and not self._seen_file:
+            self._in_file = self._seen_file = True
+            filename = options.get(b"filename")
+            self.filename = filename.decode("utf-8", "replace") if filename is not None else None
+            self.content_type = self._headers.get(b"content-type", b"").decode("latin-1") or None
+
+    def _part_data(self, data: bytes, start: int, end: int) -> None:
+        if self._in_file:
+            self._pending.append(bytes(data[start:end]))
+
+    def _part_end(self) -> None:
+        if self._in_file:
+            self._in_file, self._done_file = False, True
+
+
+def detect_format(filename: str | None, content_type: str | None) -> str | None:
+    """The file format from a file name's extension, else from a media type; None if neither tells."""
+    if filename:
+        suffixes = PurePosixPath(filename.replace("\\", "/")).suffixes
+        if suffixes and suffixes[-1].lower() in EXTENSIONS:
+            return EXTENSIONS[suffixes[-1].lower()]
+    return MEDIA_TYPES.get(_media_type(content_type))
+
+
+def _display_name(filename: str | None) -> str:
+    """The client's file name, for display only: its last path part, printable, at most 255 characters."""
+    if not filename:
+        return ""
+    name = PurePosixPath(filename.replace("\\", "/")).name
+    return "".join(ch for ch in name if ch.isprintable())[:255]
+
+
+async def upload(request: Request) -> Response:
+    context: AppContext = request.app.state.context
+    settings = context.settings
+    dataset_name = request.query_params.get("dataset", "contacts")
+    try:
+        get_dataset(dataset_name)
+    except UnknownDataset:
+        raise Problem(404, "Not Found", f"unknown dataset {dataset_name!r}") from None
+    query_format = request.query_params.get("format")
+    if query_format is not None and query_format not in FORMATS:
+        raise Problem(400, "Bad Request", f"format must be one of {', '.join(FORMATS)}")
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > settings.max_upload_bytes:
+        raise Problem(413, "Content Too Large", f"the upload is larger than the limit of {settings.max_upload_bytes} bytes")
+
+    job_id = str(uuid.uuid4())
+    media_type = _media_type(request.headers.get("content-type"))
+    multipart: MultipartFile | None = None
+    if media_type == "multipart/form-data":
+        _, options = parse_options_header(request.headers["content-type"])
+        boundary = options.get(b"boundary")
+        if not boundary:
+            raise Problem(400, "Bad Request", "multipart/form-data without a boundary")
+        multipart = MultipartFile(request, boundary)
+        chunks = _checked(multipart, query_format)
+        filename = None
+        file_format: str | None = None
+    else:
+        file_format = query_format or MEDIA_TYPES.get(media_type)
+        if file_format is None:
+            raise Problem(415, "Unsupported Media Type", f"unsupported content type {media_type!r}; send {SUPPORTED}")
+        chunks = request.stream()
+        filename = request.headers.get("x-filename") or request.query_params.get("filename")
+
+    try:
+        stored = await context.storage.save(job_id, chunks, settings.max_upload_bytes)
+    except TooLarge as error:
+        raise Problem(413, "Content Too Large", str(error)) from None
+    if multipart is not None:
+        filename, file_format = multipart.filename, multipart.format
+    if stored.bytes == 0 or file_format is None:  # an empty file field tells no format either
+        context.storage.delete(stored.key)
+        raise Problem(400, "Bad Request", "the upload is empty")
+
+    event = FileReceived(
+        job_id=job_id,
+        dataset=dataset_name,
+        filename=_display_name(filename),
+        storage_key=stored.key,
+        format=file_format,
+        bytes=stored.bytes,
+        sha256=stored.sha256,
+        received_at=datetime.now(timezone.utc).isoformat(),
+    )
+    try:
+        await publish(context.redis, event)
+    except Exception:
+        context.storage.delete(stored.key)
+        raise
+    try:
+        async with context.pool.acquire() as connection:
+            await record_file_received(connection, event)
+    except Exception:
+        # The event is durable: the jobs projection will create the row from it.
+        log.warning("could not seed the job row; the jobs projection will", extra={"job_id": job_id}, exc_info=True)
+    log.info("upload received", extra={"job_id": job_id, "bytes": stored.bytes, "format": file_format})
+    body = {
+        "job_id": job_id,
+        "status": "pending",
+        "dataset": dataset_name,
+        "filename": event.filename,
+        "format": file_format,
+        "bytes": stored.bytes,
+        "sha256": stored.sha256,
+    }
+    return JSON(body, status_code=202, headers={"Location": f"/jobs/{job_id}"})
+
+
+async def _checked(multipart: MultipartFile, query_format: str | None) -> AsyncIterator[bytes]:
+    """The file field's bytes, refusing as soon as its headers show an unsupported type."""
+    async for data in multipart.chunks(query_format):
+        if multipart.format is None:
+            raise Problem(
+                415,
+                "Unsupported Media Type",
+                f"cannot tell the format of {multipart.filename or 'the file'!r}"
+                f" (content type {multipart.content_type!r}); name it .csv, .json or .ndjson,"
+                " or pass ?format=",
+            )
+        yield data

@@ -1,0 +1,147 @@
+"""The ``ingestro`` command: run the stack for development, or each part on its own."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from ingestro import logs
+from ingestro.config import ENVIRONMENT, Settings
+from ingestro.names import CONSUMER_NAMES
+
+log = logging.getLogger("ingestro")
+
+_ENV_HELP = "\n".join(f"  {name:<32} {meaning} (default: {default or 'unset'})" for name, (_, default, meaning) in ENVIRONMENT.items())
+
+
+def _settings() -> Settings:
+    try:
+        return Settings.from_env()
+    except ValueError as error:
+        raise SystemExit(f"ingestro: {error}") from None
+
+
+def _on_signals(stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+
+
+# --------------------------------------------------------------------- commands
+
+
+def cmd_migrate(_args: argparse.Namespace) -> int:
+    from ingestro.database import migrate
+
+    settings = _settings()
+    applied = asyncio.run(migrate(settings.database_url))
+    print(f"applied {len(applied)} migration(s){': ' + ', '.join(applied) if applied else ''}")
+    return 0
+
+
+def cmd_api(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from ingestro.api.app import create_app
+
+    settings = _settings()
+    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_config=None, access_log=False)
+    return 0
+
+
+def cmd_consume(args: argparse.Namespace) -> int:
+    from ingestro.wiring import run_consumer
+
+    settings = _settings()
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        _on_signals(stop)
+        await run_consumer(args.name, settings, args.slot, stop)
+
+    log.info("consumer starting", extra={"group": args.name, "slot": args.slot})
+    asyncio.run(main())
+    return 0
+
+
+def cmd_dev(args: argparse.Namespace) -> int:
+    from ingestro.dev import run_dev
+
+    return run_dev(
+        data_dir=Path(args.data_dir),
+        host=args.host,
+        port=args.port,
+        copies=args.copies,
+    )
+
+
+# ----------------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ingestro",
+        description="Event-sourced ingestion of CSV and JSON files into PostgreSQL over Redis Streams.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="configuration (environment):\n" + _ENV_HELP,
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    dev = commands.add_parser(
+        "dev",
+        help="run everything locally: private Redis and PostgreSQL, migrations, the API and every consumer",
+        description=(
+            "Start a private redis-server and PostgreSQL under --data-dir (loopback, free ports), apply the "
+            "migrations, then run the API and every consumer until Ctrl-C. The servers' URLs are printed and "
+            "written to DATA_DIR/env. When INGESTRO_REDIS_URL / INGESTRO_DATABASE_URL are set, those servers "
+            "are used instead of private ones."
+        ),
+    )
+    dev.add_argument("--data-dir", default=".ingestro", help="where servers' data, uploads and env live (default: %(default)s)")
+    dev.add_argument("--host", default="127.0.0.1", help="API address (default: %(default)s)")
+    dev.add_argument("--port", type=int, default=8000, help="API port (default: %(default)s)")
+    dev.add_argument("--copies", type=int, default=1, help="processes of each consumer (default: %(default)s)")
+    dev.set_defaults(run=cmd_dev)
+
+    migrate = commands.add_parser("migrate", help="apply the SQL migrations in db/ not yet applied")
+    migrate.set_defaults(run=cmd_migrate)
+
+    api = commands.add_parser("api", help="serve the HTTP API")
+    api.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s)")
+    api.add_argument("--port", type=int, default=8000, help="port to bind (default: %(default)s)")
+    api.set_defaults(run=cmd_api)
+
+    consume = commands.add_parser("consume", help="run one consumer process")
+    consume.add_argument("name", choices=CONSUMER_NAMES, help="which consumer")
+    consume.add_argument(
+        "--slot",
+        type=int,
+        default=int(os.environ.get("INGESTRO_CONSUMER_SLOT", "0")),
+        help="process slot; the consumer is named HOSTNAME-SLOT unless INGESTRO_CONSUMER_NAME is set "
+        "(default: $INGESTRO_CONSUMER_SLOT or 0)",
+    )
+    consume.set_defaults(run=cmd_consume)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logs.configure(os.environ.get("INGESTRO_LOG_LEVEL", "INFO"), human=True if args.command == "dev" else None)
+    try:
+        return int(args.run(args))
+    except KeyboardInterrupt:
+        return 130
+    except (OSError, ConnectionError, subprocess.SubprocessError) as error:
+        print(f"ingestro: {error}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,131 @@
+"""``ingestro dev``: a whole stack on one machine, in real processes, stopped cleanly by Ctrl-C."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import FrameType
+
+import attrs
+
+from ingestro.database import migrate
+from ingestro.names import CONSUMER_NAMES
+from ingestro.servers import PostgresServer, RedisServer
+
+log = logging.getLogger("ingestro.dev")
+
+
+@attrs.define
+class Child:
+    """A supervised child process: restarted if it dies while the stack runs."""
+
+    label: str
+    argv: list[str]
+    env: dict[str, str]
+    process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        # Own session: the terminal's Ctrl-C reaches only `ingestro dev`, which stops children in order.
+        self.process = subprocess.Popen(self.argv, env=self.env, start_new_session=True)
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def terminate(self) -> None:
+        if self.alive():
+            assert self.process is not None
+            self.process.send_signal(signal.SIGTERM)
+
+    def wait(self, deadline: float) -> None:
+        if self.process is None:
+            return
+        try:
+            self.process.wait(timeout=max(deadline - time.monotonic(), 0.1))
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def write_env(path: Path, values: dict[str, str]) -> None:
+    """Write ``NAME=value`` lines other commands and shells can source."""
+    path.write_text("".join(f"{name}={value}\n" for name, value in values.items()))
+
+
+def run_dev(data_dir: Path, host: str, port: int, copies: int) -> int:
+    """Start servers (unless given by environment), migrate, run the API and consumers until a signal."""
+    data_dir = data_dir.resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    stopping = False
+
+    def on_signal(_signum: int, _frame: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+
+    servers: list[RedisServer | PostgresServer] = []
+    children: list[Child] = []
+    try:
+        redis_url = os.environ.get("INGESTRO_REDIS_URL")
+        if not redis_url:
+            redis = RedisServer(data_dir / "redis")
+            redis.start()
+            servers.append(redis)
+            redis_url = redis.url
+        database_url = os.environ.get("INGESTRO_DATABASE_URL")
+        if not database_url:
+            postgres = PostgresServer(data_dir / "postgres")
+            postgres.start()
+            servers.append(postgres)
+            database_url = postgres.url
+        upload_dir = os.environ.get("INGESTRO_UPLOAD_DIR") or str(data_dir / "uploads")
+        values = {"INGESTRO_REDIS_URL": redis_url, "INGESTRO_DATABASE_URL": database_url, "INGESTRO_UPLOAD_DIR": upload_dir}
+        write_env(data_dir / "env", values)
+        applied = asyncio.run(migrate(database_url))
+        log.info("migrations applied", extra={"count": len(applied)})
+
+        env = {**os.environ, **values}
+        command = [sys.executable, "-m", "ingestro"]
+        children.append(Child("api", [*command, "api", "--host", host, "--port", str(port)], env))
+        for name in CONSUMER_NAMES:
+            for slot in range(copies):
+                children.append(Child(f"{name}-{slot}", [*command, "consume", name, "--slot", str(slot)], env))
+        for child in children:
+            child.start()
+
+        print(
+            f"\nIngestro is running\n"
+            f"  API        http://{host}:{port}   (try: curl -F file=@contacts.csv http://{host}:{port}/upload)\n"
+            f"  Redis      {redis_url}\n"
+            f"  PostgreSQL {database_url}\n"
+            f"  uploads    {upload_dir}\n"
+            f"  env file   {data_dir / 'env'}   (source it to join this stack)\n"
+            f"Press Ctrl-C to stop.\n",
+            flush=True,
+        )
+        while not stopping:
+            time.sleep(0.5)
+            for child in children:
+                if not stopping and not child.alive():
+                    code = child.process.returncode if child.process else None
+                    log.warning("child exited; restarting it", extra={"child": child.label, "code": code})
+                    time.sleep(1)
+                    child.start()
+        return 0
+    finally:
+        log.info("stopping")
+        for child in children:
+            child.terminate()
+        deadline = time.monotonic() + 20
+        for child in children:
+            child.wait(deadline)
+        for server in reversed(servers):
+            server.stop()
+        log.info("stopped")

@@ -1,0 +1,41 @@
+"""Every Redis stream, consumer group and Redis key name, defined once.
+
+Streams carry events; each consumer group reads the streams listed for it in
+``GROUP_STREAMS``. Nothing else in the code base spells these strings.
+"""
+
+from __future__ import annotations
+
+PREFIX = "ingestro"
+
+#: FileReceived: one entry per accepted upload.
+FILES_STREAM = f"{PREFIX}:files"
+#: RowsAccepted: one entry per batch of valid, normalized rows.
+ACCEPTED_STREAM = f"{PREFIX}:rows-accepted"
+#: RowsRejected: one entry per batch of rejected rows with their errors.
+REJECTED_STREAM = f"{PREFIX}:rows-rejected"
+#: Job lifecycle: ParseStarted, ParseCompleted, ParseFailed, BatchApplied.
+JOB_EVENTS_STREAM = f"{PREFIX}:job-events"
+#: Dead-letter stream: entries that failed ``max_deliveries`` times.
+DLQ_STREAM = f"{PREFIX}:dlq"
+
+PARSER_GROUP = "parser"
+DATA_GROUP = "data"
+ERRORS_GROUP = "errors"
+JOBS_GROUP = "jobs"
+
+#: The streams each consumer group reads. A group may read several streams and a
+#: kind of event may live in several streams; the runtime assumes neither.
+GROUP_STREAMS: dict[str, tuple[str, ...]] = {
+    PARSER_GROUP: (FILES_STREAM,),
+    DATA_GROUP: (ACCEPTED_STREAM,),
+    ERRORS_GROUP: (REJECTED_STREAM,),
+    JOBS_GROUP: (FILES_STREAM, JOB_EVENTS_STREAM),
+}
+
+CONSUMER_NAMES: tuple[str, ...] = tuple(GROUP_STREAMS)
+
+
+def failures_key(group: str) -> str:
+    """Hash of entry id -> first/last failure record for entries a group failed to handle."""
+    return f"{PREFIX}:failures:{group}"

@@ -1,0 +1,38 @@
+"""Append events to their streams."""
+
+from __future__ import annotations
+
+import redis.asyncio as aioredis
+
+from ingestro import codec, names
+from ingestro.events import (
+    BatchApplied,
+    Event,
+    FileReceived,
+    ParseCompleted,
+    ParseFailed,
+    ParseStarted,
+    RowsAccepted,
+    RowsRejected,
+)
+
+_STREAMS: dict[type[Event], str] = {
+    FileReceived: names.FILES_STREAM,
+    RowsAccepted: names.ACCEPTED_STREAM,
+    RowsRejected: names.REJECTED_STREAM,
+    ParseStarted: names.JOB_EVENTS_STREAM,
+    ParseCompleted: names.JOB_EVENTS_STREAM,
+    ParseFailed: names.JOB_EVENTS_STREAM,
+    BatchApplied: names.JOB_EVENTS_STREAM,
+}
+
+
+def stream_for(event: Event) -> str:
+    """The stream ``event`` is appended to. The one place that routes events to streams."""
+    return _STREAMS[type(event)]
+
+
+async def publish(redis: aioredis.Redis, event: Event) -> str:
+    """XADD ``event`` to its stream and return the new entry id."""
+    entry_id = await redis.xadd(stream_for(event), codec.encode(event))  # type: ignore[arg-type]
+    return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)

@@ -1,0 +1,381 @@
+"""The one stream runtime every consumer runs: read, handle, ack, retry, reclaim, dead-letter.
+
+A consumer is a group name, the streams it reads and a handler. The runtime:
+
+- creates the consumer groups if missing (from the start of each stream);
+- on start, handles its own pending entries first (what it held when it stopped);
+- reads new entries with a blocking XREADGROUP and acks each entry only after its
+  handler returned, i.e. after the handler's effects are durable;
+- when a handler raises because Redis or PostgreSQL is unreachable (see
+  ``ingestro.outages``), retries the same entry in place with capped backoff,
+  counting nothing toward dead-lettering, until the server is back;
+- when a handler raises anything else, records the failure and leaves the entry
+  pending; it is retried after an exponential backoff on its delivery count
+  (capped below the visibility timeout, so its owner retries it before others);
+- reclaims other consumers' entries idle longer than the visibility timeout with
+  XAUTOCLAIM (a consumer that died or was scaled down);
+- keeps the entries it is working on from being reclaimed by refreshing their idle
+  time (XCLAIM JUSTID) while their handlers run, so a long handler is never
+  reclaimed under its feet;
+- after ``max_deliveries`` deliveries writes the entry with its failure to the
+  dead-letter stream, then acks it (DLQ first: a crash between them duplicates,
+  never loses);
+- on a clean stop, removes itself from the group only if it holds no pending entry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+
+import attrs
+import orjson
+import redis.asyncio as aioredis
+import redis.exceptions
+
+from ingestro.names import DLQ_STREAM, failures_key
+from ingestro.outages import is_outage
+
+log = logging.getLogger(__name__)
+
+Fields = dict[bytes, bytes]
+
+
+@attrs.frozen
+class Entry:
+    """One stream entry delivered to a consumer."""
+
+    stream: str
+    id: str
+    fields: Fields
+    #: How many times the entry has been delivered to the group, this delivery included.
+    deliveries: int = 1
+
+
+Handler = Callable[[Entry], Awaitable[None]]
+
+
+@attrs.frozen
+class ConsumerSettings:
+    block_ms: int = 2000
+    read_count: int = 10
+    #: Entries handled at once by this process.
+    concurrency: int = 1
+    visibility_timeout_s: float = 60.0
+    max_deliveries: int = 5
+    retry_base_s: float = 1.0
+    #: How often to look for entries to retry or reclaim.
+    reclaim_interval_s: float = 1.0
+
+    @property
+    def retry_cap_s(self) -> float:
+        return self.visibility_timeout_s / 2
+
+    def retry_delay_s(self, deliveries: int) -> float:
+        """Backoff before the next attempt of an entry delivered ``deliveries`` times."""
+        return float(min(self.retry_base_s * 2 ** max(deliveries - 1, 0), self.retry_cap_s))
+
+
+def _now_iso() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+@attrs.define
+class Consumer:
+    """Runs ``handler`` over the entries of ``streams`` as member ``name`` of ``group``."""
+
+    redis: aioredis.Redis
+    group: str
+    streams: tuple[str, ...]
+    name: str
+    handler: Handler
+    settings: ConsumerSettings = ConsumerSettings()
+    _in_flight: dict[tuple[str, str], Entry] = attrs.field(factory=dict, init=False)
+    _stopping: asyncio.Event = attrs.field(factory=asyncio.Event, init=False)
+
+    # ----------------------------------------------------------------- lifecycle
+
+    async def run(self, stop: asyncio.Event | None = None) -> None:
+        """Consume until ``stop`` is set; then finish the entries in hand and return."""
+        if stop is not None:
+            self._stopping = stop
+        await self._until_redis(self.ensure_groups)
+        heartbeat = asyncio.create_task(self._heartbeat())
+        try:
+            await self._handle_own_pending()
+            next_reclaim = 0.0
+            while not self._stopping.is_set():
+                if time.monotonic() >= next_reclaim:
+                    await self._guard(self._retry_and_reclaim)
+                    next_reclaim = time.monotonic() + self.settings.reclaim_interval_s
+                entries = await self._guard(self._read_new) or []
+                await self._handle_all(entries)
+        finally:
+            heartbeat.cancel()
+            await asyncio.gather(heartbeat, return_exceptions=True)
+        await self._guard(self._leave_if_idle)
+
+    async def ensure_groups(self) -> None:
+        """Create this consumer's groups, reading from the start of each stream, if missing."""
+        for stream in self.streams:
+            try:
+                await self.redis.xgroup_create(stream, self.group, id="0", mkstream=True)
+            except redis.exceptions.ResponseError as error:
+                if "BUSYGROUP" not in str(error):
+                    raise
+
+    async def _leave_if_idle(self) -> None:
+        # Deleting a consumer drops its pending entries, so leave only with none.
+        for stream in self.streams:
+            info = await self.redis.xpending_range(stream, self.group, "-", "+", 1, consumername=self.name)
+            if not info:
+                await self.redis.xgroup_delconsumer(stream, self.group, self.name)
+
+    # -------------------------------------------------------------------- reading
+
+    async def _read_new(self) -> list[Entry]:
+        reply: Any = await self.redis.xreadgroup(
+            self.group,
+            self.name,
+            {stream: ">" for stream in self.streams},
+            count=self.settings.read_count,
+            block=self.settings.block_ms,
+        )
+        return [entry for stream, items in reply or [] for entry in self._entries(stream, items, deliveries=1)]
+
+    async def _handle_own_pending(self) -> None:
+        """Handle what this consumer held when it last stopped (its pending entries list)."""
+        for stream in self.streams:
+            after = "0"
+            while not self._stopping.is_set():
+                reply = await self._until_redis(
+                    lambda: self.redis.xreadgroup(
+                        self.group, self.name, {stream: after}, count=self.settings.read_count
+                    )
+                )
+                items = reply[0][1] if reply else []
+                if not items:
+                    break
+                after = _text(items[-1][0])
+                # An entry deleted from the stream while pending comes back with no fields.
+                deleted = [_text(entry_id) for entry_id, fields in items if not fields]
+                if deleted:  # trimmed from the stream while pending: nothing left to handle
+                    await self._until_redis(lambda: self.redis.xack(stream, self.group, *deleted))
+                live = [(entry_id, fields) for entry_id, fields in items if fields]
+                counts = await self._until_redis(lambda: self._delivery_counts(stream, [_text(i) for i, _ in live]))
+                await self._handle_all(
+                    Entry(stream, _text(entry_id), fields, counts.get(_text(entry_id), 1)) for entry_id, fields in live
+                )
+
+    # ------------------------------------------------------ retrying and reclaiming
+
+    async def _retry_and_reclaim(self) -> None:
+        for stream in self.streams:
+            await self._retry_own_failures(stream)
+            await self._reclaim_stale(stream)
+
+    async def _retry_own_failures(self, stream: str) -> None:
+        """Claim again, after their backoff, the entries whose handler failed here."""
+        min_idle_ms = int(self.settings.retry_base_s * 1000)
+        pending: list[dict[str, Any]] = await self.redis.xpending_range(
+            stream, self.group, "-", "+", 100, consumername=self.name, idle=min_idle_ms
+        )
+        due = [
+            item
+            for item in pending
+            if (stream, _text(item["message_id"])) not in self._in_flight
+            and item["time_since_delivered"] >= self.settings.retry_delay_s(item["times_delivered"]) * 1000
+        ]
+        for item in due:
+            entry_id = _text(item["message_id"])
+            min_idle = int(self.settings.retry_delay_s(item["times_delivered"]) * 1000)
+            # Redis drops an entry deleted from the stream from the pending list on XCLAIM.
+            claimed = await self.redis.xclaim(stream, self.group, self.name, min_idle, [entry_id])
+            await self._handle_all(self._entries(stream, claimed, deliveries=item["times_delivered"] + 1))
+
+    async def _reclaim_stale(self, stream: str) -> None:
+        """XAUTOCLAIM entries idle past the visibility timeout, following the cursor until it wraps."""
+        min_idle_ms = int(self.settings.visibility_timeout_s * 1000)
+        cursor = "0-0"
+        while not self._stopping.is_set():
+            reply = await self.redis.xautoclaim(
+                stream, self.group, self.name, min_idle_ms, start_id=cursor, count=self.settings.read_count
+            )
+            cursor, claimed = _text(reply[0]), reply[1]
+            deleted = reply[2] if len(reply) > 2 else []
+            if deleted:
+                log.warning(
+                    "pending entries were deleted from the stream before being handled",
+                    extra={"stream": stream, "group": self.group, "entry_ids": [_text(d) for d in deleted]},
+                )
+            if claimed:
+                counts = await self._delivery_counts(stream, [_text(entry_id) for entry_id, _ in claimed])
+                entries = [
+                    Entry(stream, _text(entry_id), fields, counts.get(_text(entry_id), 1))
+                    for entry_id, fields in claimed
+                    if fields
+                ]
+                log.info("reclaimed stale entries", extra={"stream": stream, "group": self.group, "count": len(entries)})
+                await self._handle_all(entries)
+            if cursor == "0-0":
+                return
+
+    async def _delivery_counts(self, stream: str, entry_ids: list[str]) -> dict[str, int]:
+        if not entry_ids:
+            return {}
+        pending = await self.redis.xpending_range(
+            stream, self.group, min(entry_ids, key=_id_key), max(entry_ids, key=_id_key), len(entry_ids) + 100
+        )
+        return {_text(item["message_id"]): int(item["times_delivered"]) for item in pending}
+
+    # ------------------------------------------------------------------- handling
+
+    async def _handle_all(self, entries: Iterable[Entry]) -> None:
+        limit = asyncio.Semaphore(self.settings.concurrency)
+
+        async def one(entry: Entry) -> None:
+            async with limit:
+                await self._handle(entry)
+
+        await asyncio.gather(*(one(entry) for entry in entries))
+
+    async def _handle(self, entry: Entry) -> None:
+        if entry.deliveries > self.settings.max_deliveries:
+            await self._until_redis(lambda: self._dead_letter(entry))
+            return
+        key = (entry.stream, entry.id)
+        self._in_flight[key] = entry
+        try:
+            delay = self.settings.retry_base_s
+            while True:
+                try:
+                    await self.handler(entry)
+                    break
+                except Exception as error:
+                    if not is_outage(error):
+                        await self._until_redis(lambda: self._record_failure(entry, error))
+                        return
+                    if self._stopping.is_set():
+                        return  # stays pending; handled again on restart or by another consumer
+                    log.warning(
+                        "server unreachable; will retry the entry",
+                        extra=self._context(entry) | {"error": f"{type(error).__name__}: {error}"},
+                    )
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 5.0)
+            await self._until_redis(lambda: self._ack(entry))
+        finally:
+            self._in_flight.pop(key, None)
+
+    async def _ack(self, entry: Entry) -> None:
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.xack(entry.stream, self.group, entry.id)
+            pipe.hdel(failures_key(self.group), _failure_field(entry))
+            await pipe.execute()
+
+    async def _record_failure(self, entry: Entry, error: Exception) -> None:
+        log.error(
+            "handler failed; the entry will be retried",
+            extra=self._context(entry) | {"error": f"{type(error).__name__}: {error}", "deliveries": entry.deliveries},
+            exc_info=error,
+        )
+        field = _failure_field(entry)
+        previous = await self.redis.hget(failures_key(self.group), field)
+        record = orjson.loads(previous) if previous else {"first_failure": _now_iso()}
+        record.update(
+            last_failure=_now_iso(),
+            error_type=type(error).__name__,
+            error_message=str(error)[:2000],
+            consumer=self.name,
+        )
+        await self.redis.hset(failures_key(self.group), field, orjson.dumps(record))
+
+    async def _dead_letter(self, entry: Entry) -> None:
+        field = _failure_field(entry)
+        stored = await self.redis.hget(failures_key(self.group), field)
+        failure: dict[str, Any] = orjson.loads(stored) if stored else {}
+        record: dict[str, Any] = {
+            "stream": entry.stream,
+            "entry_id": entry.id,
+            "group": self.group,
+            "consumer": failure.get("consumer", self.name),
+            "deliveries": str(entry.deliveries - 1),
+            "error_type": failure.get("error_type", "Unfinished"),
+            "error_message": failure.get(
+                "error_message", "delivered repeatedly without finishing (the handling process stopped or died)"
+            ),
+            "first_failure": failure.get("first_failure", ""),
+            "last_failure": failure.get("last_failure", _now_iso()),
+        }
+        fields: dict[Any, Any] = dict(record)
+        fields.update({b"entry." + name: value for name, value in entry.fields.items()})
+        # DLQ first, then ack: a crash in between leaves a duplicate in the DLQ, never a loss.
+        await self.redis.xadd(DLQ_STREAM, fields)
+        await self._ack(entry)
+        log.error("entry dead-lettered", extra=self._context(entry) | {"deliveries": entry.deliveries - 1})
+
+    # -------------------------------------------------------------- keeping claims
+
+    async def _heartbeat(self) -> None:
+        """Refresh the idle time of entries being handled so no one reclaims them mid-work."""
+        interval = max(self.settings.visibility_timeout_s / 3, 0.05)
+        while True:
+            await asyncio.sleep(interval)
+            by_stream: dict[str, list[Any]] = {}
+            for stream, entry_id in list(self._in_flight):
+                by_stream.setdefault(stream, []).append(entry_id)
+            for stream, ids in by_stream.items():
+                try:
+                    await self.redis.xclaim(stream, self.group, self.name, 0, ids, justid=True)
+                except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError):
+                    pass  # Redis is away: nobody can reclaim meanwhile either
+
+    # -------------------------------------------------------------------- helpers
+
+    async def _guard(self, step: Callable[[], Awaitable[Any]]) -> Any:
+        """Run a Redis step of the main loop; during an outage, wait and report nothing done."""
+        try:
+            return await step()
+        except Exception as error:
+            if not is_outage(error):
+                raise
+            log.warning("redis unreachable; retrying", extra={"group": self.group, "error": str(error)})
+            await asyncio.sleep(1.0)
+            return None
+
+    async def _until_redis(self, step: Callable[[], Awaitable[Any]]) -> Any:
+        """Run a Redis step until it succeeds, backing off while Redis is unreachable."""
+        delay = 0.1
+        while True:
+            try:
+                return await step()
+            except Exception as error:
+                if not is_outage(error):
+                    raise
+                log.warning("redis unreachable; retrying", extra={"group": self.group, "error": str(error)})
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    def _entries(self, stream: Any, items: Iterable[Any], deliveries: int) -> Iterable[Entry]:
+        for entry_id, fields in items:
+            if fields:
+                yield Entry(_text(stream), _text(entry_id), fields, deliveries)
+
+    def _context(self, entry: Entry) -> dict[str, Any]:
+        return {"stream": entry.stream, "group": self.group, "consumer": self.name, "entry_id": entry.id}
+
+
+def _failure_field(entry: Entry) -> str:
+    return f"{entry.stream}/{entry.id}"
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _id_key(entry_id: str) -> tuple[int, int]:
+    millis, _, seq = entry_id.partition("-")
+    return int(millis), int(seq or 0)

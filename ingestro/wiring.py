@@ -1,0 +1,75 @@
+"""Which handler each consumer name runs, and how a consumer process is put together."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+
+import asyncpg
+import redis.asyncio as aioredis
+
+from consumers.parser import Parser
+from ingestro.config import Settings
+from ingestro.database import create_pool
+from ingestro.names import DATA_GROUP, ERRORS_GROUP, GROUP_STREAMS, JOBS_GROUP, PARSER_GROUP
+from ingestro.runtime import Consumer, ConsumerSettings, Handler
+from ingestro.storage import UploadStorage
+from projections.data import DataProjection
+from projections.errors import ErrorsProjection
+from projections.jobs import JobsProjection
+
+
+def consumer_name(settings: Settings, slot: int) -> str:
+    """A name stable across restarts of the same process slot: configured, or HOSTNAME-SLOT."""
+    return settings.consumer_name or f"{socket.gethostname()}-{slot}"
+
+
+def make_handler(name: str, settings: Settings, redis: aioredis.Redis, pool: asyncpg.Pool) -> Handler:
+    if name == PARSER_GROUP:
+        return Parser(redis, UploadStorage(settings.upload_dir), settings.batch_size)
+    if name == DATA_GROUP:
+        return DataProjection(pool, redis)
+    if name == ERRORS_GROUP:
+        return ErrorsProjection(pool, redis)
+    if name == JOBS_GROUP:
+        return JobsProjection(pool)
+    raise ValueError(f"unknown consumer {name!r}; choose from {', '.join(GROUP_STREAMS)}")
+
+
+def redis_client(settings: Settings) -> aioredis.Redis:
+    """A Redis client whose socket timeout outlasts the consumers' blocking reads."""
+    return aioredis.Redis.from_url(
+        settings.redis_url, socket_timeout=settings.block_ms / 1000 + 10, socket_connect_timeout=5
+    )
+
+
+def consumer_settings(settings: Settings) -> ConsumerSettings:
+    return ConsumerSettings(
+        block_ms=settings.block_ms,
+        read_count=max(settings.concurrency, 1) * 2,
+        concurrency=settings.concurrency,
+        visibility_timeout_s=settings.visibility_timeout_s,
+        max_deliveries=settings.max_deliveries,
+    )
+
+
+async def run_consumer(name: str, settings: Settings, slot: int, stop: asyncio.Event) -> None:
+    """Run consumer ``name`` until ``stop`` is set."""
+    if name not in GROUP_STREAMS:
+        raise ValueError(f"unknown consumer {name!r}; choose from {', '.join(GROUP_STREAMS)}")
+    redis = redis_client(settings)
+    # min_size=0: the process starts (and waits out an outage) even when PostgreSQL is down.
+    pool = await create_pool(settings.database_url, min_size=0, max_size=max(settings.concurrency, 1) + 1)
+    try:
+        consumer = Consumer(
+            redis,
+            group=name,
+            streams=GROUP_STREAMS[name],
+            name=consumer_name(settings, slot),
+            handler=make_handler(name, settings, redis, pool),
+            settings=consumer_settings(settings),
+        )
+        await consumer.run(stop)
+    finally:
+        await pool.close()
+        await redis.aclose()

@@ -1,0 +1,1 @@
+"""Projections: consumers that turn events into PostgreSQL read models, each exactly once."""

@@ -1,0 +1,160 @@
+"""The ``jobs`` projection: job status and counts, from the job's events.
+
+The only writer of the ``jobs`` table (the API seeds a new job's row through
+``record_file_received``, the same statement this projection runs). Every event
+is applied idempotently: lifecycle events set values, and BatchApplied counts are
+added once per (job, projection, batch) thanks to ``job_batches``.
+
+A job is ``completed`` once the parser finished and every accepted batch was
+applied by ``data`` and every rejected batch by ``errors``. ``completed`` and
+``failed`` are final.
+"""
+
+from __future__ import annotations
+
+import asyncpg
+import attrs
+
+from ingestro import codec
+from ingestro.events import (
+    BatchApplied,
+    Event,
+    FileReceived,
+    ParseCompleted,
+    ParseFailed,
+    ParseStarted,
+)
+from ingestro.names import DATA_GROUP, ERRORS_GROUP, JOBS_GROUP
+from ingestro.runtime import Entry
+
+_ENSURE_ROW = "INSERT INTO jobs (job_id) VALUES ($1) ON CONFLICT DO NOTHING"
+_COMPLETE_IF_DONE = """
+    UPDATE jobs SET status = 'completed', finished_at = now(), updated_at = now()
+     WHERE job_id = $1 AND status IN ('pending', 'processing') AND parsed
+       AND data_batches_applied = accepted_batches AND error_batches_applied = rejected_batches
+"""
+
+
+async def record_file_received(connection: asyncpg.Connection, event: FileReceived) -> None:
+    """Create or complete the job's row from its FileReceived; the status is left as it is."""
+    await connection.execute(
+        """
+        INSERT INTO jobs (job_id, dataset, filename, format, bytes, sha256, received_at)
+        VALUES ($1, $2, $3, $4, $5, $6, $7::text::timestamptz)
+        ON CONFLICT (job_id) DO UPDATE
+           SET dataset = EXCLUDED.dataset, filename = EXCLUDED.filename, format = EXCLUDED.format,
+               bytes = EXCLUDED.bytes, sha256 = EXCLUDED.sha256, received_at = EXCLUDED.received_at
+        """,
+        event.job_id,
+        event.dataset,
+        event.filename,
+        event.format,
+        event.bytes,
+        event.sha256,
+        event.received_at,
+    )
+
+
+async def _parse_started(connection: asyncpg.Connection, event: ParseStarted) -> None:
+    await connection.execute(
+        "UPDATE jobs SET status = CASE WHEN status = 'pending' THEN 'processing' ELSE status END,"
+        " started_at = coalesce(started_at, now()), updated_at = now() WHERE job_id = $1",
+        event.job_id,
+    )
+
+
+async def _parse_completed(connection: asyncpg.Connection, event: ParseCompleted) -> None:
+    await connection.execute(
+        """
+        UPDATE jobs SET parsed = true, rows_total = $2, accepted_batches = $3, rejected_batches = $4,
+               unknown_columns = $5, parsed_at = coalesce(parsed_at, now()), updated_at = now(),
+               status = CASE WHEN status = 'pending' THEN 'processing' ELSE status END
+         WHERE job_id = $1
+        """,
+        event.job_id,
+        event.rows_total,
+        event.accepted_batches,
+        event.rejected_batches,
+        event.unknown_columns,
+    )
+
+
+async def _parse_failed(connection: asyncpg.Connection, event: ParseFailed) -> None:
+    await connection.execute(
+        """
+        UPDATE jobs SET status = CASE WHEN status = 'completed' THEN status ELSE 'failed' END,
+               error = $2, error_line = $3, rows_total = $4, accepted_batches = $5, rejected_batches = $6,
+               parsed_at = coalesce(parsed_at, now()), finished_at = coalesce(finished_at, now()),
+               updated_at = now()
+         WHERE job_id = $1
+        """,
+        event.job_id,
+        event.reason,
+        event.line,
+        event.rows_total,
+        event.accepted_batches,
+        event.rejected_batches,
+    )
+
+
+async def _batch_applied(connection: asyncpg.Connection, event: BatchApplied) -> None:
+    first_time = await connection.fetchval(
+        "INSERT INTO job_batches (job_id, projection, seq) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING RETURNING true",
+        event.job_id,
+        event.projection,
+        event.seq,
+    )
+    if not first_time:
+        return
+    if event.projection == DATA_GROUP:
+        await connection.execute(
+            """
+            UPDATE jobs SET rows_accepted = rows_accepted + $2, rows_inserted = rows_inserted + $3,
+                   rows_duplicate = rows_duplicate + $4, data_batches_applied = data_batches_applied + 1,
+                   status = CASE WHEN status = 'pending' THEN 'processing' ELSE status END, updated_at = now()
+             WHERE job_id = $1
+            """,
+            event.job_id,
+            event.rows,
+            event.inserted,
+            event.duplicate,
+        )
+    elif event.projection == ERRORS_GROUP:
+        await connection.execute(
+            """
+            UPDATE jobs SET rows_rejected = rows_rejected + $2, error_batches_applied = error_batches_applied + 1,
+                   status = CASE WHEN status = 'pending' THEN 'processing' ELSE status END, updated_at = now()
+             WHERE job_id = $1
+            """,
+            event.job_id,
+            event.rows,
+        )
+    else:
+        raise ValueError(f"BatchApplied from unknown projection {event.projection!r}")
+
+
+@attrs.define
+class JobsProjection:
+    pool: asyncpg.Pool
+    name: str = JOBS_GROUP
+
+    async def __call__(self, entry: Entry) -> None:
+        await self.apply(codec.decode(entry.fields))
+
+    async def apply(self, event: Event) -> None:
+        """Apply one job event; events of other kinds are ignored."""
+        async with self.pool.acquire() as connection, connection.transaction():
+            await connection.execute(_ENSURE_ROW, event.job_id)
+            if isinstance(event, FileReceived):
+                await record_file_received(connection, event)
+            elif isinstance(event, ParseStarted):
+                await _parse_started(connection, event)
+            elif isinstance(event, ParseCompleted):
+                await _parse_completed(connection, event)
+            elif isinstance(event, ParseFailed):
+                await _parse_failed(connection, event)
+            elif isinstance(event, BatchApplied):
+                await _batch_applied(connection, event)
+            else:
+                return
+            await connection.execute(_COMPLETE_IF_DONE, event.job_id)

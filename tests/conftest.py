@@ -1,0 +1,45 @@
+"""Shared fixtures: one private redis-server and one PostgreSQL for the whole test session."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from ingestro.database import migrate
+from ingestro.servers import PostgresServer, RedisServer
+from tests.stack import Stack, StackFactory
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """A started redis-server with AOF on, stopped after the session."""
+    with RedisServer(tmp_path_factory.mktemp("redis")) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """A started, non-durable PostgreSQL with database ``ingestro``, stopped after the session."""
+    # The temporary directory itself, whose parent is the world-searchable /tmp:
+    # as root, a directory inside pytest's private (0700) ones would push the
+    # cluster to /var/tmp, where nothing would ever remove it.
+    with tempfile.TemporaryDirectory(prefix="ingestro-test-pg-") as tmp:
+        with PostgresServer(Path(tmp), durable=False) as server:
+            yield server
+
+
+@pytest.fixture(scope="session")
+async def migrated(postgres_server: PostgresServer) -> str:
+    """The database URL, with every migration applied once per session."""
+    await migrate(postgres_server.url)
+    return postgres_server.url
+
+
+@pytest.fixture
+async def stack(redis_server: RedisServer, migrated: str, tmp_path: Path) -> AsyncIterator[Stack]:
+    """An API client and consumers on empty streams and tables (consumers start on request)."""
+    async for running in StackFactory(redis_server.url, migrated, tmp_path / "uploads").open():
+        yield running

@@ -1,0 +1,139 @@
+"""A running Ingestro stack for tests: the API in-process and consumers as asyncio tasks.
+
+Real redis-server and PostgreSQL (started once per session by conftest); each
+test gets empty streams and empty tables.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import attrs
+import httpx
+import redis.asyncio as aioredis
+
+from ingestro.api.app import create_app
+from ingestro.config import Settings
+from ingestro.database import create_pool
+from ingestro.names import CONSUMER_NAMES, GROUP_STREAMS
+from ingestro.wiring import run_consumer
+
+TABLES = ("jobs", "job_batches", "applied_batches", "validation_errors", "contacts")
+
+
+def stack_settings(redis_url: str, database_url: str, upload_dir: Path, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "redis_url": redis_url,
+        "database_url": database_url,
+        "upload_dir": upload_dir,
+        "block_ms": 100,
+        "visibility_timeout_s": 10,
+        "batch_size": 100,
+    }
+    values.update(overrides)
+    return Settings.from_env({}, **values)
+
+
+async def reset(redis: aioredis.Redis, pool: asyncpg.Pool) -> None:
+    """Empty every stream and every table."""
+    await redis.flushdb()
+    await pool.execute(f"TRUNCATE {', '.join(TABLES)}")
+
+
+@attrs.define
+class Stack:
+    settings: Settings
+    client: httpx.AsyncClient
+    redis: aioredis.Redis
+    pool: asyncpg.Pool
+    _stop: asyncio.Event = attrs.field(factory=asyncio.Event)
+    _tasks: list[asyncio.Task[None]] = attrs.field(factory=list)
+
+    def start_consumers(self, copies: int = 1, names: tuple[str, ...] = CONSUMER_NAMES) -> None:
+        """Run ``copies`` consumers of each name, each a distinct member of its group."""
+        for name in names:
+            for slot in range(copies):
+                settings = attrs.evolve(self.settings, consumer_name=f"test-{name}-{slot}-{len(self._tasks)}")
+                self._tasks.append(asyncio.create_task(run_consumer(name, settings, slot, self._stop)))
+
+    async def stop_consumers(self) -> None:
+        self._stop.set()
+        await asyncio.gather(*self._tasks)
+        self._tasks.clear()
+        self._stop = asyncio.Event()
+
+    async def upload(
+        self, content: bytes, content_type: str = "text/csv", dataset: str | None = None
+    ) -> dict[str, Any]:
+        params = {"dataset": dataset} if dataset else {}
+        response = await self.client.post("/upload", content=content, headers={"content-type": content_type}, params=params)
+        assert response.status_code == 202, response.text
+        body: dict[str, Any] = response.json()
+        return body
+
+    async def wait_for_job(self, job_id: str, timeout: float = 60) -> dict[str, Any]:
+        """Poll the job until it is completed or failed; fail the test on timeout."""
+        deadline = time.monotonic() + timeout
+        while True:
+            response = await self.client.get(f"/jobs/{job_id}")
+            assert response.status_code == 200, response.text
+            job: dict[str, Any] = response.json()
+            if job["status"] in ("completed", "failed"):
+                return job
+            if time.monotonic() > deadline:
+                raise AssertionError(f"job {job_id} still {job['status']} after {timeout}s: {job}")
+            await asyncio.sleep(0.05)
+
+    async def wait_idle(self, timeout: float = 30) -> None:
+        """Wait until every group has read every entry of its streams and holds none pending."""
+        deadline = time.monotonic() + timeout
+        quiet = 0
+        while quiet < 3:  # handlers publish new entries: idle three checks in a row
+            busy = False
+            for group, streams in GROUP_STREAMS.items():
+                for stream in streams:
+                    if not await self.redis.exists(stream):
+                        continue
+                    last = (await self.redis.xinfo_stream(stream))["last-generated-id"]
+                    for info in await self.redis.xinfo_groups(stream):
+                        if info["name"].decode() == group:
+                            busy |= info["pending"] > 0 or info["last-delivered-id"] != last
+            quiet = 0 if busy else quiet + 1
+            if time.monotonic() > deadline:
+                raise AssertionError("consumers did not go idle")
+            await asyncio.sleep(0.1)
+
+    async def ingest(self, content: bytes, content_type: str = "text/csv") -> dict[str, Any]:
+        accepted = await self.upload(content, content_type)
+        return await self.wait_for_job(accepted["job_id"])
+
+
+@attrs.define
+class StackFactory:
+    redis_url: str
+    database_url: str
+    upload_dir: Path
+
+    async def open(self, **overrides: Any) -> AsyncIterator[Stack]:
+        settings = stack_settings(self.redis_url, self.database_url, self.upload_dir, **overrides)
+        app = create_app(settings)
+        redis = aioredis.Redis.from_url(settings.redis_url)
+        pool = await create_pool(settings.database_url, min_size=1, max_size=4)
+        await reset(redis, pool)
+        try:
+            async with app.router.lifespan_context(app):
+                transport = httpx.ASGITransport(app=app)
+                async with httpx.AsyncClient(transport=transport, base_url="http://ingestro.test") as client:
+                    stack = Stack(settings, client, redis, pool)
+                    try:
+                        yield stack
+                    finally:
+                        await stack.stop_consumers()
+        finally:
+            await pool.close()
+            await redis.aclose()

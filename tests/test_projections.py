@@ -1,0 +1,85 @@
+"""Projections apply each batch exactly once, whoever delivers it and however often."""
+
+from __future__ import annotations
+
+from ingestro import codec
+from ingestro.events import AcceptedRow, BatchApplied, FieldError, RejectedRow, RowsAccepted, RowsRejected
+from ingestro.names import ACCEPTED_STREAM, JOB_EVENTS_STREAM
+from ingestro.datasets import get_dataset
+from ingestro.rules import check_row
+from ingestro.runtime import Entry
+from projections.data import DataProjection, unique_rows
+from projections.errors import ErrorsProjection
+from tests.stack import Stack
+
+JOB = "00000000-0000-4000-8000-000000000001"
+
+
+def accepted(*emails: str, seq: int = 0) -> RowsAccepted:
+    dataset = get_dataset("contacts")
+    rows = []
+    for line, email in enumerate(emails, start=2):
+        checked = check_row(dataset, {"email": email, "first_name": "A", "last_name": "B", "signup_date": "2024-01-05"})
+        assert checked.content_hash is not None
+        rows.append(AcceptedRow(line, checked.content_hash, checked.values))
+    return RowsAccepted(JOB, "contacts", seq, rows)
+
+
+def test_a_batch_is_collapsed_to_distinct_rows_in_hash_order() -> None:
+    batch = accepted("b@x.io", "a@x.io", "B@X.io", "c@x.io")
+    rows = unique_rows(batch.rows)
+    assert [row.content_hash for row in rows] == sorted({row.content_hash for row in batch.rows})
+    assert {row.line for row in rows} == {2, 3, 5}  # the first of the two b@x.io lines wins
+
+
+async def test_a_batch_applied_twice_changes_nothing_the_second_time(stack: Stack) -> None:
+    projection = DataProjection(stack.pool, stack.redis)
+    batch = accepted("a@x.io", "b@x.io", "a@x.io")
+
+    first = await projection.apply(batch)
+    before = await stack.pool.fetch("SELECT content_hash, updated_at FROM contacts ORDER BY 1")
+    second = await projection.apply(batch)
+
+    assert (first.rows, first.inserted, first.duplicate) == (3, 2, 1)
+    assert second == first
+    assert await stack.pool.fetch("SELECT content_hash, updated_at FROM contacts ORDER BY 1") == before
+
+
+async def test_a_redelivered_batch_is_announced_again_with_its_first_outcome(stack: Stack) -> None:
+    projection = DataProjection(stack.pool, stack.redis)
+    batch = accepted("a@x.io", "b@x.io")
+    await stack.redis.xadd(ACCEPTED_STREAM, codec.encode(batch))  # type: ignore[arg-type]
+    [(entry_id, fields)] = await stack.redis.xrange(ACCEPTED_STREAM)
+
+    entry = Entry(ACCEPTED_STREAM, entry_id.decode(), fields)
+    await projection(entry)
+    await projection(entry)
+
+    announced = [codec.decode(f) for _, f in await stack.redis.xrange(JOB_EVENTS_STREAM)]
+    assert announced == [BatchApplied(JOB, "data", 0, 2, 2, 0)] * 2
+
+
+async def test_rejected_rows_are_stored_once(stack: Stack) -> None:
+    projection = ErrorsProjection(stack.pool, stack.redis)
+    batch = RowsRejected(JOB, "contacts", 0, [RejectedRow(7, [FieldError("email", "invalid_email", "bad")], {"email": "x"})])
+    await projection.apply(batch)
+    await projection.apply(batch)
+    rows = await stack.pool.fetch("SELECT line, errors, raw FROM validation_errors")
+    assert [tuple(row) for row in rows] == [(7, [{"field": "email", "code": "invalid_email", "message": "bad"}], {"email": "x"})]
+
+
+async def test_job_counts_stay_exact_when_every_event_is_delivered_twice(stack: Stack) -> None:
+    """Re-append every event of a finished job: the jobs, data and errors projections ignore the repeats."""
+    stack.start_consumers()
+    content = b"email,first_name,last_name,signup_date\na@x.io,A,B,2024-01-05\nbad,A,B,2024-01-05\n"
+    job = await stack.ingest(content)
+    for stream in await stack.redis.keys("ingestro:*"):
+        if stream.decode().endswith(("files", "rows-accepted", "rows-rejected", "job-events")):
+            for _, fields in await stack.redis.xrange(stream):
+                await stack.redis.xadd(stream, fields)  # type: ignore[arg-type]
+    await stack.wait_idle()
+    again = await stack.wait_for_job(job["job_id"])
+    for key in ("status", "rows_total", "rows_accepted", "rows_rejected", "rows_inserted", "rows_duplicate"):
+        assert again[key] == job[key], key
+    assert await stack.pool.fetchval("SELECT count(*) FROM contacts") == 1
+    assert await stack.pool.fetchval("SELECT count(*) FROM validation_errors") == 1
