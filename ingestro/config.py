@@ -8,7 +8,8 @@ from pathlib import Path
 
 import attrs
 
-#: Each setting: environment variable -> (attribute, default, meaning). README's table is made from this.
+#: Each setting: environment variable -> (Settings attribute, default, meaning); `ingestro --help` lists them.
+#: An empty attribute marks a variable read where it is used (a command's option default, the migrations).
 ENVIRONMENT: dict[str, tuple[str, str, str]] = {
     "INGESTRO_REDIS_URL": ("redis_url", "redis://127.0.0.1:6379/0", "Redis server holding the event streams"),
     "INGESTRO_DATABASE_URL": (
@@ -33,6 +34,8 @@ ENVIRONMENT: dict[str, tuple[str, str, str]] = {
         "Consumer name within its group (default: HOSTNAME-SLOT, stable across restarts)",
     ),
     "INGESTRO_LOG_LEVEL": ("log_level", "INFO", "Logging level"),
+    "INGESTRO_CONSUMER_SLOT": ("", "0", "Default --slot of `ingestro consume`"),
+    "INGESTRO_MIGRATIONS_DIR": ("", "db/ of the source tree", "Where the SQL migrations are"),
 }
 
 
@@ -57,11 +60,16 @@ class Settings:
         Raises ``ValueError`` naming the variable when a value is not of its type.
         """
         environ = os.environ if environ is None else environ
+        fields = attrs.fields_dict(cls)
         values: dict[str, object] = {}
         for variable, (attribute, default, _meaning) in ENVIRONMENT.items():
-            values[attribute] = environ.get(variable, default)
+            if attribute not in fields:
+                continue  # read where it is used (e.g. a command's default option)
+            raw = environ.get(variable, default)
+            converter = fields[attribute].converter
+            try:
+                values[attribute] = converter(raw) if callable(converter) else raw
+            except ValueError:
+                raise ValueError(f"{variable}={raw!r} is not a valid value") from None
         values.update(overrides)
-        try:
-            return cls(**values)  # type: ignore[arg-type]
-        except ValueError as error:
-            raise ValueError(f"bad configuration: {error}") from None
+        return cls(**values)  # type: ignore[arg-type]

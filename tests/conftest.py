@@ -39,7 +39,13 @@ async def migrated(postgres_server: PostgresServer) -> str:
 
 
 @pytest.fixture
-async def stack(redis_server: RedisServer, migrated: str, tmp_path: Path) -> AsyncIterator[Stack]:
+def stack_factory(redis_server: RedisServer, migrated: str, tmp_path: Path) -> StackFactory:
+    """Opens stacks with settings of the test's choosing: ``async for stack in stack_factory.open(**settings)``."""
+    return StackFactory(redis_server.url, migrated, tmp_path / "uploads")
+
+
+@pytest.fixture
+async def stack(stack_factory: StackFactory) -> AsyncIterator[Stack]:
     """An API client and consumers on empty streams and tables (consumers start on request)."""
-    async for running in StackFactory(redis_server.url, migrated, tmp_path / "uploads").open():
+    async for running in stack_factory.open():
         yield running

@@ -136,7 +136,7 @@ def detect_format(filename: str | None, content_type: str | None) -> str | None:
     return MEDIA_TYPES.get(_media_type(content_type))
 
 
-def _display_name(filename: str | None) -> str:
+def display_name(filename: str | None) -> str:
     """The client's file name, for display only: its last path part, printable, at most 255 characters."""
     if not filename:
         return ""
@@ -191,7 +191,7 @@ async def upload(request: Request) -> Response:
     event = FileReceived(
         job_id=job_id,
         dataset=dataset_name,
-        filename=_display_name(filename),
+        filename=display_name(filename),
         storage_key=stored.key,
         format=file_format,
         bytes=stored.bytes,

@@ -1,0 +1,148 @@
+"""The commands as an operator runs them: real OS processes, real servers, real HTTP."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from ingestro.names import CONSUMER_NAMES
+from ingestro.samples import write_sample_file
+from ingestro.servers import RedisServer, free_port
+
+COMMAND = [sys.executable, "-m", "ingestro"]
+
+
+def wait_until_ready(url: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{url} never became ready")
+        time.sleep(0.1)
+
+
+def wait_for_job(url: str, job_id: str, timeout: float = 60) -> dict[str, object]:
+    deadline = time.monotonic() + timeout
+    while True:
+        job: dict[str, object] = httpx.get(f"{url}/jobs/{job_id}", timeout=5).json()
+        if job["status"] in ("completed", "failed"):
+            return job
+        if time.monotonic() > deadline:
+            raise AssertionError(f"job still {job['status']}: {job}")
+        time.sleep(0.1)
+
+
+def stop(processes: list[subprocess.Popen[bytes]], sig: signal.Signals = signal.SIGTERM, timeout: float = 30) -> list[int]:
+    for process in processes:
+        process.send_signal(sig)
+    return [process.wait(timeout=timeout) for process in processes]
+
+
+@pytest.fixture
+def env(redis_server: RedisServer, migrated: str, tmp_path: Path) -> Iterator[dict[str, str]]:
+    import redis
+
+    client = redis.Redis.from_url(redis_server.url)
+    client.flushdb()
+    client.close()
+    subprocess.run(
+        ["psql", migrated, "-qc", "TRUNCATE jobs, job_batches, applied_batches, validation_errors, contacts"], check=True
+    )
+    yield {
+        **os.environ,
+        "INGESTRO_REDIS_URL": redis_server.url,
+        "INGESTRO_DATABASE_URL": migrated,
+        "INGESTRO_UPLOAD_DIR": str(tmp_path / "uploads"),
+        "INGESTRO_BLOCK_MS": "200",
+        "INGESTRO_BATCH_SIZE": "200",
+    }
+
+
+def test_migrate_applies_each_migration_once(env: dict[str, str]) -> None:
+    # The session fixture already migrated: running again applies nothing and succeeds.
+    result = subprocess.run([*COMMAND, "migrate"], env=env, capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "applied 0 migration(s)"
+
+
+def test_separate_processes_with_two_copies_of_each_consumer_ingest_exactly(env: dict[str, str], tmp_path: Path) -> None:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    processes = [subprocess.Popen([*COMMAND, "api", "--port", str(port)], env=env)]
+    processes += [
+        subprocess.Popen([*COMMAND, "consume", name, "--slot", str(slot)], env=env)
+        for name in CONSUMER_NAMES
+        for slot in range(2)
+    ]
+    try:
+        wait_until_ready(url)
+        path = tmp_path / "contacts.csv"
+        expected = write_sample_file(path, "csv", 10_000, seed=3)
+        with open(path, "rb") as body:
+            response = httpx.post(f"{url}/upload", files={"file": ("contacts.csv", body)}, timeout=30)
+        assert response.status_code == 202
+        job = wait_for_job(url, response.json()["job_id"])
+        assert job["status"] == "completed"
+        assert (job["rows_accepted"], job["rows_rejected"], job["rows_inserted"]) == (
+            expected.valid,
+            expected.invalid,
+            expected.distinct,
+        )
+    finally:
+        codes = stop(processes)
+    assert codes[1:] == [0] * (len(processes) - 1)  # consumers stop cleanly on SIGTERM
+
+
+def test_consume_refuses_an_unknown_consumer_with_a_clear_message(env: dict[str, str]) -> None:
+    result = subprocess.run([*COMMAND, "consume", "nope"], env=env, capture_output=True, text=True)
+    assert result.returncode == 2
+    assert "invalid choice: 'nope'" in result.stderr
+
+
+def test_a_bad_setting_is_a_clear_error(env: dict[str, str]) -> None:
+    result = subprocess.run(
+        [*COMMAND, "migrate"], env={**env, "INGESTRO_BATCH_SIZE": "lots"}, capture_output=True, text=True
+    )
+    assert result.returncode != 0
+    assert "INGESTRO_BATCH_SIZE" in result.stderr
+
+
+def test_dev_runs_the_whole_stack_and_stops_cleanly_on_ctrl_c() -> None:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    with tempfile.TemporaryDirectory(prefix="ingestro-dev-test-") as data_dir:
+        env = {key: value for key, value in os.environ.items() if not key.startswith("INGESTRO_")}
+        dev = subprocess.Popen([*COMMAND, "dev", "--data-dir", data_dir, "--port", str(port)], env=env)
+        try:
+            wait_until_ready(url, timeout=90)
+            settings = dict(
+                line.split("=", 1) for line in (Path(data_dir) / "env").read_text().splitlines() if line
+            )
+            assert settings["INGESTRO_REDIS_URL"].startswith("redis://127.0.0.1:")
+            assert settings["INGESTRO_DATABASE_URL"].startswith("postgresql://")
+            content = b"email,first_name,last_name,signup_date\na@example.com,A,B,2024-01-05\n"
+            response = httpx.post(f"{url}/upload", content=content, headers={"content-type": "text/csv"})
+            assert response.status_code == 202
+            assert wait_for_job(url, response.json()["job_id"])["status"] == "completed"
+            count = subprocess.run(
+                ["psql", settings["INGESTRO_DATABASE_URL"], "-tAc", "SELECT count(*) FROM contacts"],
+                capture_output=True, text=True, check=True,
+            )
+            assert count.stdout.strip() == "1"
+        finally:
+            [code] = stop([dev], signal.SIGINT, timeout=60)
+        assert code == 0
+        with pytest.raises(httpx.TransportError):
+            httpx.get(f"{url}/healthz", timeout=2)
