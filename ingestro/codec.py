@@ -11,9 +11,13 @@ from typing import Any
 import orjson
 from cattrs.preconf.orjson import make_converter
 
-from ingestro.events import EVENT_TYPES, Event
+from ingestro.events import EVENT_TYPES, AcceptedRow, Event
 
 _converter = make_converter()
+# Rows travel as compact arrays: a batch of 500 then carries no repeated attribute
+# names, and (un)structuring skips cattrs' per-attribute machinery on the hot path.
+_converter.register_unstructure_hook(AcceptedRow, lambda row: [row.line, row.content_hash, row.values])
+_converter.register_structure_hook(AcceptedRow, lambda data, _: AcceptedRow(data[0], data[1], data[2]))
 _BY_NAME: dict[str, type[Event]] = {cls.type_name: cls for cls in EVENT_TYPES}
 
 EntryFields = dict[bytes, bytes]

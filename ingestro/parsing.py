@@ -50,7 +50,7 @@ def parse_file(job_id: str, path: Path, file_format: str, dataset: Dataset, batc
                         accepted = []
                     continue
                 errors = checked.errors
-            rejected.append(RejectedRow(row.line, errors, row.raw))
+            rejected.append(RejectedRow(row.line, errors, reader.as_written(row)))
             rows_rejected += 1
             if len(rejected) >= batch_size:
                 yield RowsRejected(job_id, dataset.name, rejected_batches, rejected)

@@ -32,6 +32,7 @@ class SourceRow:
     line: int
     #: Values keyed by field name; None when ``error`` says the row's structure is broken.
     record: dict[str, Any] | None
+    #: The row as read: a CSV row's list of fields, a JSON value, an NDJSON line that is not JSON.
     raw: Any
     error: FieldError | None = None
 
@@ -53,6 +54,8 @@ class RowReader:
     format: str
     dataset: Dataset
     unknown_columns: list[str] = attrs.field(factory=list)
+    #: The CSV header once read.
+    header: list[str] | None = None
 
     def __iter__(self) -> Iterator[SourceRow]:
         if self.format == "csv":
@@ -60,6 +63,12 @@ class RowReader:
         if self.format not in ("json", "ndjson"):
             raise Unreadable(f"unsupported format {self.format!r}", None)
         return self._json()
+
+    def as_written(self, row: SourceRow) -> Any:
+        """The row as it was in the file, for a report: a CSV row as a header -> text mapping when it fits."""
+        if self.header is not None and isinstance(row.raw, list) and len(row.raw) == len(self.header):
+            return dict(zip(self.header, row.raw))
+        return row.raw
 
     def _note_unknown(self, name: str) -> None:
         if name not in self.unknown_columns and len(self.unknown_columns) < MAX_UNKNOWN_COLUMNS:
@@ -86,6 +95,7 @@ class RowReader:
                     )
                 for name in match.unknown:
                     self._note_unknown(name)
+                self.header = header
                 width = len(header)
                 positions = list(match.positions.items())
                 end = header_line
@@ -98,7 +108,7 @@ class RowReader:
                         yield SourceRow(line, None, fields, error)
                         continue
                     record = {name: fields[position] for position, name in positions}
-                    yield SourceRow(line, record, dict(zip(header, fields)))
+                    yield SourceRow(line, record, fields)
         except UnicodeDecodeError:
             raise Unreadable(f"the file is not valid UTF-8 (near line {line + 1})", line + 1) from None
         except csv.Error as error:

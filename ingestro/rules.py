@@ -12,13 +12,13 @@ import hashlib
 import re
 from collections.abc import Callable, Iterable, Mapping
 from datetime import date
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import Any
 
 import attrs
 import orjson
 
-from ingestro.datasets import Dataset, Field, FieldType
+from ingestro.datasets import Dataset, FieldType
 from ingestro.events import FieldError
 
 _EMAIL = re.compile(
@@ -61,20 +61,21 @@ class Checked:
 
 
 def _text(value: Any) -> str | None:
-    if value is None:
-        return None
     if isinstance(value, str):
         value = value.strip()
         if "\x00" in value:
             # PostgreSQL text cannot hold NUL; refusing the row beats failing the batch.
             raise Invalid("invalid_character", "text contains a NUL character")
         return value or None
+    if value is None:
+        return None
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return str(value)
     raise Invalid("invalid_type", f"expected text, got {type(value).__name__}")
 
 
 def normalize_string(value: Any) -> str | None:
+    """Trimmed text; numbers become their text; empty becomes None."""
     return _text(value)
 
 
@@ -178,7 +179,7 @@ def _holds_nul(value: Any) -> bool:
 
 
 NORMALIZERS: dict[FieldType, Callable[[Any], Any]] = {
-    FieldType.STRING: normalize_string,
+    FieldType.STRING: _text,  # normalize_string itself, one call less per value
     FieldType.EMAIL: normalize_email,
     FieldType.INTEGER: normalize_integer,
     FieldType.DATE: normalize_date,
@@ -186,15 +187,19 @@ NORMALIZERS: dict[FieldType, Callable[[Any], Any]] = {
 }
 
 
-def _check_field(field: Field, value: Any) -> Any:
-    normalized = NORMALIZERS[field.type](value)
-    if normalized is None:
-        if field.required:
-            raise Invalid("required", f"{field.name} is required")
-        return None
-    if field.minimum is not None and normalized < field.minimum:
-        raise Invalid("below_minimum", f"{normalized} is less than {field.minimum}")
-    return normalized
+@attrs.frozen
+class _FieldCheck:
+    """A field's rules, resolved once per dataset so the per-row loop does no lookups."""
+
+    name: str
+    normalize: Callable[[Any], Any]
+    required: bool
+    minimum: int | None
+
+
+@cache
+def _checks(dataset: Dataset) -> tuple[_FieldCheck, ...]:
+    return tuple(_FieldCheck(f.name, NORMALIZERS[f.type], f.required, f.minimum) for f in dataset.fields)
 
 
 def content_hash(values: Mapping[str, Any]) -> str:
@@ -209,11 +214,18 @@ def check_row(dataset: Dataset, record: Mapping[str, Any]) -> Checked:
     """
     values: dict[str, Any] = {}
     errors: list[FieldError] = []
-    for field in dataset.fields:
+    get = record.get
+    for check in _checks(dataset):
         try:
-            values[field.name] = _check_field(field, record.get(field.name))
+            value = check.normalize(get(check.name))
+            if value is None:
+                if check.required:
+                    raise Invalid("required", f"{check.name} is required")
+            elif check.minimum is not None and value < check.minimum:
+                raise Invalid("below_minimum", f"{value} is less than {check.minimum}")
+            values[check.name] = value
         except Invalid as invalid:
-            errors.append(FieldError(field.name, invalid.code, invalid.message))
+            errors.append(FieldError(check.name, invalid.code, invalid.message))
     if errors:
         return Checked(values, None, errors)
     try:

@@ -46,7 +46,7 @@ class Field:
     minimum: int | None = None
 
 
-@attrs.frozen
+@attrs.frozen(cache_hash=True)  # looked up per row in caches keyed by dataset
 class Dataset:
     name: str
     table: str
