@@ -36,7 +36,10 @@ async def _init_connection(connection: asyncpg.Connection) -> None:
 
 async def create_pool(database_url: str, *, min_size: int = 1, max_size: int = 4) -> asyncpg.Pool:
     """A connection pool whose json/jsonb columns take and give Python values."""
-    pool = await asyncpg.create_pool(database_url, min_size=min_size, max_size=max_size, init=_init_connection)
+    # timeout: a connect attempt to a server that is down gives up (and is retried) after 10 s.
+    pool = await asyncpg.create_pool(
+        database_url, min_size=min_size, max_size=max_size, init=_init_connection, timeout=10
+    )
     assert pool is not None
     return pool
 

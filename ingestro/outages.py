@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import errno
+import socket
+
 import asyncpg
 import redis.exceptions
 
@@ -16,6 +19,22 @@ _TRANSIENT_POSTGRES = (
 )
 
 
+_NETWORK_ERRNOS = frozenset(
+    {errno.ECONNREFUSED, errno.ECONNRESET, errno.ECONNABORTED, errno.EPIPE, errno.ETIMEDOUT,
+     errno.ENETUNREACH, errno.ENETDOWN, errno.EHOSTUNREACH, errno.EHOSTDOWN}
+)
+
+
+def _network_trouble(error: OSError) -> bool:
+    """A socket error, not a file error: a missing or unreadable file is no outage."""
+    if isinstance(error, (ConnectionError, TimeoutError, socket.gaierror)):
+        return True
+    if error.errno in _NETWORK_ERRNOS:
+        return True
+    # asyncio's connect to several addresses (e.g. localhost) raises a plain OSError.
+    return error.errno is None and "Connect call failed" in str(error)
+
+
 def is_outage(error: BaseException) -> bool:
     """True when ``error`` says a server was unreachable or the work should simply be retried.
 
@@ -24,10 +43,11 @@ def is_outage(error: BaseException) -> bool:
     """
     if isinstance(error, asyncpg.InterfaceError):
         return "closed" in str(error)  # a pooled connection the server dropped; other misuse is a bug
+    if isinstance(error, OSError):
+        return _network_trouble(error)
     return isinstance(
         error,
         (
-            OSError,  # refused or reset connections, timeouts (TimeoutError is an OSError)
             redis.exceptions.ConnectionError,
             redis.exceptions.TimeoutError,
             redis.exceptions.BusyLoadingError,
