@@ -1,0 +1,84 @@
+"""The yardstick: a plain COPY of the sample's rows into a table equivalent to the dataset's.
+
+The rows are read, normalized and hashed by the same code the parser runs, and
+duplicates dropped, before the clock starts: the timed part is the COPY alone,
+into a table with the dataset table's columns, defaults and unique content-hash
+index. It is what a loader with no events, no validation and no exactly-once
+bookkeeping would cost on the same server, in the same run.
+"""
+
+from __future__ import annotations
+
+import csv
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import attrs
+import orjson
+
+from ingestro.datasets import Dataset
+from ingestro.readers import RowReader
+from ingestro.rules import check_row
+
+TABLE = "bench_baseline"
+#: What the data projection writes per row besides the fields (created_at, updated_at take their defaults).
+_BOOKKEEPING = ("content_hash", "first_job_id", "first_line", "last_job_id", "last_line")
+
+
+@attrs.frozen
+class Baseline:
+    rows: int
+    seconds: float
+
+    @property
+    def rows_per_s(self) -> float:
+        return self.rows / self.seconds
+
+
+def _column(value: Any) -> Any:
+    # csv writes None as an unquoted empty field, which COPY reads as NULL.
+    return orjson.dumps(value).decode() if isinstance(value, dict) else value
+
+
+def write_copy_file(sample: Path, file_format: str, dataset: Dataset, out: Path) -> int:
+    """Write the sample's distinct valid rows, normalized, as COPY's CSV; return how many there are."""
+    job_id = str(uuid.uuid4())
+    seen: set[str] = set()
+    with open(out, "w", encoding="utf-8", newline="") as text:
+        writer = csv.writer(text)
+        for row in RowReader(sample, file_format, dataset):
+            if row.record is None:
+                continue
+            checked = check_row(dataset, row.record)
+            if checked.content_hash is None or checked.content_hash in seen:
+                continue
+            seen.add(checked.content_hash)
+            values = [_column(checked.values[name]) for name in dataset.field_names]
+            writer.writerow([*values, checked.content_hash, job_id, row.line, job_id, row.line])
+    return len(seen)
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+async def copy_baseline(database_url: str, dataset: Dataset, copy_file: Path) -> Baseline:
+    """Time COPY of ``copy_file`` into a fresh copy of the dataset's table; drop the table afterwards."""
+    connection = await asyncpg.connect(database_url)
+    try:
+        await connection.execute(f"CREATE TABLE {_ident(TABLE)} (LIKE {_ident(dataset.table)} INCLUDING ALL)")
+        started = time.perf_counter()
+        await connection.copy_to_table(
+            TABLE, source=copy_file, columns=[*dataset.field_names, *_BOOKKEEPING], format="csv"
+        )
+        seconds = time.perf_counter() - started
+        rows = int(await connection.fetchval(f"SELECT count(*) FROM {_ident(TABLE)}"))
+        await connection.execute(f"DROP TABLE {_ident(TABLE)}")
+        # Start the pipeline's run without the baseline's dirty pages still to be written back.
+        await connection.execute("CHECKPOINT")
+    finally:
+        await connection.close()
+    return Baseline(rows, seconds)
