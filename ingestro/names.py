@@ -30,7 +30,8 @@ GROUP_STREAMS: dict[str, tuple[str, ...]] = {
     PARSER_GROUP: (FILES_STREAM,),
     DATA_GROUP: (ACCEPTED_STREAM,),
     ERRORS_GROUP: (REJECTED_STREAM,),
-    JOBS_GROUP: (FILES_STREAM, JOB_EVENTS_STREAM),
+    # The DLQ too, so a job whose entry was dead-lettered shows it (``stalled``).
+    JOBS_GROUP: (FILES_STREAM, JOB_EVENTS_STREAM, DLQ_STREAM),
 }
 
 CONSUMER_NAMES: tuple[str, ...] = tuple(GROUP_STREAMS)

@@ -19,6 +19,14 @@ _TRANSIENT_POSTGRES = (
 )
 
 
+#: How asyncpg's own InterfaceError messages end for a connection the server dropped
+#: ("cannot call Transaction.__aexit__(): the underlying connection is closed"), or a
+#: pool closing under a stopping process. Its subclasses (DataError: a bad value,
+#: which the message may quote) are never outages.
+_CLOSED = ("connection is closed", "pool is closing", "pool is closed")
+#: How asyncpg's InternalClientError begins for a connection whose protocol the lost
+#: server left mid-operation, met when the pool resets it on release.
+_BROKEN_PROTOCOL = ("cannot switch to state", "not connected")
 _NETWORK_ERRNOS = frozenset(
     {errno.ECONNREFUSED, errno.ECONNRESET, errno.ECONNABORTED, errno.EPIPE, errno.ETIMEDOUT,
      errno.ENETUNREACH, errno.ENETDOWN, errno.EHOSTUNREACH, errno.EHOSTDOWN}
@@ -39,10 +47,25 @@ def is_outage(error: BaseException) -> bool:
     """True when ``error`` says a server was unreachable or the work should simply be retried.
 
     Such errors never count toward dead-lettering: the entry is retried once the
-    server answers again. A value the database refuses is not an outage.
+    server answers again. A value the database refuses is not an outage. Nor is an
+    error raised while handling an outage, such as a transaction's rollback on the
+    connection that just broke: the outage it hides decides.
     """
-    if isinstance(error, asyncpg.InterfaceError):
-        return "closed" in str(error)  # a pooled connection the server dropped; other misuse is a bug
+    seen: set[int] = set()
+    cause: BaseException | None = error
+    while cause is not None and id(cause) not in seen:
+        if _is_outage_itself(cause):
+            return True
+        seen.add(id(cause))
+        cause = cause.__cause__ or cause.__context__
+    return False
+
+
+def _is_outage_itself(error: BaseException) -> bool:
+    if type(error) is asyncpg.InterfaceError:
+        return str(error).endswith(_CLOSED)
+    if isinstance(error, asyncpg.InternalClientError):
+        return str(error).startswith(_BROKEN_PROTOCOL)
     if isinstance(error, OSError):
         return _network_trouble(error)
     return isinstance(

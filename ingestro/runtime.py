@@ -14,9 +14,10 @@ A consumer is a group name, the streams it reads and a handler. The runtime:
   (capped below the visibility timeout, so its owner retries it before others);
 - reclaims other consumers' entries idle longer than the visibility timeout with
   XAUTOCLAIM (a consumer that died or was scaled down);
-- keeps the entries it is working on from being reclaimed by refreshing their idle
-  time (XCLAIM JUSTID) while their handlers run, so a long handler is never
-  reclaimed under its feet;
+- keeps the entries in hand (being handled, or waiting for a free handler) from
+  being reclaimed by refreshing their idle time (XCLAIM JUSTID) every third of the
+  visibility timeout, so a long handler is never reclaimed under its feet;
+- drops pending entries deleted from the stream meanwhile (trimmed, purged, redriven);
 - after ``max_deliveries`` deliveries writes the entry with its failure to the
   dead-letter stream, then acks it (DLQ first: a crash between them duplicates,
   never loses);
@@ -26,6 +27,7 @@ A consumer is a group name, the streams it reads and a handler. The runtime:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
@@ -36,6 +38,14 @@ import orjson
 import redis.asyncio as aioredis
 import redis.exceptions
 
+from ingestro.dlq import DeadLetter
+from ingestro.metrics import (
+    DEAD_LETTERED,
+    ENTRIES_PROCESSED,
+    ENTRY_HANDLING_SECONDS,
+    RECLAIMS,
+    REDELIVERIES,
+)
 from ingestro.names import DLQ_STREAM, failures_key
 from ingestro.outages import is_outage
 
@@ -103,7 +113,8 @@ class Consumer:
         if stop is not None:
             self._stopping = stop
         await self._until_redis(self.ensure_groups)
-        heartbeat = asyncio.create_task(self._heartbeat())
+        heartbeat_done = asyncio.Event()
+        heartbeat = asyncio.create_task(self._heartbeat(heartbeat_done))
         try:
             await self._handle_own_pending()
             next_reclaim = 0.0
@@ -114,8 +125,10 @@ class Consumer:
                 entries = await self._guard(self._read_new) or []
                 await self._handle_all(entries)
         finally:
-            heartbeat.cancel()
-            await asyncio.gather(heartbeat, return_exceptions=True)
+            # Told by an event, not cancel(): on Python 3.11 a cancellation landing as
+            # redis-py finishes a send is lost (asyncio.wait_for), and the loop would beat on.
+            heartbeat_done.set()
+            await heartbeat
         await self._guard(self._leave_if_idle)
 
     async def ensure_groups(self) -> None:
@@ -162,8 +175,8 @@ class Consumer:
                 after = _text(items[-1][0])
                 # An entry deleted from the stream while pending comes back with no fields.
                 deleted = [_text(entry_id) for entry_id, fields in items if not fields]
-                if deleted:  # trimmed from the stream while pending: nothing left to handle
-                    await self._until_redis(lambda: self.redis.xack(stream, self.group, *deleted))
+                if deleted:
+                    await self._until_redis(lambda: self._drop_deleted(stream, deleted))
                 live = [(entry_id, fields) for entry_id, fields in items if fields]
                 counts = await self._until_redis(lambda: self._delivery_counts(stream, [_text(i) for i, _ in live]))
                 await self._handle_all(
@@ -189,12 +202,14 @@ class Consumer:
             if (stream, _text(item["message_id"])) not in self._in_flight
             and item["time_since_delivered"] >= self.settings.retry_delay_s(item["times_delivered"]) * 1000
         ]
+        entries: list[Entry] = []
         for item in due:
             entry_id = _text(item["message_id"])
             min_idle = int(self.settings.retry_delay_s(item["times_delivered"]) * 1000)
             # Redis drops an entry deleted from the stream from the pending list on XCLAIM.
             claimed = await self.redis.xclaim(stream, self.group, self.name, min_idle, [entry_id])
-            await self._handle_all(self._entries(stream, claimed, deliveries=item["times_delivered"] + 1))
+            entries.extend(self._entries(stream, claimed, deliveries=item["times_delivered"] + 1))
+        await self._handle_all(entries)
 
     async def _reclaim_stale(self, stream: str) -> None:
         """XAUTOCLAIM entries idle past the visibility timeout, following the cursor until it wraps."""
@@ -205,12 +220,10 @@ class Consumer:
                 stream, self.group, self.name, min_idle_ms, start_id=cursor, count=self.settings.read_count
             )
             cursor, claimed = _text(reply[0]), reply[1]
-            deleted = reply[2] if len(reply) > 2 else []
+            # Redis 7 lists the pending entries it found deleted from the stream (and dropped them).
+            deleted = [_text(entry_id) for entry_id in (reply[2] if len(reply) > 2 else [])]
             if deleted:
-                log.warning(
-                    "pending entries were deleted from the stream before being handled",
-                    extra={"stream": stream, "group": self.group, "entry_ids": [_text(d) for d in deleted]},
-                )
+                await self._drop_deleted(stream, deleted)
             if claimed:
                 counts = await self._delivery_counts(stream, [_text(entry_id) for entry_id, _ in claimed])
                 entries = [
@@ -219,26 +232,46 @@ class Consumer:
                     if fields
                 ]
                 log.info("reclaimed stale entries", extra={"stream": stream, "group": self.group, "count": len(entries)})
+                RECLAIMS.labels(self.group).inc(len(entries))
                 await self._handle_all(entries)
             if cursor == "0-0":
                 return
 
     async def _delivery_counts(self, stream: str, entry_ids: list[str]) -> dict[str, int]:
-        if not entry_ids:
-            return {}
-        pending = await self.redis.xpending_range(
-            stream, self.group, min(entry_ids, key=_id_key), max(entry_ids, key=_id_key), len(entry_ids) + 100
+        # One XPENDING per entry: a range from the lowest to the highest id would also
+        # hold every other consumer's entries in between, and could miss some of ours.
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for entry_id in entry_ids:
+                pipe.xpending_range(stream, self.group, entry_id, entry_id, 1)
+            replies = await pipe.execute()
+        return {_text(item["message_id"]): int(item["times_delivered"]) for reply in replies for item in reply}
+
+    async def _drop_deleted(self, stream: str, entry_ids: list[str]) -> None:
+        """Forget pending entries deleted from the stream (trimmed, purged or redriven): nothing is left to handle."""
+        log.warning(
+            "pending entries were deleted from the stream before being handled",
+            extra={"stream": stream, "group": self.group, "entry_ids": entry_ids},
         )
-        return {_text(item["message_id"]): int(item["times_delivered"]) for item in pending}
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.xack(stream, self.group, *entry_ids)
+            pipe.hdel(failures_key(self.group), *(_failure_field(stream, entry_id) for entry_id in entry_ids))
+            await pipe.execute()
 
     # ------------------------------------------------------------------- handling
 
     async def _handle_all(self, entries: Iterable[Entry]) -> None:
+        entries = list(entries)
+        # In hand from now on, waiting for a free handler included: the heartbeat keeps them claimed.
+        for entry in entries:
+            self._in_flight[(entry.stream, entry.id)] = entry
         limit = asyncio.Semaphore(self.settings.concurrency)
 
         async def one(entry: Entry) -> None:
-            async with limit:
-                await self._handle(entry)
+            try:
+                async with limit:
+                    await self._handle(entry)
+            finally:
+                self._in_flight.pop((entry.stream, entry.id), None)
 
         await asyncio.gather(*(one(entry) for entry in entries))
 
@@ -246,34 +279,33 @@ class Consumer:
         if entry.deliveries > self.settings.max_deliveries:
             await self._until_redis(lambda: self._dead_letter(entry))
             return
-        key = (entry.stream, entry.id)
-        self._in_flight[key] = entry
-        try:
-            delay = self.settings.retry_base_s
-            while True:
-                try:
+        if entry.deliveries > 1:
+            REDELIVERIES.labels(self.group).inc()
+        delay = self.settings.retry_base_s
+        while True:
+            try:
+                with ENTRY_HANDLING_SECONDS.labels(self.group).time():
                     await self.handler(entry)
-                    break
-                except Exception as error:
-                    if not is_outage(error):
-                        await self._until_redis(lambda: self._record_failure(entry, error))
-                        return
-                    if self._stopping.is_set():
-                        return  # stays pending; handled again on restart or by another consumer
-                    log.warning(
-                        "server unreachable; will retry the entry",
-                        extra=self._context(entry) | {"error": f"{type(error).__name__}: {error}"},
-                    )
-                    await asyncio.sleep(delay)
-                    delay = min(delay * 2, 5.0)
-            await self._until_redis(lambda: self._ack(entry))
-        finally:
-            self._in_flight.pop(key, None)
+                break
+            except Exception as error:
+                if not is_outage(error):
+                    await self._until_redis(lambda: self._record_failure(entry, error))
+                    ENTRIES_PROCESSED.labels(self.group, "failed").inc()
+                    return
+                log.warning(
+                    "server unreachable; will retry the entry",
+                    extra=self._context(entry) | {"error": f"{type(error).__name__}: {error}"},
+                )
+                if await _wait(self._stopping, delay):
+                    return  # stays pending; handled again on restart or by another consumer
+                delay = min(delay * 2, 5.0)
+        await self._until_redis(lambda: self._ack(entry))
+        ENTRIES_PROCESSED.labels(self.group, "handled").inc()
 
     async def _ack(self, entry: Entry) -> None:
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.xack(entry.stream, self.group, entry.id)
-            pipe.hdel(failures_key(self.group), _failure_field(entry))
+            pipe.hdel(failures_key(self.group), _failure_field(entry.stream, entry.id))
             await pipe.execute()
 
     async def _record_failure(self, entry: Entry, error: Exception) -> None:
@@ -282,7 +314,7 @@ class Consumer:
             extra=self._context(entry) | {"error": f"{type(error).__name__}: {error}", "deliveries": entry.deliveries},
             exc_info=error,
         )
-        field = _failure_field(entry)
+        field = _failure_field(entry.stream, entry.id)
         previous = await self.redis.hget(failures_key(self.group), field)
         record = orjson.loads(previous) if previous else {"first_failure": _now_iso()}
         record.update(
@@ -294,44 +326,47 @@ class Consumer:
         await self.redis.hset(failures_key(self.group), field, orjson.dumps(record))
 
     async def _dead_letter(self, entry: Entry) -> None:
-        field = _failure_field(entry)
+        field = _failure_field(entry.stream, entry.id)
         stored = await self.redis.hget(failures_key(self.group), field)
         failure: dict[str, Any] = orjson.loads(stored) if stored else {}
-        record: dict[str, Any] = {
-            "stream": entry.stream,
-            "entry_id": entry.id,
-            "group": self.group,
-            "consumer": failure.get("consumer", self.name),
-            "deliveries": str(entry.deliveries - 1),
-            "error_type": failure.get("error_type", "Unfinished"),
-            "error_message": failure.get(
+        letter = DeadLetter(
+            stream=entry.stream,
+            entry_id=entry.id,
+            group=self.group,
+            consumer=failure.get("consumer", self.name),
+            deliveries=entry.deliveries - 1,
+            error_type=failure.get("error_type", "Unfinished"),
+            error_message=failure.get(
                 "error_message", "delivered repeatedly without finishing (the handling process stopped or died)"
             ),
-            "first_failure": failure.get("first_failure", ""),
-            "last_failure": failure.get("last_failure", _now_iso()),
-        }
-        fields: dict[Any, Any] = dict(record)
-        fields.update({b"entry." + name: value for name, value in entry.fields.items()})
+            first_failure=failure.get("first_failure", ""),
+            last_failure=failure.get("last_failure", _now_iso()),
+            fields=entry.fields,
+        )
         # DLQ first, then ack: a crash in between leaves a duplicate in the DLQ, never a loss.
-        await self.redis.xadd(DLQ_STREAM, fields)
+        await self.redis.xadd(DLQ_STREAM, letter.to_fields())  # type: ignore[arg-type]
         await self._ack(entry)
         log.error("entry dead-lettered", extra=self._context(entry) | {"deliveries": entry.deliveries - 1})
+        DEAD_LETTERED.labels(self.group).inc()
 
     # -------------------------------------------------------------- keeping claims
 
-    async def _heartbeat(self) -> None:
-        """Refresh the idle time of entries being handled so no one reclaims them mid-work."""
+    async def _heartbeat(self, done: asyncio.Event) -> None:
+        """Refresh the idle time of entries in hand so no one reclaims them mid-work."""
         interval = max(self.settings.visibility_timeout_s / 3, 0.05)
-        while True:
-            await asyncio.sleep(interval)
+        while not await _wait(done, interval):
             by_stream: dict[str, list[Any]] = {}
             for stream, entry_id in list(self._in_flight):
                 by_stream.setdefault(stream, []).append(entry_id)
             for stream, ids in by_stream.items():
                 try:
+                    # JUSTID: resets the idle time without counting a delivery.
                     await self.redis.xclaim(stream, self.group, self.name, 0, ids, justid=True)
-                except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError):
-                    pass  # Redis is away: nobody can reclaim meanwhile either
+                except Exception as error:
+                    # Beat on whatever happens: a stopped heartbeat lets long handlers be reclaimed.
+                    # While Redis is away nobody can reclaim anything either.
+                    if not is_outage(error):
+                        log.warning("heartbeat failed", extra={"group": self.group, "error": repr(error)})
 
     # -------------------------------------------------------------------- helpers
 
@@ -368,14 +403,17 @@ class Consumer:
         return {"stream": entry.stream, "group": self.group, "consumer": self.name, "entry_id": entry.id}
 
 
-def _failure_field(entry: Entry) -> str:
-    return f"{entry.stream}/{entry.id}"
+def _failure_field(stream: str, entry_id: str) -> str:
+    return f"{stream}/{entry_id}"
+
+
+async def _wait(event: asyncio.Event, seconds: float) -> bool:
+    """Wait up to ``seconds`` for ``event``; return whether it is set."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(seconds):
+            await event.wait()
+    return event.is_set()
 
 
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
-
-
-def _id_key(entry_id: str) -> tuple[int, int]:
-    millis, _, seq = entry_id.partition("-")
-    return int(millis), int(seq or 0)

@@ -6,8 +6,13 @@ is applied idempotently: lifecycle events set values, and BatchApplied counts ar
 added once per (job, projection, batch) thanks to ``job_batches``.
 
 A job is ``completed`` once the parser finished and every accepted batch was
-applied by ``data`` and every rejected batch by ``errors``. ``completed`` and
-``failed`` are final.
+applied by ``data`` and every rejected batch by ``errors``; ``failed`` likewise
+once the parser gave up (ParseFailed: ``error`` is set), so that a failed job's
+counts are final too. ``completed`` and ``failed`` are final.
+
+The projection also reads the dead-letter stream: a job one of whose entries was
+dead-lettered is ``stalled``, with the reason, until the entry is redriven and
+applied; then the completion check above finishes it as usual.
 """
 
 from __future__ import annotations
@@ -23,16 +28,29 @@ from ingestro.events import (
     ParseCompleted,
     ParseFailed,
     ParseStarted,
+    RowsAccepted,
+    RowsRejected,
 )
-from ingestro.names import DATA_GROUP, ERRORS_GROUP, JOBS_GROUP
+from ingestro.dlq import DeadLetter
+from ingestro.names import DATA_GROUP, DLQ_STREAM, ERRORS_GROUP, JOBS_GROUP
 from ingestro.runtime import Entry
 
 _ENSURE_ROW = "INSERT INTO jobs (job_id) VALUES ($1) ON CONFLICT DO NOTHING"
 _COMPLETE_IF_DONE = """
-    UPDATE jobs SET status = 'completed', finished_at = now(), updated_at = now()
-     WHERE job_id = $1 AND status IN ('pending', 'processing') AND parsed
+    UPDATE jobs SET status = CASE WHEN error IS NULL OR error = stall_reason THEN 'completed' ELSE 'failed' END,
+           -- every batch is in, the dead-lettered one too: the stall's reason no longer holds
+           error = CASE WHEN error = stall_reason THEN NULL ELSE error END, stall_reason = NULL,
+           finished_at = now(), updated_at = now()
+     WHERE job_id = $1 AND status IN ('pending', 'processing', 'stalled') AND parsed
        AND data_batches_applied = accepted_batches AND error_batches_applied = rejected_batches
 """
+_STALL = """
+    UPDATE jobs SET status = 'stalled', stall_reason = $2, updated_at = now(),
+           -- why parsing failed stays: it decides that the job fails in the end
+           error = CASE WHEN error IS NULL OR error = stall_reason THEN $2 ELSE error END
+     WHERE job_id = $1 AND status IN ('pending', 'processing', 'stalled')
+"""
+_COUNTED = "SELECT true FROM job_batches WHERE job_id = $1 AND projection = $2 AND seq = $3"
 
 
 async def record_file_received(connection: asyncpg.Connection, event: FileReceived) -> None:
@@ -82,10 +100,9 @@ async def _parse_completed(connection: asyncpg.Connection, event: ParseCompleted
 async def _parse_failed(connection: asyncpg.Connection, event: ParseFailed) -> None:
     await connection.execute(
         """
-        UPDATE jobs SET status = CASE WHEN status = 'completed' THEN status ELSE 'failed' END,
+        UPDATE jobs SET status = CASE WHEN status = 'pending' THEN 'processing' ELSE status END, parsed = true,
                error = $2, error_line = $3, rows_total = $4, accepted_batches = $5, rejected_batches = $6,
-               parsed_at = coalesce(parsed_at, now()), finished_at = coalesce(finished_at, now()),
-               updated_at = now()
+               parsed_at = coalesce(parsed_at, now()), updated_at = now()
          WHERE job_id = $1
         """,
         event.job_id,
@@ -139,7 +156,24 @@ class JobsProjection:
     name: str = JOBS_GROUP
 
     async def __call__(self, entry: Entry) -> None:
-        await self.apply(codec.decode(entry.fields))
+        if entry.stream == DLQ_STREAM:
+            await self.stall(entry.id, DeadLetter.from_fields(entry.fields))
+        else:
+            await self.apply(codec.decode(entry.fields))
+
+    async def stall(self, dlq_id: str, letter: DeadLetter) -> None:
+        """Mark the job of a dead-lettered event ``stalled``, saying why, unless it finished meanwhile."""
+        event = letter.event()
+        if event is None:
+            return  # not an event of ours; or a dead letter itself, failed here and dead-lettered again
+        async with self.pool.acquire() as connection, connection.transaction():
+            if isinstance(event, (RowsAccepted, RowsRejected)) and await connection.fetchval(
+                _COUNTED, event.job_id, letter.group, event.seq
+            ):
+                return  # redriven and applied before this dead letter was read
+            await connection.execute(_ENSURE_ROW, event.job_id)
+            reason = f"{letter.describe()} (redrive it with `ingestro dlq redrive {dlq_id}`)"
+            await connection.execute(_STALL, event.job_id, reason)
 
     async def apply(self, event: Event) -> None:
         """Apply one job event; events of other kinds are ignored."""
