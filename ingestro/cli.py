@@ -60,6 +60,12 @@ def cmd_consume(args: argparse.Namespace) -> int:
     from ingestro.wiring import run_consumer
 
     settings = _settings()
+    metrics_port = settings.metrics_port if args.metrics_port is None else args.metrics_port
+    if metrics_port:
+        from prometheus_client import start_http_server
+
+        start_http_server(metrics_port, addr=args.metrics_host)  # a daemon thread: it ends with the process
+        log.info("serving metrics", extra={"group": args.name, "host": args.metrics_host, "port": metrics_port})
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -69,6 +75,15 @@ def cmd_consume(args: argparse.Namespace) -> int:
     log.info("consumer starting", extra={"group": args.name, "slot": args.slot})
     asyncio.run(main())
     return 0
+
+
+def cmd_dlq(args: argparse.Namespace) -> int:
+    from ingestro import dlq_command
+
+    problem = dlq_command.usage_error(args.action, args.id, args.all)
+    if problem:
+        raise SystemExit(f"ingestro dlq: {problem}")
+    return asyncio.run(dlq_command.run(_settings().redis_url, args.action, args.id, args.all))
 
 
 def cmd_dev(args: argparse.Namespace) -> int:
@@ -127,7 +142,27 @@ def build_parser() -> argparse.ArgumentParser:
         help="process slot; the consumer is named HOSTNAME-SLOT unless INGESTRO_CONSUMER_NAME is set "
         "(default: $INGESTRO_CONSUMER_SLOT or 0)",
     )
+    consume.add_argument(
+        "--metrics-port",
+        type=int,
+        help="serve Prometheus metrics on this port (default: $INGESTRO_METRICS_PORT; 0 or unset: none)",
+    )
+    consume.add_argument("--metrics-host", default="0.0.0.0", help="address to serve metrics on (default: %(default)s)")
     consume.set_defaults(run=cmd_consume)
+
+    dlq = commands.add_parser(
+        "dlq",
+        help="list, show, redrive or purge dead-lettered entries",
+        description=(
+            "Entries a consumer failed INGESTRO_MAX_DELIVERIES times wait in the dead-letter stream. `redrive` "
+            "appends an entry to its source stream again (every group of that stream sees it; the projections "
+            "ignore what they applied already), then deletes the dead letter. `purge` deletes it for good."
+        ),
+    )
+    dlq.add_argument("action", choices=("list", "show", "redrive", "purge"), help="what to do")
+    dlq.add_argument("id", nargs="?", help="a dead letter's id, as `ingestro dlq list` shows it")
+    dlq.add_argument("--all", action="store_true", help="redrive or purge every dead letter there is now")
+    dlq.set_defaults(run=cmd_dlq)
     return parser
 
 

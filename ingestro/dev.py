@@ -16,7 +16,7 @@ import attrs
 
 from ingestro.database import migrate
 from ingestro.names import CONSUMER_NAMES
-from ingestro.servers import PostgresServer, RedisServer
+from ingestro.servers import PostgresServer, RedisServer, free_port
 
 log = logging.getLogger("ingestro.dev")
 
@@ -87,7 +87,10 @@ def run_dev(data_dir: Path, host: str, port: int, copies: int) -> int:
             database_url = postgres.url
         upload_dir = os.environ.get("INGESTRO_UPLOAD_DIR") or str(data_dir / "uploads")
         values = {"INGESTRO_REDIS_URL": redis_url, "INGESTRO_DATABASE_URL": database_url, "INGESTRO_UPLOAD_DIR": upload_dir}
-        write_env(data_dir / "env", values)
+        # Every consumer serves its own metrics (the API at /metrics), so each is scraped on its own.
+        metrics_ports = {(name, slot): free_port() for name in CONSUMER_NAMES for slot in range(copies)}
+        metrics_urls = [f"http://{host}:{p}/metrics" for p in (port, *metrics_ports.values())]
+        write_env(data_dir / "env", values | {"INGESTRO_METRICS_URLS": ",".join(metrics_urls)})
         applied = asyncio.run(migrate(database_url))
         log.info("migrations applied", extra={"count": len(applied)})
 
@@ -96,7 +99,8 @@ def run_dev(data_dir: Path, host: str, port: int, copies: int) -> int:
         children.append(Child("api", [*command, "api", "--host", host, "--port", str(port)], env))
         for name in CONSUMER_NAMES:
             for slot in range(copies):
-                children.append(Child(f"{name}-{slot}", [*command, "consume", name, "--slot", str(slot)], env))
+                metrics = ["--metrics-host", host, "--metrics-port", str(metrics_ports[name, slot])]
+                children.append(Child(f"{name}-{slot}", [*command, "consume", name, "--slot", str(slot), *metrics], env))
         for child in children:
             child.start()
 
@@ -106,6 +110,7 @@ def run_dev(data_dir: Path, host: str, port: int, copies: int) -> int:
             f"  Redis      {redis_url}\n"
             f"  PostgreSQL {database_url}\n"
             f"  uploads    {upload_dir}\n"
+            f"  metrics    {len(metrics_urls)} endpoints (INGESTRO_METRICS_URLS in the env file)\n"
             f"  env file   {data_dir / 'env'}   (source it to join this stack)\n"
             f"Press Ctrl-C to stop.\n",
             flush=True,

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import datetime, timezone
 from typing import Any
 
@@ -11,10 +14,22 @@ import orjson
 
 #: Attributes every LogRecord has; anything else on a record came from ``extra=`` and is logged.
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime", "taskName"}
+#: Fields of the work in hand (e.g. the stream entry being handled), added to every record logged meanwhile.
+_BOUND: ContextVar[dict[str, Any]] = ContextVar("ingestro_log_fields", default={})
+
+
+@contextmanager
+def bound(**fields: Any) -> Iterator[None]:
+    """Log ``fields`` with every record logged inside the block, by this task; a record's own extras win."""
+    token = _BOUND.set(_BOUND.get() | fields)
+    try:
+        yield
+    finally:
+        _BOUND.reset(token)
 
 
 def _extras(record: logging.LogRecord) -> dict[str, Any]:
-    return {key: value for key, value in record.__dict__.items() if key not in _STANDARD}
+    return _BOUND.get() | {key: value for key, value in record.__dict__.items() if key not in _STANDARD}
 
 
 class JsonFormatter(logging.Formatter):

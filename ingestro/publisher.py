@@ -15,6 +15,7 @@ from ingestro.events import (
     RowsAccepted,
     RowsRejected,
 )
+from ingestro.metrics import EVENTS_PUBLISHED
 
 _STREAMS: dict[type[Event], str] = {
     FileReceived: names.FILES_STREAM,
@@ -34,5 +35,7 @@ def stream_for(event: Event) -> str:
 
 async def publish(redis: aioredis.Redis, event: Event) -> str:
     """XADD ``event`` to its stream and return the new entry id."""
-    entry_id = await redis.xadd(stream_for(event), codec.encode(event))  # type: ignore[arg-type]
+    stream = stream_for(event)
+    entry_id = await redis.xadd(stream, codec.encode(event))  # type: ignore[arg-type]
+    EVENTS_PUBLISHED.labels(stream, event.type_name).inc()
     return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)

@@ -14,6 +14,7 @@ import redis.asyncio as aioredis
 from ingestro import codec
 from ingestro.datasets import SQL_TYPES, Dataset, FieldType, get_dataset
 from ingestro.events import AcceptedRow, BatchApplied, RowsAccepted
+from ingestro.metrics import ROWS_UPSERTED
 from ingestro.names import DATA_GROUP
 from ingestro.publisher import publish
 from ingestro.runtime import Entry
@@ -118,4 +119,7 @@ class DataProjection:
             inserted = int(await connection.fetchval(sql.upsert))
             outcome = batches.Outcome(len(event.rows), inserted, len(event.rows) - inserted)
             await batches.record(connection, self.name, event.job_id, event.seq, outcome)
-            return outcome
+        # Counted once committed, and only the first time: a repeat returned above.
+        ROWS_UPSERTED.labels(dataset.name, "inserted").inc(outcome.inserted)
+        ROWS_UPSERTED.labels(dataset.name, "duplicate").inc(outcome.duplicate)
+        return outcome

@@ -141,6 +141,11 @@ def test_dev_runs_the_whole_stack_and_stops_cleanly_on_ctrl_c() -> None:
                 capture_output=True, text=True, check=True,
             )
             assert count.stdout.strip() == "1"
+            # The API and every consumer process serve their own metrics, listed in the env file.
+            metrics_urls = settings["INGESTRO_METRICS_URLS"].split(",")
+            assert metrics_urls[0] == f"{url}/metrics" and len(metrics_urls) == 1 + len(CONSUMER_NAMES)
+            for metrics_url in metrics_urls:
+                assert "ingestro_entries_processed_total" in httpx.get(metrics_url, timeout=5).text
         finally:
             [code] = stop([dev], signal.SIGINT, timeout=60)
         assert code == 0

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 
-import redis.asyncio as aioredis
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -13,13 +12,16 @@ from starlette.routing import Route
 
 from ingestro.api.context import AppContext
 from ingestro.api.data import list_data
+from ingestro.api.dlq import list_dead_letters
 from ingestro.api.jobs import get_job, list_errors, list_jobs
+from ingestro.api.metrics import counting_refusals, metrics_endpoint
 from ingestro.api.problems import EXCEPTION_HANDLERS, problem_response
 from ingestro.api.responses import JSON
 from ingestro.api.upload import upload
 from ingestro.config import Settings
+from ingestro.connections import redis_client
 from ingestro.database import create_pool
-from ingestro.storage import UploadStorage
+from ingestro.storage import storage_for
 
 
 async def healthz(_request: Request) -> Response:
@@ -48,9 +50,9 @@ def create_app(settings: Settings) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        redis = aioredis.Redis.from_url(settings.redis_url, socket_timeout=30, socket_connect_timeout=5)
+        redis = redis_client(settings.redis_url, socket_timeout=30)
         pool = await create_pool(settings.database_url, min_size=0, max_size=10)
-        app.state.context = AppContext(settings, redis, pool, UploadStorage(settings.upload_dir))
+        app.state.context = AppContext(settings, redis, pool, storage_for(settings))
         try:
             yield
         finally:
@@ -58,12 +60,14 @@ def create_app(settings: Settings) -> Starlette:
             await redis.aclose()
 
     routes = [
-        Route("/upload", upload, methods=["POST"]),
+        Route("/upload", counting_refusals(upload), methods=["POST"]),
         Route("/jobs", list_jobs, methods=["GET"]),
         Route("/jobs/{job_id}", get_job, methods=["GET"]),
         Route("/jobs/{job_id}/errors", list_errors, methods=["GET"]),
         Route("/data", list_data, methods=["GET"]),
+        Route("/dlq", list_dead_letters, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
+        Route("/metrics", metrics_endpoint(), methods=["GET"]),
     ]
     return Starlette(routes=routes, exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan)

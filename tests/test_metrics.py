@@ -1,0 +1,160 @@
+"""Metrics: a scrape after an ingestion shows what happened; the backlog gauges read Redis right.
+
+The API and the consumers run in this process and share prometheus_client's
+process-wide registry, so counters are compared before and after, never as
+absolute values. The backlog and job gauges are read fresh per scrape from the
+(emptied) Redis and PostgreSQL, so they are compared as they are.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Iterable
+
+import pytest
+import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from prometheus_client import REGISTRY
+from prometheus_client.metrics_core import Metric
+from prometheus_client.parser import text_string_to_metric_families
+
+from ingestro.collector import SharedStateCollector, read_backlog
+from ingestro.names import ACCEPTED_STREAM, DATA_GROUP, ERRORS_GROUP, FILES_STREAM, JOB_EVENTS_STREAM, REJECTED_STREAM
+from ingestro.samples import write_sample
+from ingestro.servers import free_port
+from tests.stack import Stack
+
+Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+
+
+def counter(name: str, **labels: str) -> float:
+    """The current value of a sample of the process-wide registry (0 before its first increment)."""
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+def samples_of(families: Iterable[Metric]) -> Samples:
+    return {(s.name, frozenset(s.labels.items())): s.value for family in families for s in family.samples}
+
+
+async def scrape(stack: Stack) -> Samples:
+    response = await stack.client.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    return samples_of(text_string_to_metric_families(response.text))
+
+
+def at(samples: Samples, name: str, **labels: str) -> float | None:
+    return samples.get((name, frozenset(labels.items())))
+
+
+async def test_a_scrape_after_an_ingestion_shows_the_counts_it_made(stack: Stack) -> None:
+    out = io.BytesIO()
+    expected = write_sample(out, "csv", 1000, seed=5)
+    content = out.getvalue()
+    batch_size = stack.settings.batch_size
+    accepted_batches = math.ceil(expected.valid / batch_size)
+    rejected_batches = math.ceil(expected.invalid / batch_size)
+    assert accepted_batches > 1 and rejected_batches >= 1
+    # name, labels -> by how much it must move
+    moves: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {
+        ("ingestro_uploads_total", (("outcome", "accepted"), ("format", "csv"))): 1,
+        ("ingestro_upload_bytes_total", (("format", "csv"),)): len(content),
+        ("ingestro_rows_parsed_total", (("dataset", "contacts"), ("outcome", "accepted"))): expected.valid,
+        ("ingestro_rows_parsed_total", (("dataset", "contacts"), ("outcome", "rejected"))): expected.invalid,
+        ("ingestro_rows_upserted_total", (("dataset", "contacts"), ("outcome", "inserted"))): expected.distinct,
+        ("ingestro_rows_upserted_total", (("dataset", "contacts"), ("outcome", "duplicate"))): expected.duplicates,
+        ("ingestro_events_published_total", (("stream", FILES_STREAM), ("type", "FileReceived"))): 1,
+        ("ingestro_events_published_total", (("stream", ACCEPTED_STREAM), ("type", "RowsAccepted"))): accepted_batches,
+        ("ingestro_events_published_total", (("stream", REJECTED_STREAM), ("type", "RowsRejected"))): rejected_batches,
+        ("ingestro_events_published_total", (("stream", JOB_EVENTS_STREAM), ("type", "ParseStarted"))): 1,
+        ("ingestro_events_published_total", (("stream", JOB_EVENTS_STREAM), ("type", "ParseCompleted"))): 1,
+        ("ingestro_events_published_total", (("stream", JOB_EVENTS_STREAM), ("type", "BatchApplied"))): accepted_batches
+        + rejected_batches,
+        ("ingestro_entries_processed_total", (("group", "parser"), ("outcome", "handled"))): 1,
+        ("ingestro_entries_processed_total", (("group", "data"), ("outcome", "handled"))): accepted_batches,
+        ("ingestro_entries_processed_total", (("group", "errors"), ("outcome", "handled"))): rejected_batches,
+        # FileReceived, ParseStarted, ParseCompleted, then one BatchApplied per batch.
+        ("ingestro_entries_processed_total", (("group", "jobs"), ("outcome", "handled"))): 3
+        + accepted_batches
+        + rejected_batches,
+        ("ingestro_entry_handling_seconds_count", (("group", "data"),)): accepted_batches,
+        ("ingestro_entries_processed_total", (("group", "data"), ("outcome", "failed"))): 0,
+        ("ingestro_redeliveries_total", (("group", "data"),)): 0,
+        ("ingestro_reclaims_total", (("group", "data"),)): 0,
+        ("ingestro_entries_dead_lettered_total", (("group", "data"),)): 0,
+    }
+    before = {key: counter(key[0], **dict(key[1])) for key in moves}
+
+    stack.start_consumers()
+    job = await stack.ingest(content)
+    assert job["status"] == "completed"
+    await stack.wait_idle()
+    samples = await scrape(stack)
+
+    moved = {key: (at(samples, key[0], **dict(key[1])) or 0.0) - before[key] for key in moves}
+    assert moved == moves
+    # Shared state, read from Redis and PostgreSQL for this scrape (both were emptied for this test).
+    assert at(samples, "ingestro_jobs", status="completed") == 1
+    assert at(samples, "ingestro_jobs", status="failed") == 0
+    assert at(samples, "ingestro_stream_length", stream=FILES_STREAM) == 1
+    assert at(samples, "ingestro_stream_length", stream=ACCEPTED_STREAM) == accepted_batches
+    for stream, group in ((ACCEPTED_STREAM, DATA_GROUP), (REJECTED_STREAM, ERRORS_GROUP), (FILES_STREAM, "jobs")):
+        assert at(samples, "ingestro_group_lag", stream=stream, group=group) == 0
+        assert at(samples, "ingestro_group_pending", stream=stream, group=group) == 0
+        assert at(samples, "ingestro_group_oldest_pending_idle_seconds", stream=stream, group=group) == 0
+        assert (at(samples, "ingestro_group_consumers", stream=stream, group=group) or 0) >= 1
+
+
+@pytest.mark.parametrize(
+    ("content_type", "params", "content", "status", "outcome", "file_format"),
+    [
+        ("application/pdf", {}, b"%PDF", 415, "unsupported_type", "unknown"),
+        ("text/csv", {}, b"", 400, "bad_request", "csv"),
+        ("application/x-ndjson", {"dataset": "nope"}, b"{}", 404, "unknown_dataset", "ndjson"),
+    ],
+)
+async def test_refused_uploads_are_counted_by_why(
+    stack: Stack, content_type: str, params: dict[str, str], content: bytes, status: int, outcome: str, file_format: str
+) -> None:
+    before = counter("ingestro_uploads_total", outcome=outcome, format=file_format)
+    headers = {"content-type": content_type}
+    response = await stack.client.post("/upload", content=content, headers=headers, params=params)
+    assert response.status_code == status
+    assert counter("ingestro_uploads_total", outcome=outcome, format=file_format) == before + 1
+
+
+async def test_the_backlog_shows_lag_pending_and_idle_and_omits_a_lag_redis_cannot_tell(stack: Stack) -> None:
+    ids = [await stack.redis.xadd(ACCEPTED_STREAM, {"n": str(n)}) for n in range(3)]
+    await stack.redis.xgroup_create(ACCEPTED_STREAM, DATA_GROUP, id="0")
+    await stack.redis.xreadgroup(DATA_GROUP, "reader", {ACCEPTED_STREAM: ">"}, count=1)
+
+    samples = samples_of(await read_backlog(stack.redis))
+    by_group = {"stream": ACCEPTED_STREAM, "group": DATA_GROUP}
+    assert at(samples, "ingestro_stream_length", stream=ACCEPTED_STREAM) == 3
+    assert at(samples, "ingestro_stream_length", stream=FILES_STREAM) == 0  # no such stream yet
+    assert at(samples, "ingestro_group_lag", **by_group) == 2
+    assert at(samples, "ingestro_group_pending", **by_group) == 1
+    assert at(samples, "ingestro_group_consumers", **by_group) == 1
+    assert (at(samples, "ingestro_group_oldest_pending_idle_seconds", **by_group) or 0) >= 0
+
+    # Deleting an entry the group has not read yet leaves Redis 7 unable to tell the lag.
+    await stack.redis.xdel(ACCEPTED_STREAM, ids[2])
+    samples = samples_of(await read_backlog(stack.redis))
+    assert at(samples, "ingestro_group_lag", **by_group) is None
+    assert at(samples, "ingestro_group_pending", **by_group) == 1
+
+
+async def test_an_unreachable_redis_drops_the_backlog_and_counts_the_error(stack: Stack) -> None:
+    before = counter("ingestro_collector_errors_total", source="redis")
+    # No retries: refused at once, rather than after redis-py's backoff or the collector's timeout.
+    unreachable = aioredis.Redis(port=free_port(), retry=Retry(NoBackoff(), 0))
+    collector = SharedStateCollector()
+    try:
+        await collector.refresh(unreachable, stack.pool)
+    finally:
+        await unreachable.aclose()
+    names = {family.name for family in collector.collect()}
+    assert names == {"ingestro_jobs"}  # from PostgreSQL, which answered
+    assert counter("ingestro_collector_errors_total", source="redis") == before + 1
