@@ -8,6 +8,8 @@ from pathlib import Path
 
 import attrs
 
+from ingestro.limits import DEFAULT_LIMITS, DEPTH_CEILING, Limits
+
 #: Each setting: environment variable -> (Settings attribute, default, meaning); `ingestro --help` lists them.
 #: An empty attribute marks a variable read where it is used (a command's option default, the migrations).
 ENVIRONMENT: dict[str, tuple[str, str, str]] = {
@@ -17,9 +19,58 @@ ENVIRONMENT: dict[str, tuple[str, str, str]] = {
         "postgresql://ingestro@127.0.0.1:5432/ingestro",
         "PostgreSQL database holding the projections",
     ),
-    "INGESTRO_UPLOAD_DIR": ("upload_dir", "./uploads", "Upload storage shared by the API and the parser"),
+    "INGESTRO_UPLOAD_DIR": (
+        "upload_dir",
+        "./uploads",
+        "Upload storage shared by the API and the parser, when INGESTRO_STORAGE_URL is unset",
+    ),
+    "INGESTRO_STORAGE_URL": (
+        "storage_url",
+        "",
+        "Upload storage on S3 or an S3-compatible server: s3://bucket/prefix (unset: INGESTRO_UPLOAD_DIR)",
+    ),
+    "INGESTRO_S3_ENDPOINT_URL": (
+        "s3_endpoint_url",
+        "",
+        "S3 endpoint other than AWS's, e.g. MinIO; credentials and region from the standard AWS_* variables",
+    ),
     "INGESTRO_MAX_UPLOAD_BYTES": ("max_upload_bytes", str(2 * 1024**3), "Largest accepted upload (413 above)"),
     "INGESTRO_BATCH_SIZE": ("batch_size", "500", "Rows per RowsAccepted / RowsRejected event"),
+    "INGESTRO_MAX_FIELD_CHARS": (
+        "max_field_chars",
+        str(DEFAULT_LIMITS.field_chars),
+        "Longest CSV field or JSON string; a longer one rejects its row",
+    ),
+    "INGESTRO_MAX_ROW_CHARS": (
+        "max_row_chars",
+        str(DEFAULT_LIMITS.row_chars),
+        "Longest CSV record or JSON element; a longer one is rejected",
+    ),
+    "INGESTRO_MAX_LINE_CHARS": (
+        "max_line_chars",
+        str(DEFAULT_LIMITS.line_chars),
+        "Longest physical line of a CSV or NDJSON file; a longer one is rejected",
+    ),
+    "INGESTRO_MAX_COLUMNS": (
+        "max_columns",
+        str(DEFAULT_LIMITS.columns),
+        "Most CSV header columns (more fails the job) or JSON object keys (more rejects the row)",
+    ),
+    "INGESTRO_MAX_JSON_DEPTH": (
+        "max_json_depth",
+        str(DEFAULT_LIMITS.json_depth),
+        f"Deepest JSON row (at most {DEPTH_CEILING}); a deeper one is rejected",
+    ),
+    "INGESTRO_MAX_DECOMPRESSED_BYTES": (
+        "max_decompressed_bytes",
+        str(DEFAULT_LIMITS.decompressed_bytes),
+        "Largest decompressed size of a gzip upload (more fails the job)",
+    ),
+    "INGESTRO_MAX_COMPRESSION_RATIO": (
+        "max_compression_ratio",
+        str(DEFAULT_LIMITS.compression_ratio),
+        "Largest decompressed/compressed size ratio of a gzip upload (more fails the job)",
+    ),
     "INGESTRO_BLOCK_MS": ("block_ms", "2000", "How long a consumer's XREADGROUP blocks waiting for entries"),
     "INGESTRO_VISIBILITY_TIMEOUT_S": (
         "visibility_timeout_s",
@@ -31,9 +82,14 @@ ENVIRONMENT: dict[str, tuple[str, str, str]] = {
     "INGESTRO_CONSUMER_NAME": (
         "consumer_name",
         "",
-        "Consumer name within its group (default: HOSTNAME-SLOT, stable across restarts)",
+        "Consumer name within its group (unset: HOSTNAME-SLOT, stable across restarts)",
     ),
     "INGESTRO_LOG_LEVEL": ("log_level", "INFO", "Logging level"),
+    "INGESTRO_METRICS_PORT": (
+        "metrics_port",
+        "0",
+        "Port `ingestro consume` serves Prometheus metrics on (0: none; the API serves them at /metrics)",
+    ),
     "INGESTRO_CONSUMER_SLOT": ("", "0", "Default --slot of `ingestro consume`"),
     "INGESTRO_MIGRATIONS_DIR": ("", "db/ of the source tree", "Where the SQL migrations are"),
 }
@@ -44,14 +100,36 @@ class Settings:
     redis_url: str
     database_url: str
     upload_dir: Path = attrs.field(converter=Path)
+    storage_url: str
+    s3_endpoint_url: str
     max_upload_bytes: int = attrs.field(converter=int)
     batch_size: int = attrs.field(converter=int)
+    max_field_chars: int = attrs.field(converter=int)
+    max_row_chars: int = attrs.field(converter=int)
+    max_line_chars: int = attrs.field(converter=int)
+    max_columns: int = attrs.field(converter=int)
+    max_json_depth: int = attrs.field(converter=int)
+    max_decompressed_bytes: int = attrs.field(converter=int)
+    max_compression_ratio: float = attrs.field(converter=float)
     block_ms: int = attrs.field(converter=int)
     visibility_timeout_s: float = attrs.field(converter=float)
     max_deliveries: int = attrs.field(converter=int)
     concurrency: int = attrs.field(converter=int)
     consumer_name: str
     log_level: str
+    metrics_port: int = attrs.field(converter=int)
+
+    @property
+    def limits(self) -> Limits:
+        return Limits(
+            field_chars=self.max_field_chars,
+            row_chars=self.max_row_chars,
+            line_chars=self.max_line_chars,
+            columns=self.max_columns,
+            json_depth=self.max_json_depth,
+            decompressed_bytes=self.max_decompressed_bytes,
+            compression_ratio=self.max_compression_ratio,
+        )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:

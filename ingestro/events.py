@@ -12,6 +12,22 @@ import attrs
 
 
 @attrs.frozen
+class UploadOptions:
+    """How the client asked for its file to be read. Every option may be absent."""
+
+    #: The CSV delimiter; None: sniffed from the header line.
+    delimiter: str | None = None
+    #: The declared text encoding (a Python codec name); None: UTF-8. A byte-order mark wins.
+    encoding: str | None = None
+    #: "gzip", or None for a file stored as it is.
+    compression: str | None = None
+    #: The job fails once more rows than this were rejected.
+    max_errors: int | None = None
+    #: The job fails once more than this share (0..1) of the rows read were rejected.
+    max_error_rate: float | None = None
+
+
+@attrs.frozen
 class FileReceived:
     """An upload was stored durably and is ready to be parsed."""
 
@@ -28,6 +44,8 @@ class FileReceived:
     bytes: int
     sha256: str
     received_at: str
+    #: Absent in entries written before uploads had options: they decode with none.
+    options: UploadOptions = UploadOptions()
 
 
 @attrs.frozen

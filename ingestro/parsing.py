@@ -3,15 +3,18 @@
 ``parse_file`` is the parser's domain logic without Redis: it reads rows, checks
 them against the dataset's rules and yields RowsAccepted / RowsRejected batches
 followed by ParseCompleted or ParseFailed. Batch numbering depends only on the
-file, so parsing the same file again yields the same events.
+file and its upload options, so parsing the same file again yields the same events.
+
+An upload's error threshold (``max_errors``, ``max_error_rate``) stops the parse
+with ParseFailed once passed; the batches before it stand.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 from ingestro.datasets import Dataset
+from ingestro.decoding import Source
 from ingestro.events import (
     AcceptedRow,
     FieldError,
@@ -20,16 +23,41 @@ from ingestro.events import (
     RejectedRow,
     RowsAccepted,
     RowsRejected,
+    UploadOptions,
 )
+from ingestro.limits import DEFAULT_LIMITS, Limits
 from ingestro.readers import RowReader, Unreadable
 from ingestro.rules import check_row
 
 ParseEvent = RowsAccepted | RowsRejected | ParseCompleted | ParseFailed
+#: ``max_error_rate`` is judged once this many rows were read (and at the end of a shorter file):
+#: one bad row among the first few is no rate.
+RATE_MIN_ROWS = 100
 
 
-def parse_file(job_id: str, path: Path, file_format: str, dataset: Dataset, batch_size: int) -> Iterator[ParseEvent]:
+def threshold_passed(options: UploadOptions, rejected: int, total: int, *, at_end: bool) -> str | None:
+    """Why ``rejected`` rejected rows out of ``total`` read pass the upload's error threshold, or None."""
+    if options.max_errors is not None and rejected > options.max_errors:
+        return f"{rejected} rows rejected, more than max_errors={options.max_errors}"
+    rate = options.max_error_rate
+    if rate is not None and (at_end or total >= RATE_MIN_ROWS) and total and rejected > rate * total:
+        return f"{rejected} of {total} rows rejected, more than max_error_rate={rate:g}"
+    return None
+
+
+def parse_file(
+    job_id: str,
+    path: Source,
+    file_format: str,
+    dataset: Dataset,
+    batch_size: int,
+    options: UploadOptions = UploadOptions(),
+    limits: Limits = DEFAULT_LIMITS,
+) -> Iterator[ParseEvent]:
     """Yield the events for the file at ``path``; the last one is ParseCompleted or ParseFailed."""
-    reader = RowReader(path, file_format, dataset)
+    reader = RowReader(path, file_format, dataset, options, limits)
+    failure: str | None = None
+    failed_line: int | None = None
     accepted: list[AcceptedRow] = []
     rejected: list[RejectedRow] = []
     accepted_batches = rejected_batches = rows_total = rows_accepted = rows_rejected = 0
@@ -56,11 +84,14 @@ def parse_file(job_id: str, path: Path, file_format: str, dataset: Dataset, batc
                 yield RowsRejected(job_id, dataset.name, rejected_batches, rejected)
                 rejected_batches += 1
                 rejected = []
+            if (passed := threshold_passed(options, rows_rejected, rows_total, at_end=False)) is not None:
+                failure, failed_line = f"{passed} (stopped at line {row.line})", row.line
+                break
+        else:
+            if (passed := threshold_passed(options, rows_rejected, rows_total, at_end=True)) is not None:
+                failure = passed
     except Unreadable as unreadable:
-        failure: str | None = unreadable.reason
-        failed_line = unreadable.line
-    else:
-        failure, failed_line = None, None
+        failure, failed_line = unreadable.reason, unreadable.line
     # What was read before a failure still stands: flush it, then give the verdict.
     if accepted:
         yield RowsAccepted(job_id, dataset.name, accepted_batches, accepted)

@@ -9,11 +9,12 @@ import asyncpg
 import redis.asyncio as aioredis
 
 from consumers.parser import Parser
+from ingestro import connections, logs
 from ingestro.config import Settings
 from ingestro.database import create_pool
 from ingestro.names import DATA_GROUP, ERRORS_GROUP, GROUP_STREAMS, JOBS_GROUP, PARSER_GROUP
-from ingestro.runtime import Consumer, ConsumerSettings, Handler
-from ingestro.storage import UploadStorage
+from ingestro.runtime import Consumer, ConsumerSettings, Entry, Handler
+from ingestro.storage import storage_for
 from projections.data import DataProjection
 from projections.errors import ErrorsProjection
 from projections.jobs import JobsProjection
@@ -26,7 +27,7 @@ def consumer_name(settings: Settings, slot: int) -> str:
 
 def make_handler(name: str, settings: Settings, redis: aioredis.Redis, pool: asyncpg.Pool) -> Handler:
     if name == PARSER_GROUP:
-        return Parser(redis, UploadStorage(settings.upload_dir), settings.batch_size)
+        return Parser(redis, storage_for(settings), settings.batch_size, settings.limits)
     if name == DATA_GROUP:
         return DataProjection(pool, redis)
     if name == ERRORS_GROUP:
@@ -36,11 +37,19 @@ def make_handler(name: str, settings: Settings, redis: aioredis.Redis, pool: asy
     raise ValueError(f"unknown consumer {name!r}; choose from {', '.join(GROUP_STREAMS)}")
 
 
+def with_log_context(group: str, handler: Handler) -> Handler:
+    """``handler``, with the entry it handles (stream, group, entry id) on every record it logs."""
+
+    async def handle(entry: Entry) -> None:
+        with logs.bound(stream=entry.stream, group=group, entry_id=entry.id):
+            await handler(entry)
+
+    return handle
+
+
 def redis_client(settings: Settings) -> aioredis.Redis:
     """A Redis client whose socket timeout outlasts the consumers' blocking reads."""
-    return aioredis.Redis.from_url(
-        settings.redis_url, socket_timeout=settings.block_ms / 1000 + 10, socket_connect_timeout=5
-    )
+    return connections.redis_client(settings.redis_url, socket_timeout=settings.block_ms / 1000 + 10)
 
 
 def consumer_settings(settings: Settings) -> ConsumerSettings:
@@ -66,7 +75,7 @@ async def run_consumer(name: str, settings: Settings, slot: int, stop: asyncio.E
             group=name,
             streams=GROUP_STREAMS[name],
             name=consumer_name(settings, slot),
-            handler=make_handler(name, settings, redis, pool),
+            handler=with_log_context(name, make_handler(name, settings, redis, pool)),
             settings=consumer_settings(settings),
         )
         await consumer.run(stop)

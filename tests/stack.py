@@ -61,6 +61,10 @@ class Stack:
                 settings = attrs.evolve(self.settings, consumer_name=f"test-{name}-{slot}-{len(self._tasks)}")
                 self._tasks.append(asyncio.create_task(run_consumer(name, settings, slot, self._stop)))
 
+    def consumers_alive(self) -> bool:
+        """Whether every consumer started is still running (none ended on an escaped exception)."""
+        return bool(self._tasks) and not any(task.done() for task in self._tasks)
+
     async def stop_consumers(self) -> None:
         self._stop.set()
         await asyncio.gather(*self._tasks)
@@ -76,14 +80,16 @@ class Stack:
         body: dict[str, Any] = response.json()
         return body
 
-    async def wait_for_job(self, job_id: str, timeout: float = 60) -> dict[str, Any]:
-        """Poll the job until it is completed or failed; fail the test on timeout."""
+    async def wait_for_job(
+        self, job_id: str, timeout: float = 60, statuses: tuple[str, ...] = ("completed", "failed")
+    ) -> dict[str, Any]:
+        """Poll the job until its status is one of ``statuses``; fail the test on timeout."""
         deadline = time.monotonic() + timeout
         while True:
             response = await self.client.get(f"/jobs/{job_id}")
             assert response.status_code == 200, response.text
             job: dict[str, Any] = response.json()
-            if job["status"] in ("completed", "failed"):
+            if job["status"] in statuses:
                 return job
             if time.monotonic() > deadline:
                 raise AssertionError(f"job {job_id} still {job['status']} after {timeout}s: {job}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import attrs
 import orjson
 import pytest
 
@@ -19,6 +20,7 @@ from ingestro.events import (
     RejectedRow,
     RowsAccepted,
     RowsRejected,
+    UploadOptions,
 )
 
 JOB = "0b6f0c1e-6a4e-4d0c-9a59-3f1f2b7c9d10"
@@ -194,3 +196,20 @@ def test_decode_of_an_entry_without_version_raises_unknown_event() -> None:
 
 def test_unknown_event_is_a_value_error() -> None:
     assert issubclass(UnknownEvent, ValueError)
+
+
+def test_a_file_received_written_before_upload_options_decodes_with_none() -> None:
+    event = SAMPLES[0]
+    assert isinstance(event, FileReceived)
+    entry = as_entry(encode(event))
+    data = orjson.loads(entry[b"data"])
+    del data["options"]
+    entry[b"data"] = orjson.dumps(data)
+    assert decode(entry) == event
+    assert event.options == UploadOptions()
+
+
+def test_upload_options_travel_in_file_received() -> None:
+    options = UploadOptions(delimiter=";", encoding="cp1252", compression="gzip", max_errors=3, max_error_rate=0.5)
+    event = attrs.evolve(SAMPLES[0], options=options)
+    assert decode(as_entry(encode(event))) == event

@@ -7,7 +7,7 @@ import attrs
 import redis.asyncio as aioredis
 
 from ingestro.config import Settings
-from ingestro.storage import UploadStorage
+from ingestro.storage import Storage
 
 
 @attrs.frozen
@@ -15,4 +15,4 @@ class AppContext:
     settings: Settings
     redis: aioredis.Redis
     pool: asyncpg.Pool
-    storage: UploadStorage
+    storage: Storage

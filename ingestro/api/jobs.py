@@ -1,13 +1,17 @@
-"""Job status and rejected rows: ``GET /jobs``, ``GET /jobs/{id}``, ``GET /jobs/{id}/errors``."""
+"""Job status and rejected rows: ``GET /jobs``, ``GET /jobs/{id}``, ``GET /jobs/{id}/errors`` (JSON or CSV)."""
 
 from __future__ import annotations
 
+import csv
+import io
 import uuid
+from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 
+import orjson
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 
 from ingestro.api.context import AppContext
 from ingestro.api.pagination import cursor_of, limit_of, page
@@ -19,6 +23,13 @@ _JOB_COLUMNS = """
     rows_inserted, rows_duplicate, unknown_columns, error, error_line,
     received_at, started_at, parsed_at, finished_at, updated_at
 """
+
+
+#: A cell starting with one of these is (or a spreadsheet may turn it into) a formula: OWASP's list.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+ERRORS_CSV_HEADER = ("line", "field", "code", "message", "raw")
+_ERRORS_SQL = "SELECT line, errors, raw FROM validation_errors WHERE job_id = $1 AND line > $2 ORDER BY line LIMIT $3"
+_EXPORT_PAGE = 1000
 
 
 def _job_id(request: Request) -> uuid.UUID:
@@ -74,9 +85,23 @@ async def list_jobs(request: Request) -> Response:
 
 
 async def list_errors(request: Request) -> Response:
-    """The job's rejected rows in line order: line, every field error, and the raw row."""
+    """The job's rejected rows in line order: line, every field error, and the raw row.
+
+    ``?format=csv``: all of them at once as CSV, one line per field error (see ``error_cells``).
+    """
     context: AppContext = request.app.state.context
     job_id = _job_id(request)
+    export = request.query_params.get("format", "json")
+    if export not in ("json", "csv"):
+        raise Problem(400, "Bad Request", "format must be json or csv")
+    if export == "csv":
+        if not await context.pool.fetchval("SELECT 1 FROM jobs WHERE job_id = $1", job_id):
+            raise Problem(404, "Not Found", f"no job {job_id}")
+        return StreamingResponse(
+            _errors_csv(context, job_id),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="{job_id}-errors.csv"'},
+        )
     limit = limit_of(request)
     after = cursor_of(request)
     try:
@@ -86,12 +111,37 @@ async def list_errors(request: Request) -> Response:
     exists = await context.pool.fetchval("SELECT 1 FROM jobs WHERE job_id = $1", job_id)
     if not exists:
         raise Problem(404, "Not Found", f"no job {job_id}")
-    rows = await context.pool.fetch(
-        "SELECT line, errors, raw FROM validation_errors WHERE job_id = $1 AND line > $2 ORDER BY line LIMIT $3",
-        job_id,
-        after_line,
-        limit,
-    )
+    rows = await context.pool.fetch(_ERRORS_SQL, job_id, after_line, limit)
     items = [dict(row) for row in rows]
     body, headers = page(request, items, limit, [rows[-1]["line"]] if rows else None)
     return JSON(body, headers=headers)
+
+
+def spreadsheet_safe(cell: str) -> str:
+    """``cell`` as a spreadsheet shows it: as text, a quote put before what would start a formula."""
+    return "'" + cell if cell.startswith(FORMULA_STARTS) else cell
+
+
+def error_cells(line: int, errors: list[dict[str, Any]], raw: Any) -> list[list[str]]:
+    """The CSV lines of one rejected row: one per field error, each with the raw row as JSON."""
+    written = "" if raw is None else orjson.dumps(raw).decode()
+    rows = [[str(line), error.get("field") or "", error["code"], error["message"], written] for error in errors]
+    return [[spreadsheet_safe(cell) for cell in row] for row in rows or [[str(line), "", "", "", written]]]
+
+
+async def _errors_csv(context: AppContext, job_id: uuid.UUID) -> AsyncIterator[str]:
+    """The job's rejected rows as CSV, a page of rows at a time, never the whole set in memory."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(ERRORS_CSV_HEADER)
+    after = 0
+    while True:
+        rows = await context.pool.fetch(_ERRORS_SQL, job_id, after, _EXPORT_PAGE)
+        for row in rows:
+            writer.writerows(error_cells(row["line"], row["errors"], row["raw"]))
+        yield out.getvalue()
+        out.seek(0)
+        out.truncate()
+        if len(rows) < _EXPORT_PAGE:
+            return
+        after = rows[-1]["line"]

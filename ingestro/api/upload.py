@@ -16,8 +16,10 @@ from starlette.responses import Response
 from ingestro.api.context import AppContext
 from ingestro.api.problems import Problem
 from ingestro.api.responses import JSON
+from ingestro.api.upload_options import GZIP_MEDIA_TYPES, is_gzip, query_options, request_is_gzip
 from ingestro.datasets import UnknownDataset, get_dataset
 from ingestro.events import FileReceived
+from ingestro.metrics import UPLOAD_BYTES, UPLOADS
 from ingestro.publisher import publish
 from ingestro.readers import FORMATS
 from ingestro.storage import TooLarge
@@ -128,11 +130,13 @@ class MultipartFile:
 
 
 def detect_format(filename: str | None, content_type: str | None) -> str | None:
-    """The file format from a file name's extension, else from a media type; None if neither tells."""
+    """The file format from a file name's extension (before any .gz), else from a media type; None if neither tells."""
     if filename:
-        suffixes = PurePosixPath(filename.replace("\\", "/")).suffixes
-        if suffixes and suffixes[-1].lower() in EXTENSIONS:
-            return EXTENSIONS[suffixes[-1].lower()]
+        suffixes = [suffix.lower() for suffix in PurePosixPath(filename.replace("\\", "/")).suffixes]
+        if suffixes and suffixes[-1] == ".gz":
+            suffixes.pop()
+        if suffixes and suffixes[-1] in EXTENSIONS:
+            return EXTENSIONS[suffixes[-1]]
     return MEDIA_TYPES.get(_media_type(content_type))
 
 
@@ -155,6 +159,8 @@ async def upload(request: Request) -> Response:
     query_format = request.query_params.get("format")
     if query_format is not None and query_format not in FORMATS:
         raise Problem(400, "Bad Request", f"format must be one of {', '.join(FORMATS)}")
+    upload_options = query_options(request)
+    gzip_body = request_is_gzip(request)
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > settings.max_upload_bytes:
         raise Problem(413, "Content Too Large", f"the upload is larger than the limit of {settings.max_upload_bytes} bytes")
@@ -167,16 +173,22 @@ async def upload(request: Request) -> Response:
         boundary = options.get(b"boundary")
         if not boundary:
             raise Problem(400, "Bad Request", "multipart/form-data without a boundary")
+        if gzip_body:
+            raise Problem(
+                415, "Unsupported Media Type", "a multipart body cannot be gzip-encoded; send the file as name.csv.gz"
+            )
         multipart = MultipartFile(request, boundary)
         chunks = _checked(multipart, query_format)
         filename = None
         file_format: str | None = None
     else:
-        file_format = query_format or MEDIA_TYPES.get(media_type)
+        filename = request.headers.get("x-filename") or request.query_params.get("filename")
+        # A gzip body names its format by ?format= or the name of the file inside (x.csv.gz).
+        file_format = query_format or MEDIA_TYPES.get(media_type) or detect_format(filename, None)
         if file_format is None:
             raise Problem(415, "Unsupported Media Type", f"unsupported content type {media_type!r}; send {SUPPORTED}")
         chunks = request.stream()
-        filename = request.headers.get("x-filename") or request.query_params.get("filename")
+        gzip_body = gzip_body or media_type in GZIP_MEDIA_TYPES or is_gzip(filename, None)
 
     try:
         stored = await context.storage.save(job_id, chunks, settings.max_upload_bytes)
@@ -184,8 +196,9 @@ async def upload(request: Request) -> Response:
         raise Problem(413, "Content Too Large", str(error)) from None
     if multipart is not None:
         filename, file_format = multipart.filename, multipart.format
+        gzip_body = is_gzip(multipart.filename, multipart.content_type)
     if stored.bytes == 0 or file_format is None:  # an empty file field tells no format either
-        context.storage.delete(stored.key)
+        await context.storage.delete(stored.key)
         raise Problem(400, "Bad Request", "the upload is empty")
 
     event = FileReceived(
@@ -197,11 +210,12 @@ async def upload(request: Request) -> Response:
         bytes=stored.bytes,
         sha256=stored.sha256,
         received_at=datetime.now(timezone.utc).isoformat(),
+        options=attrs.evolve(upload_options, compression="gzip" if gzip_body else None),
     )
     try:
         await publish(context.redis, event)
     except Exception:
-        context.storage.delete(stored.key)
+        await context.storage.delete(stored.key)
         raise
     try:
         async with context.pool.acquire() as connection:
@@ -210,12 +224,15 @@ async def upload(request: Request) -> Response:
         # The event is durable: the jobs projection will create the row from it.
         log.warning("could not seed the job row; the jobs projection will", extra={"job_id": job_id}, exc_info=True)
     log.info("upload received", extra={"job_id": job_id, "bytes": stored.bytes, "format": file_format})
+    UPLOADS.labels("accepted", file_format).inc()  # refusals are counted around this endpoint (api/metrics.py)
+    UPLOAD_BYTES.labels(file_format).inc(stored.bytes)
     body = {
         "job_id": job_id,
         "status": "pending",
         "dataset": dataset_name,
         "filename": event.filename,
         "format": file_format,
+        "compression": event.options.compression,
         "bytes": stored.bytes,
         "sha256": stored.sha256,
     }

@@ -1,0 +1,75 @@
+"""How an upload asks to be read: ``?delimiter=``, ``?encoding=``, ``?max_errors=``, ``?max_error_rate=``, gzip.
+
+Each option is checked here, so that a bad one is a 400 (or 415) before any byte is
+stored, and the parser only ever sees options it can apply.
+"""
+
+from __future__ import annotations
+
+from pathlib import PurePosixPath
+
+from starlette.requests import Request
+
+from ingestro.api.problems import Problem
+from ingestro.csv_rows import DELIMITERS
+from ingestro.decoding import known_encoding
+from ingestro.events import UploadOptions
+
+GZIP_MEDIA_TYPES = frozenset({"application/gzip", "application/x-gzip"})
+_GZIP_CODINGS = frozenset({"gzip", "x-gzip"})
+
+
+def query_options(request: Request) -> UploadOptions:
+    """The options given in the query string (compression is told by headers and names: see ``is_gzip``)."""
+    params = request.query_params
+    delimiter = params.get("delimiter")
+    if delimiter is not None and delimiter not in DELIMITERS:
+        raise Problem(400, "Bad Request", "delimiter must be one of , ; | or a tab (%09)")
+    encoding = params.get("encoding")
+    if encoding is not None:
+        encoding = known_encoding(encoding)
+        if encoding is None:
+            raise Problem(400, "Bad Request", f"unknown text encoding {params['encoding']!r}")
+    return UploadOptions(
+        delimiter=delimiter,
+        encoding=encoding,
+        max_errors=_count(params.get("max_errors"), "max_errors"),
+        max_error_rate=_share(params.get("max_error_rate"), "max_error_rate"),
+    )
+
+
+def _count(raw: str | None, name: str) -> int | None:
+    if raw is None:
+        return None
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
+        raise Problem(400, "Bad Request", f"{name} must be a whole number, at least 0")
+    return int(raw)
+
+
+def _share(raw: str | None, name: str) -> float | None:
+    if raw is None:
+        return None
+    try:
+        share = float(raw)
+    except ValueError:
+        share = -1.0
+    if not 0 <= share <= 1:  # NaN fails this too
+        raise Problem(400, "Bad Request", f"{name} must be a number from 0 to 1")
+    return share
+
+
+def request_is_gzip(request: Request) -> bool:
+    """Whether the body is gzip-encoded (``Content-Encoding``); 415 for a coding other than gzip."""
+    coding = request.headers.get("content-encoding", "identity").strip().lower()
+    if coding in ("", "identity"):
+        return False
+    if coding in _GZIP_CODINGS:
+        return True
+    raise Problem(415, "Unsupported Media Type", f"unsupported Content-Encoding {coding!r}; send gzip or none")
+
+
+def is_gzip(filename: str | None, media_type: str | None) -> bool:
+    """Whether a file named ``filename`` of type ``media_type`` is gzip-compressed."""
+    if filename and PurePosixPath(filename.replace("\\", "/")).suffix.lower() == ".gz":
+        return True
+    return (media_type or "").split(";", 1)[0].strip().lower() in GZIP_MEDIA_TYPES
