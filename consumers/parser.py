@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
+from collections.abc import Iterable
 import logging
 
 import attrs
@@ -10,16 +12,19 @@ import redis.asyncio as aioredis
 
 from ingestro import codec
 from ingestro.datasets import UnknownDataset, get_dataset
-from ingestro.events import FileReceived, ParseFailed, ParseStarted, RowsAccepted, RowsRejected
+from ingestro.events import Event, FileReceived, ParseFailed, ParseStarted, RowsAccepted, RowsRejected
 from ingestro.limits import DEFAULT_LIMITS, Limits
 from ingestro.metrics import ROWS_PARSED
 from ingestro.names import PARSER_GROUP
 from ingestro.parsing import parse_file
-from ingestro.publisher import publish
+from ingestro.publisher import publish, publish_all
 from ingestro.runtime import Entry
 from ingestro.storage import Storage
 
 log = logging.getLogger(__name__)
+
+#: Batches published per Redis round trip.
+_EVENTS_PER_ROUND_TRIP = 8
 
 
 @attrs.define
@@ -53,9 +58,29 @@ class Parser:
         parsed_events = parse_file(
             event.job_id, stored, event.format, dataset, self.batch_size, event.options, self.limits
         )
-        for parsed in parsed_events:
-            await publish(self.redis, parsed)
-            if isinstance(parsed, RowsAccepted):
-                ROWS_PARSED.labels(dataset.name, "accepted").inc(len(parsed.rows))
-            elif isinstance(parsed, RowsRejected):
-                ROWS_PARSED.labels(dataset.name, "rejected").inc(len(parsed.rows))
+        await self._publish_pipelined(dataset.name, parsed_events)
+
+    async def _publish_pipelined(self, dataset: str, events: Iterable[Event]) -> None:
+        """Publish in order, a few batches per round trip, parsing on while Redis appends the last chunk."""
+        in_flight: asyncio.Task[None] | None = None
+        chunk: list[Event] = []
+        try:
+            for parsed in events:
+                chunk.append(parsed)
+                if isinstance(parsed, RowsAccepted):
+                    ROWS_PARSED.labels(dataset, "accepted").inc(len(parsed.rows))
+                elif isinstance(parsed, RowsRejected):
+                    ROWS_PARSED.labels(dataset, "rejected").inc(len(parsed.rows))
+                if len(chunk) >= _EVENTS_PER_ROUND_TRIP:
+                    if in_flight is not None:
+                        await in_flight  # keeps the order, and at most one chunk in memory unsent
+                    in_flight = asyncio.create_task(publish_all(self.redis, chunk))
+                    chunk = []
+                    await asyncio.sleep(0)  # let it send before parsing on
+            if in_flight is not None:
+                await in_flight
+                in_flight = None
+            await publish_all(self.redis, chunk)
+        finally:
+            if in_flight is not None:
+                in_flight.cancel()

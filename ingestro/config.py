@@ -78,7 +78,12 @@ ENVIRONMENT: dict[str, tuple[str, str, str]] = {
         "Idle time after which another consumer reclaims a pending entry",
     ),
     "INGESTRO_MAX_DELIVERIES": ("max_deliveries", "5", "Deliveries before an entry goes to the dead-letter stream"),
-    "INGESTRO_CONCURRENCY": ("concurrency", "2", "Entries a consumer process handles at once"),
+    "INGESTRO_CONCURRENCY": ("concurrency", "2", "Entries (or groups of entries) a consumer process handles at once"),
+    "INGESTRO_GROUP_SIZE": (
+        "group_size",
+        "8",
+        "Fresh entries a projection applies in one transaction (1: each alone)",
+    ),
     "INGESTRO_CONSUMER_NAME": (
         "consumer_name",
         "",
@@ -115,6 +120,7 @@ class Settings:
     visibility_timeout_s: float = attrs.field(converter=float)
     max_deliveries: int = attrs.field(converter=int)
     concurrency: int = attrs.field(converter=int)
+    group_size: int = attrs.field(converter=int)
     consumer_name: str
     log_level: str
     metrics_port: int = attrs.field(converter=int)

@@ -50,7 +50,8 @@ ENTRIES_PROCESSED = Counter(
 )
 ENTRY_HANDLING_SECONDS = Histogram(
     "ingestro_entry_handling_seconds",
-    "Time a handler took for one entry (a row batch for data and errors, a whole file for parser), by group",
+    "Time one handler call took, by group: a whole file for parser; for the projections a row batch,"
+    " or several fresh batches applied in one transaction",
     ["group"],
     # From a small batch on a warm pool up to a large file in the parser.
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800),

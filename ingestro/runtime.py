@@ -22,6 +22,13 @@ A consumer is a group name, the streams it reads and a handler. The runtime:
   dead-letter stream, then acks it (DLQ first: a crash between them duplicates,
   never loses);
 - on a clean stop, removes itself from the group only if it holds no pending entry.
+
+A consumer may also have a group handler: it takes up to ``group_size`` fresh
+entries at once, typically to apply them in one database transaction. The
+entries are acked together when it returns. When it raises for any reason other
+than an outage, every entry of the group is handled again alone by the entry
+handler, so one poison entry fails alone and its companions go on; retries,
+reclaims and dead-lettering always go through the entry handler.
 """
 
 from __future__ import annotations
@@ -66,14 +73,17 @@ class Entry:
 
 
 Handler = Callable[[Entry], Awaitable[None]]
+GroupHandler = Callable[[list[Entry]], Awaitable[None]]
 
 
 @attrs.frozen
 class ConsumerSettings:
     block_ms: int = 2000
     read_count: int = 10
-    #: Entries handled at once by this process.
+    #: Entries (or groups of entries) handled at once by this process.
     concurrency: int = 1
+    #: Most fresh entries given to a group handler at once.
+    group_size: int = 1
     visibility_timeout_s: float = 60.0
     max_deliveries: int = 5
     retry_base_s: float = 1.0
@@ -103,6 +113,7 @@ class Consumer:
     name: str
     handler: Handler
     settings: ConsumerSettings = ConsumerSettings()
+    group_handler: GroupHandler | None = None
     _in_flight: dict[tuple[str, str], Entry] = attrs.field(factory=dict, init=False)
     _stopping: asyncio.Event = attrs.field(factory=asyncio.Event, init=False)
 
@@ -252,10 +263,7 @@ class Consumer:
             "pending entries were deleted from the stream before being handled",
             extra={"stream": stream, "group": self.group, "entry_ids": entry_ids},
         )
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.xack(stream, self.group, *entry_ids)
-            pipe.hdel(failures_key(self.group), *(_failure_field(stream, entry_id) for entry_id in entry_ids))
-            await pipe.execute()
+        await self._ack_ids(stream, entry_ids)
 
     # ------------------------------------------------------------------- handling
 
@@ -266,14 +274,54 @@ class Consumer:
             self._in_flight[(entry.stream, entry.id)] = entry
         limit = asyncio.Semaphore(self.settings.concurrency)
 
-        async def one(entry: Entry) -> None:
+        async def some(group: list[Entry]) -> None:
             try:
                 async with limit:
-                    await self._handle(entry)
+                    if len(group) > 1 and not await self._handle_group(group):
+                        for entry in group:
+                            await self._handle(entry)
+                    elif len(group) == 1:
+                        await self._handle(group[0])
             finally:
-                self._in_flight.pop((entry.stream, entry.id), None)
+                for entry in group:
+                    self._in_flight.pop((entry.stream, entry.id), None)
 
-        await asyncio.gather(*(one(entry) for entry in entries))
+        await asyncio.gather(*(some(group) for group in self._groups(entries)))
+
+    def _groups(self, entries: list[Entry]) -> list[list[Entry]]:
+        """Fresh entries in groups for the group handler; every other entry alone."""
+        if self.group_handler is None or self.settings.group_size <= 1:
+            return [[entry] for entry in entries]
+        fresh = [entry for entry in entries if entry.deliveries == 1]
+        size = max(1, min(self.settings.group_size, -(-len(fresh) // self.settings.concurrency)))
+        groups = [fresh[start : start + size] for start in range(0, len(fresh), size)]
+        return groups + [[entry] for entry in entries if entry.deliveries > 1]
+
+    async def _handle_group(self, group: list[Entry]) -> bool:
+        """Handle and ack ``group`` at once; False when its entries must be handled one by one."""
+        assert self.group_handler is not None
+        delay = self.settings.retry_base_s
+        while True:
+            try:
+                with ENTRY_HANDLING_SECONDS.labels(self.group).time():
+                    await self.group_handler(group)
+                break
+            except Exception as error:
+                if not is_outage(error):
+                    log.warning(
+                        "group handler failed; handling its entries one by one",
+                        extra={"group": self.group, "entries": len(group), "error": f"{type(error).__name__}: {error}"},
+                    )
+                    return False
+                log.warning("server unreachable; will retry the group", extra={"group": self.group, "error": str(error)})
+                if await _wait(self._stopping, delay):
+                    return True  # stays pending; handled again on restart or by another consumer
+                delay = min(delay * 2, 5.0)
+        for stream in {entry.stream for entry in group}:
+            ids = [entry.id for entry in group if entry.stream == stream]
+            await self._until_redis(lambda: self._ack_ids(stream, ids))
+        ENTRIES_PROCESSED.labels(self.group, "handled").inc(len(group))
+        return True
 
     async def _handle(self, entry: Entry) -> None:
         if entry.deliveries > self.settings.max_deliveries:
@@ -303,9 +351,12 @@ class Consumer:
         ENTRIES_PROCESSED.labels(self.group, "handled").inc()
 
     async def _ack(self, entry: Entry) -> None:
+        await self._ack_ids(entry.stream, [entry.id])
+
+    async def _ack_ids(self, stream: str, entry_ids: list[str]) -> None:
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.xack(entry.stream, self.group, entry.id)
-            pipe.hdel(failures_key(self.group), _failure_field(entry.stream, entry.id))
+            pipe.xack(stream, self.group, *entry_ids)
+            pipe.hdel(failures_key(self.group), *(_failure_field(stream, entry_id) for entry_id in entry_ids))
             await pipe.execute()
 
     async def _record_failure(self, entry: Entry, error: Exception) -> None:

@@ -13,7 +13,7 @@ from ingestro import connections, logs
 from ingestro.config import Settings
 from ingestro.database import create_pool
 from ingestro.names import DATA_GROUP, ERRORS_GROUP, GROUP_STREAMS, JOBS_GROUP, PARSER_GROUP
-from ingestro.runtime import Consumer, ConsumerSettings, Entry, Handler
+from ingestro.runtime import Consumer, ConsumerSettings, Entry, GroupHandler, Handler
 from ingestro.storage import storage_for
 from projections.data import DataProjection
 from projections.errors import ErrorsProjection
@@ -37,6 +37,13 @@ def make_handler(name: str, settings: Settings, redis: aioredis.Redis, pool: asy
     raise ValueError(f"unknown consumer {name!r}; choose from {', '.join(GROUP_STREAMS)}")
 
 
+def group_handler_of(handler: Handler) -> GroupHandler | None:
+    """The projections apply several entries in one transaction; the parser takes one file at a time."""
+    if isinstance(handler, (DataProjection, ErrorsProjection, JobsProjection)):
+        return handler.handle_group
+    return None
+
+
 def with_log_context(group: str, handler: Handler) -> Handler:
     """``handler``, with the entry it handles (stream, group, entry id) on every record it logs."""
 
@@ -55,8 +62,9 @@ def redis_client(settings: Settings) -> aioredis.Redis:
 def consumer_settings(settings: Settings) -> ConsumerSettings:
     return ConsumerSettings(
         block_ms=settings.block_ms,
-        read_count=max(settings.concurrency, 1) * 2,
+        read_count=max(settings.concurrency, 1) * max(settings.group_size, 2),
         concurrency=settings.concurrency,
+        group_size=settings.group_size,
         visibility_timeout_s=settings.visibility_timeout_s,
         max_deliveries=settings.max_deliveries,
     )
@@ -70,13 +78,15 @@ async def run_consumer(name: str, settings: Settings, slot: int, stop: asyncio.E
     # min_size=0: the process starts (and waits out an outage) even when PostgreSQL is down.
     pool = await create_pool(settings.database_url, min_size=0, max_size=max(settings.concurrency, 1) + 1)
     try:
+        handler = make_handler(name, settings, redis, pool)
         consumer = Consumer(
             redis,
             group=name,
             streams=GROUP_STREAMS[name],
             name=consumer_name(settings, slot),
-            handler=with_log_context(name, make_handler(name, settings, redis, pool)),
+            handler=with_log_context(name, handler),
             settings=consumer_settings(settings),
+            group_handler=group_handler_of(handler),
         )
         await consumer.run(stop)
     finally:

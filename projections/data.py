@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import date
 from functools import cache
 from typing import Any
 
@@ -16,13 +14,10 @@ from ingestro.datasets import SQL_TYPES, Dataset, FieldType, get_dataset
 from ingestro.events import AcceptedRow, BatchApplied, RowsAccepted
 from ingestro.metrics import ROWS_UPSERTED
 from ingestro.names import DATA_GROUP
-from ingestro.publisher import publish
+from ingestro.publisher import publish_all
 from ingestro.runtime import Entry
 from projections import batches
 
-_TO_COLUMN: dict[FieldType, Callable[[Any], Any]] = {
-    FieldType.DATE: date.fromisoformat,
-}
 _BOOKKEEPING = ("content_hash", "first_job_id", "first_line")
 
 
@@ -35,54 +30,56 @@ class UpsertSql:
     staging: str
     create_staging: str
     columns: tuple[str, ...]
+    #: Upserts the staged rows; answers (batch, rows inserted) per staged batch.
     upsert: str
+
+
+#: Field types staged as text and cast by PostgreSQL, which parses them faster than Python.
+_CAST_FROM_TEXT = {FieldType.DATE}
 
 
 @cache
 def upsert_sql(dataset: Dataset) -> UpsertSql:
-    """The statements that stage a batch and upsert it, in content-hash order, into the dataset's table."""
+    """The statements that stage batches and upsert them, in content-hash order, into the dataset's table."""
     table = _ident(dataset.table)
     staging = f"staging_{dataset.table}"
-    columns = (*dataset.field_names, *_BOOKKEEPING)
-    listed = ", ".join(_ident(c) for c in columns)
+    columns = (*dataset.field_names, *_BOOKKEEPING, "batch")
+    targets = ", ".join(_ident(c) for c in (*dataset.field_names, *_BOOKKEEPING))
+    sources = ", ".join(
+        f"{_ident(f.name)}::{SQL_TYPES[f.type]}" if f.type in _CAST_FROM_TEXT else _ident(f.name)
+        for f in dataset.fields
+    )
     upsert = f"""
         WITH upserted AS (
-            INSERT INTO {table} ({listed}, last_job_id, last_line)
-            SELECT {listed}, first_job_id, first_line FROM {_ident(staging)} ORDER BY content_hash
+            INSERT INTO {table} ({targets}, last_job_id, last_line)
+            SELECT {sources}, content_hash, first_job_id, first_line, first_job_id, first_line
+              FROM {_ident(staging)} ORDER BY content_hash
             ON CONFLICT (content_hash) DO UPDATE
                SET updated_at = now(), last_job_id = EXCLUDED.last_job_id, last_line = EXCLUDED.last_line
-            RETURNING (xmax = 0) AS inserted
+            RETURNING content_hash, (xmax = 0) AS inserted
         )
-        SELECT count(*) FILTER (WHERE inserted) FROM upserted
+        SELECT s.batch, count(*) FILTER (WHERE u.inserted)
+          FROM upserted u JOIN {_ident(staging)} s USING (content_hash) GROUP BY s.batch
     """
-    staged = [f"{_ident(field.name)} {SQL_TYPES[field.type]}" for field in dataset.fields]
-    staged += ["content_hash text", "first_job_id uuid", "first_line bigint"]
+    staged = [
+        f"{_ident(f.name)} {'text' if f.type in _CAST_FROM_TEXT else SQL_TYPES[f.type]}" for f in dataset.fields
+    ]
+    staged += ["content_hash text", "first_job_id uuid", "first_line bigint", "batch integer"]
     create = f"CREATE TEMP TABLE IF NOT EXISTS {_ident(staging)} ({', '.join(staged)}) ON COMMIT DELETE ROWS"
     return UpsertSql(staging, create, columns, upsert)
 
 
-def unique_rows(rows: list[AcceptedRow]) -> list[AcceptedRow]:
-    """The batch with duplicates collapsed (first line wins), sorted by content hash.
-
-    Sorting makes every consumer lock rows in the same order, so concurrent
-    batches cannot deadlock.
-    """
-    first: dict[str, AcceptedRow] = {}
-    for row in rows:
-        first.setdefault(row.content_hash, row)
-    return sorted(first.values(), key=lambda row: row.content_hash)
-
-
-def _records(dataset: Dataset, job_id: str, rows: list[AcceptedRow]) -> list[tuple[Any, ...]]:
-    convert = [(field.name, _TO_COLUMN.get(field.type)) for field in dataset.fields]
-    records = []
-    for row in rows:
-        values = [
-            (value if to_column is None or value is None else to_column(value))
-            for name, to_column in convert
-            for value in (row.values.get(name),)
-        ]
-        records.append((*values, row.content_hash, job_id, row.line))
+def staged_records(dataset: Dataset, batches_: list[RowsAccepted]) -> list[tuple[Any, ...]]:
+    """One record per distinct row of ``batches_`` (the first occurrence wins), tagged with its batch's index."""
+    names = dataset.field_names
+    seen: set[str] = set()
+    records: list[tuple[Any, ...]] = []
+    for index, batch in enumerate(batches_):
+        for row in batch.rows:
+            if row.content_hash in seen:
+                continue
+            seen.add(row.content_hash)
+            records.append((*map(row.values.get, names), row.content_hash, batch.job_id, row.line, index))
     return records
 
 
@@ -95,31 +92,59 @@ class DataProjection:
     name: str = DATA_GROUP
 
     async def __call__(self, entry: Entry) -> None:
-        event = codec.decode(entry.fields)
-        if not isinstance(event, RowsAccepted):
+        await self.handle_group([entry])
+
+    async def handle_group(self, entries: list[Entry]) -> None:
+        """Apply the entries' batches in one transaction, then announce each as BatchApplied."""
+        events = [event for event in map(codec.decode, (entry.fields for entry in entries)) if isinstance(event, RowsAccepted)]
+        if not events:
             return
-        outcome = await self.apply(event)
-        await publish(
+        outcomes = await self.apply_all(events)
+        await publish_all(
             self.redis,
-            BatchApplied(event.job_id, self.name, event.seq, outcome.rows, outcome.inserted, outcome.duplicate),
+            [
+                BatchApplied(event.job_id, self.name, event.seq, outcome.rows, outcome.inserted, outcome.duplicate)
+                for event, outcome in zip(events, outcomes)
+            ],
         )
 
     async def apply(self, event: RowsAccepted) -> batches.Outcome:
-        """Apply the batch once; on a repeat, return the outcome stored the first time."""
-        dataset = get_dataset(event.dataset)
-        sql = upsert_sql(dataset)
-        rows = unique_rows(event.rows)
-        async with self.pool.acquire() as connection, connection.transaction():
-            if not await batches.claim(connection, self.name, event.job_id, event.seq, len(event.rows)):
-                return await batches.stored(connection, self.name, event.job_id, event.seq)
-            await connection.execute(sql.create_staging)
-            await connection.copy_records_to_table(
-                sql.staging, records=_records(dataset, event.job_id, rows), columns=sql.columns
-            )
-            inserted = int(await connection.fetchval(sql.upsert))
-            outcome = batches.Outcome(len(event.rows), inserted, len(event.rows) - inserted)
-            await batches.record(connection, self.name, event.job_id, event.seq, outcome)
-        # Counted once committed, and only the first time: a repeat returned above.
-        ROWS_UPSERTED.labels(dataset.name, "inserted").inc(outcome.inserted)
-        ROWS_UPSERTED.labels(dataset.name, "duplicate").inc(outcome.duplicate)
+        """Apply one batch once; on a repeat, return the outcome stored the first time."""
+        [outcome] = await self.apply_all([event])
         return outcome
+
+    async def apply_all(self, events: list[RowsAccepted]) -> list[batches.Outcome]:
+        """Apply each batch once, all in one transaction; a repeat gets the outcome stored the first time.
+
+        A row repeated within the batches counts as a duplicate of the batch it repeats in.
+        """
+        async with self.pool.acquire() as connection, connection.transaction():
+            outcomes: dict[int, batches.Outcome] = {}
+            fresh: dict[str, list[int]] = {}
+            for index, event in enumerate(events):
+                if await batches.claim(connection, self.name, event.job_id, event.seq, len(event.rows)):
+                    fresh.setdefault(event.dataset, []).append(index)
+                else:
+                    outcomes[index] = await batches.stored(connection, self.name, event.job_id, event.seq)
+            first_time: list[tuple[str, batches.Outcome]] = []
+            for dataset_name, indices in fresh.items():
+                dataset = get_dataset(dataset_name)
+                sql = upsert_sql(dataset)
+                applied = [events[index] for index in indices]
+                await connection.execute(sql.create_staging)
+                await connection.copy_records_to_table(
+                    sql.staging, records=staged_records(dataset, applied), columns=sql.columns
+                )
+                inserted = dict(await connection.fetch(sql.upsert))
+                for position, index in enumerate(indices):
+                    event = events[index]
+                    count = int(inserted.get(position, 0))
+                    outcome = batches.Outcome(len(event.rows), count, len(event.rows) - count)
+                    await batches.record(connection, self.name, event.job_id, event.seq, outcome)
+                    outcomes[index] = outcome
+                    first_time.append((dataset.name, outcome))
+        # Counted once committed, and only the first time: repeats were answered from storage.
+        for dataset_name, outcome in first_time:
+            ROWS_UPSERTED.labels(dataset_name, "inserted").inc(outcome.inserted)
+            ROWS_UPSERTED.labels(dataset_name, "duplicate").inc(outcome.duplicate)
+        return [outcomes[index] for index in range(len(events))]

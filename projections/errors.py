@@ -10,7 +10,7 @@ from cattrs import unstructure
 from ingestro import codec
 from ingestro.events import BatchApplied, RowsRejected
 from ingestro.names import ERRORS_GROUP
-from ingestro.publisher import publish
+from ingestro.publisher import publish_all
 from ingestro.runtime import Entry
 from projections import batches
 
@@ -26,15 +26,30 @@ class ErrorsProjection:
     name: str = ERRORS_GROUP
 
     async def __call__(self, entry: Entry) -> None:
-        event = codec.decode(entry.fields)
-        if not isinstance(event, RowsRejected):
+        await self.handle_group([entry])
+
+    async def handle_group(self, entries: list[Entry]) -> None:
+        """Store the entries' batches in one transaction, then announce each as BatchApplied."""
+        events = [event for event in map(codec.decode, (entry.fields for entry in entries)) if isinstance(event, RowsRejected)]
+        if not events:
             return
-        await self.apply(event)
-        await publish(self.redis, BatchApplied(event.job_id, self.name, event.seq, len(event.rows), 0, 0))
+        await self.apply_all(events)
+        await publish_all(
+            self.redis, [BatchApplied(event.job_id, self.name, event.seq, len(event.rows), 0, 0) for event in events]
+        )
 
     async def apply(self, event: RowsRejected) -> None:
         """Store the batch's rejected rows once; a repeat writes nothing."""
-        records = [(event.job_id, row.line, unstructure(row.errors), row.raw) for row in event.rows]
+        await self.apply_all([event])
+
+    async def apply_all(self, events: list[RowsRejected]) -> None:
+        """Store each batch's rejected rows once, all in one transaction."""
         async with self.pool.acquire() as connection, connection.transaction():
-            if await batches.claim(connection, self.name, event.job_id, event.seq, len(event.rows)):
+            records = [
+                (event.job_id, row.line, unstructure(row.errors), row.raw)
+                for event in events
+                if await batches.claim(connection, self.name, event.job_id, event.seq, len(event.rows))
+                for row in event.rows
+            ]
+            if records:
                 await connection.copy_records_to_table("validation_errors", records=records, columns=_COLUMNS)

@@ -159,7 +159,14 @@ class JobsProjection:
         if entry.stream == DLQ_STREAM:
             await self.stall(entry.id, DeadLetter.from_fields(entry.fields))
         else:
-            await self.apply(codec.decode(entry.fields))
+            await self.apply_all([codec.decode(entry.fields)])
+
+    async def handle_group(self, entries: list[Entry]) -> None:
+        """Apply the entries' job events in one transaction (dead letters one by one)."""
+        for entry in entries:
+            if entry.stream == DLQ_STREAM:
+                await self(entry)
+        await self.apply_all([codec.decode(entry.fields) for entry in entries if entry.stream != DLQ_STREAM])
 
     async def stall(self, dlq_id: str, letter: DeadLetter) -> None:
         """Mark the job of a dead-lettered event ``stalled``, saying why, unless it finished meanwhile."""
@@ -177,18 +184,29 @@ class JobsProjection:
 
     async def apply(self, event: Event) -> None:
         """Apply one job event; events of other kinds are ignored."""
+        await self.apply_all([event])
+
+    async def apply_all(self, events: list[Event]) -> None:
+        """Apply job events in one transaction, in job order (so concurrent appliers lock rows alike)."""
+        if not events:
+            return
         async with self.pool.acquire() as connection, connection.transaction():
-            await connection.execute(_ENSURE_ROW, event.job_id)
-            if isinstance(event, FileReceived):
-                await record_file_received(connection, event)
-            elif isinstance(event, ParseStarted):
-                await _parse_started(connection, event)
-            elif isinstance(event, ParseCompleted):
-                await _parse_completed(connection, event)
-            elif isinstance(event, ParseFailed):
-                await _parse_failed(connection, event)
-            elif isinstance(event, BatchApplied):
-                await _batch_applied(connection, event)
-            else:
-                return
-            await connection.execute(_COMPLETE_IF_DONE, event.job_id)
+            for event in sorted(events, key=lambda event: event.job_id):
+                await _apply(connection, event)
+
+
+async def _apply(connection: asyncpg.Connection, event: Event) -> None:
+    await connection.execute(_ENSURE_ROW, event.job_id)
+    if isinstance(event, FileReceived):
+        await record_file_received(connection, event)
+    elif isinstance(event, ParseStarted):
+        await _parse_started(connection, event)
+    elif isinstance(event, ParseCompleted):
+        await _parse_completed(connection, event)
+    elif isinstance(event, ParseFailed):
+        await _parse_failed(connection, event)
+    elif isinstance(event, BatchApplied):
+        await _batch_applied(connection, event)
+    else:
+        return
+    await connection.execute(_COMPLETE_IF_DONE, event.job_id)

@@ -8,7 +8,7 @@ from ingestro.names import ACCEPTED_STREAM, JOB_EVENTS_STREAM
 from ingestro.datasets import get_dataset
 from ingestro.rules import check_row
 from ingestro.runtime import Entry
-from projections.data import DataProjection, unique_rows
+from projections.data import DataProjection, staged_records
 from projections.errors import ErrorsProjection
 from tests.stack import Stack
 
@@ -25,11 +25,24 @@ def accepted(*emails: str, seq: int = 0) -> RowsAccepted:
     return RowsAccepted(JOB, "contacts", seq, rows)
 
 
-def test_a_batch_is_collapsed_to_distinct_rows_in_hash_order() -> None:
-    batch = accepted("b@x.io", "a@x.io", "B@X.io", "c@x.io")
-    rows = unique_rows(batch.rows)
-    assert [row.content_hash for row in rows] == sorted({row.content_hash for row in batch.rows})
-    assert {row.line for row in rows} == {2, 3, 5}  # the first of the two b@x.io lines wins
+def test_batches_are_staged_as_their_distinct_rows_tagged_with_their_batch() -> None:
+    first, second = accepted("b@x.io", "a@x.io", "B@X.io"), accepted("c@x.io", "a@x.io", seq=1)
+    records = staged_records(get_dataset("contacts"), [first, second])
+    # (email, ..., content_hash, job, line, batch): the first occurrence of each row wins.
+    assert [(record[0], record[-2], record[-1]) for record in records] == [
+        ("b@x.io", 2, 0),
+        ("a@x.io", 3, 0),
+        ("c@x.io", 2, 1),
+    ]
+
+
+async def test_batches_applied_together_count_repeats_as_duplicates_of_the_later_batch(stack: Stack) -> None:
+    projection = DataProjection(stack.pool, stack.redis)
+    first, second = accepted("a@x.io", "b@x.io"), accepted("b@x.io", "c@x.io", "c@x.io", seq=1)
+    outcomes = await projection.apply_all([first, second])
+    assert [(o.rows, o.inserted, o.duplicate) for o in outcomes] == [(2, 2, 0), (3, 1, 2)]
+    assert await projection.apply_all([second, first]) == [outcomes[1], outcomes[0]]
+    assert await stack.pool.fetchval("SELECT count(*) FROM contacts") == 3
 
 
 async def test_a_batch_applied_twice_changes_nothing_the_second_time(stack: Stack) -> None:

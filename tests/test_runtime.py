@@ -390,3 +390,58 @@ async def test_a_consumer_leaving_with_pending_entries_stays_in_the_group(redis:
         await consumer.leave()
     # Deleting it would drop the entry from the pending list: it stays for someone to reclaim.
     assert await consumers(redis) == {"c1": 1}
+
+
+# ------------------------------------------------------------------- group handlers
+
+
+@attrs.define
+class GroupRecorder:
+    """A group handler that records each group, refusing any group holding ``poison``."""
+
+    poison: str | None = None
+    groups: list[list[str]] = attrs.field(factory=list)
+
+    async def __call__(self, entries: list[Entry]) -> None:
+        self.groups.append([entry.fields[b"n"].decode() for entry in entries])
+        if any(entry.fields[b"n"].decode() == self.poison for entry in entries):
+            raise ValueError("one poison entry")
+
+
+async def test_fresh_entries_are_handled_in_groups_and_acked_together(redis: aioredis.Redis) -> None:
+    await add(redis, *(str(n) for n in range(6)))
+    groups, single = GroupRecorder(), Recorder()
+    settings = attrs.evolve(SETTINGS, read_count=6, group_size=3)
+    stop = asyncio.Event()
+    consumer = Consumer(redis, GROUP, (STREAM,), "c1", single, settings, group_handler=groups)
+    task = asyncio.create_task(consumer.run(stop))
+    await eventually(lambda: _no_pending(redis))
+    stop.set()
+    await task
+    assert groups.groups == [["0", "1", "2"], ["3", "4", "5"]]
+    assert single.calls == []
+
+
+async def test_a_group_that_fails_is_handled_entry_by_entry_so_only_the_poison_fails(redis: aioredis.Redis) -> None:
+    async def refuse_poison(entry: Entry, _call: int) -> None:
+        if entry.fields[b"n"] == b"1":
+            raise ValueError("poison")
+
+    await add(redis, "0", "1", "2")
+    groups, single = GroupRecorder(poison="1"), Recorder(refuse_poison)
+    settings = attrs.evolve(SETTINGS, read_count=3, group_size=3)
+    stop = asyncio.Event()
+    consumer = Consumer(redis, GROUP, (STREAM,), "c1", single, settings, group_handler=groups)
+    task = asyncio.create_task(consumer.run(stop))
+    await eventually(lambda: redis.xlen(DLQ_STREAM))
+    stop.set()
+    await task
+    assert groups.groups == [["0", "1", "2"]]  # retries never go through the group handler
+    assert [entry.fields[b"n"] for _, entry in single.calls].count(b"1") == SETTINGS.max_deliveries
+    assert sorted({entry.fields[b"n"] for _, entry in single.calls}) == [b"0", b"1", b"2"]
+    assert await pending(redis) == []
+
+
+async def _no_pending(redis: aioredis.Redis) -> bool:
+    info = await redis.xinfo_groups(STREAM)
+    return bool(info) and info[0]["pending"] == 0 and info[0]["last-delivered-id"] == (await redis.xinfo_stream(STREAM))["last-generated-id"]
