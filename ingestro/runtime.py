@@ -300,23 +300,17 @@ class Consumer:
     async def _handle_group(self, group: list[Entry]) -> bool:
         """Handle and ack ``group`` at once; False when its entries must be handled one by one."""
         assert self.group_handler is not None
-        delay = self.settings.retry_base_s
-        while True:
-            try:
-                with ENTRY_HANDLING_SECONDS.labels(self.group).time():
-                    await self.group_handler(group)
-                break
-            except Exception as error:
-                if not is_outage(error):
-                    log.warning(
-                        "group handler failed; handling its entries one by one",
-                        extra={"group": self.group, "entries": len(group), "error": f"{type(error).__name__}: {error}"},
-                    )
-                    return False
-                log.warning("server unreachable; will retry the group", extra={"group": self.group, "error": str(error)})
-                if await _wait(self._stopping, delay):
-                    return True  # stays pending; handled again on restart or by another consumer
-                delay = min(delay * 2, 5.0)
+        handler = self.group_handler
+        try:
+            error = await self._through_outages(lambda: handler(group), {"group": self.group, "entries": len(group)})
+        except _StopRequested:
+            return True  # stays pending; handled again on restart or by another consumer
+        if error is not None:
+            log.warning(
+                "group handler failed; handling its entries one by one",
+                extra={"group": self.group, "entries": len(group), "error": f"{type(error).__name__}: {error}"},
+            )
+            return False
         for stream in {entry.stream for entry in group}:
             ids = [entry.id for entry in group if entry.stream == stream]
             await self._until_redis(lambda: self._ack_ids(stream, ids))
@@ -329,26 +323,38 @@ class Consumer:
             return
         if entry.deliveries > 1:
             REDELIVERIES.labels(self.group).inc()
+        try:
+            error = await self._through_outages(lambda: self.handler(entry), self._context(entry))
+        except _StopRequested:
+            return  # stays pending; handled again on restart or by another consumer
+        if error is not None:
+            await self._until_redis(lambda: self._record_failure(entry, error))
+            ENTRIES_PROCESSED.labels(self.group, "failed").inc()
+            return
+        await self._until_redis(lambda: self._ack(entry))
+        ENTRIES_PROCESSED.labels(self.group, "handled").inc()
+
+    async def _through_outages(
+        self, call: Callable[[], Awaitable[None]], context: dict[str, Any]
+    ) -> Exception | None:
+        """Run a handler call, again and again while a server is unreachable (counting nothing).
+
+        Returns None when the call returned, or the error it failed with for any other
+        reason; raises ``_StopRequested`` when a stop comes while waiting out an outage.
+        """
         delay = self.settings.retry_base_s
         while True:
             try:
                 with ENTRY_HANDLING_SECONDS.labels(self.group).time():
-                    await self.handler(entry)
-                break
+                    await call()
+                return None
             except Exception as error:
                 if not is_outage(error):
-                    await self._until_redis(lambda: self._record_failure(entry, error))
-                    ENTRIES_PROCESSED.labels(self.group, "failed").inc()
-                    return
-                log.warning(
-                    "server unreachable; will retry the entry",
-                    extra=self._context(entry) | {"error": f"{type(error).__name__}: {error}"},
-                )
+                    return error
+                log.warning("server unreachable; will retry", extra=context | {"error": f"{type(error).__name__}: {error}"})
                 if await _wait(self._stopping, delay):
-                    return  # stays pending; handled again on restart or by another consumer
+                    raise _StopRequested from None
                 delay = min(delay * 2, 5.0)
-        await self._until_redis(lambda: self._ack(entry))
-        ENTRIES_PROCESSED.labels(self.group, "handled").inc()
 
     async def _ack(self, entry: Entry) -> None:
         await self._ack_ids(entry.stream, [entry.id])
@@ -452,6 +458,10 @@ class Consumer:
 
     def _context(self, entry: Entry) -> dict[str, Any]:
         return {"stream": entry.stream, "group": self.group, "consumer": self.name, "entry_id": entry.id}
+
+
+class _StopRequested(Exception):
+    """A stop came while a handler call was waiting out an outage."""
 
 
 def _failure_field(stream: str, entry_id: str) -> str:
