@@ -21,7 +21,6 @@ import logging
 import math
 import time
 from collections.abc import Awaitable, Iterator
-from typing import Any
 
 import asyncpg
 import attrs
@@ -30,6 +29,7 @@ from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 
 from ingestro import metrics
 from ingestro.names import DLQ_STREAM, GROUP_STREAMS
+from ingestro.stream_state import read_groups
 
 log = logging.getLogger(__name__)
 
@@ -69,21 +69,13 @@ async def read_backlog(redis: aioredis.Redis) -> list[Metric]:
     families = _families()
     for stream in STREAMS:
         families[metrics.STREAM_LENGTH].add_metric([stream], await redis.xlen(stream))
-        if not await redis.exists(stream):
-            continue  # XINFO GROUPS refuses a missing key
-        groups: list[dict[str, Any]] = await redis.xinfo_groups(stream)
-        for group in groups:
-            labels = [stream, _text(group["name"])]
-            families[metrics.GROUP_PENDING].add_metric(labels, group["pending"])
-            families[metrics.GROUP_CONSUMERS].add_metric(labels, group["consumers"])
-            # Redis 7 reports lag as nil when entries were deleted past the group's position.
-            if group.get("lag") is not None:
-                families[metrics.GROUP_LAG].add_metric(labels, group["lag"])
-            idle_s = 0.0
-            if group["pending"]:
-                oldest = await redis.xpending_range(stream, labels[1], "-", "+", 1)
-                idle_s = int(oldest[0]["time_since_delivered"]) / 1000 if oldest else 0.0
-            families[metrics.GROUP_OLDEST_PENDING_IDLE_SECONDS].add_metric(labels, idle_s)
+        for group in await read_groups(redis, stream):
+            labels = [stream, group.name]
+            families[metrics.GROUP_PENDING].add_metric(labels, group.pending)
+            families[metrics.GROUP_CONSUMERS].add_metric(labels, group.consumers)
+            if group.lag is not None:
+                families[metrics.GROUP_LAG].add_metric(labels, group.lag)
+            families[metrics.GROUP_OLDEST_PENDING_IDLE_SECONDS].add_metric(labels, group.oldest_pending_idle_s)
     return [families[name] for name in families if name != metrics.JOBS]
 
 
@@ -136,6 +128,3 @@ class SharedStateCollector:
         for families in self._snapshot.values():
             yield from families
 
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)

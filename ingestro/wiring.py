@@ -13,6 +13,7 @@ from ingestro import connections, logs
 from ingestro.config import Settings
 from ingestro.database import create_pool
 from ingestro.names import DATA_GROUP, ERRORS_GROUP, GROUP_STREAMS, JOBS_GROUP, PARSER_GROUP
+from ingestro.retention import run_retention
 from ingestro.runtime import Consumer, ConsumerSettings, Entry, GroupHandler, Handler
 from ingestro.storage import storage_for
 from projections.data import DataProjection
@@ -88,7 +89,13 @@ async def run_consumer(name: str, settings: Settings, slot: int, stop: asyncio.E
             settings=consumer_settings(settings),
             group_handler=group_handler_of(handler),
         )
-        await consumer.run(stop)
+        if name == JOBS_GROUP:
+            # Retention runs beside the `jobs` consumer: see ingestro.retention for why there.
+            async with asyncio.TaskGroup() as tasks:
+                tasks.create_task(consumer.run(stop))
+                tasks.create_task(run_retention(redis, settings.stream_retention_s, settings.retention_interval_s, stop))
+        else:
+            await consumer.run(stop)
     finally:
         await pool.close()
         await redis.aclose()

@@ -1,0 +1,130 @@
+"""Retention on a real Redis: only entries every group acked, and older than the window, are trimmed."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+
+import pytest
+import redis.asyncio as aioredis
+
+from ingestro.names import ACCEPTED_STREAM, DATA_GROUP, DLQ_STREAM, FILES_STREAM, JOBS_GROUP, PARSER_GROUP
+from ingestro.retention import trim_stream, trim_streams
+from ingestro.servers import RedisServer
+from tests.stack import StackFactory
+
+
+@pytest.fixture
+async def redis(redis_server: RedisServer) -> AsyncIterator[aioredis.Redis]:
+    client = aioredis.Redis.from_url(redis_server.url)
+    await client.flushdb()
+    yield client
+    await client.aclose()
+
+
+async def ids(redis: aioredis.Redis, stream: str) -> list[str]:
+    return [entry_id.decode() for entry_id, _ in await redis.xrange(stream)]
+
+
+async def add(redis: aioredis.Redis, stream: str, *entry_ids: str) -> None:
+    for entry_id in entry_ids:
+        await redis.xadd(stream, {"n": entry_id}, id=entry_id)
+
+
+async def deliver(redis: aioredis.Redis, stream: str, group: str, count: int) -> list[str]:
+    reply = await redis.xreadgroup(group, "c", {stream: ">"}, count=count)
+    return [entry_id.decode() for entry_id, _ in reply[0][1]]
+
+
+async def test_pending_and_undelivered_entries_survive_and_acked_ones_go(redis: aioredis.Redis) -> None:
+    await add(redis, ACCEPTED_STREAM, "1-0", "2-0", "3-0", "4-0", "5-0")
+    await redis.xgroup_create(ACCEPTED_STREAM, DATA_GROUP, id="0")
+    await deliver(redis, ACCEPTED_STREAM, DATA_GROUP, 3)  # 4 and 5 not yet delivered
+    await redis.xack(ACCEPTED_STREAM, DATA_GROUP, "1-0", "2-0")  # 3 stays pending
+
+    assert await trim_stream(redis, ACCEPTED_STREAM, retention_s=0) == 2
+    assert await ids(redis, ACCEPTED_STREAM) == ["3-0", "4-0", "5-0"]
+
+
+async def test_a_pending_entry_holds_back_the_acked_entries_after_it(redis: aioredis.Redis) -> None:
+    await add(redis, ACCEPTED_STREAM, "1-0", "2-0", "3-0")
+    await redis.xgroup_create(ACCEPTED_STREAM, DATA_GROUP, id="0")
+    await deliver(redis, ACCEPTED_STREAM, DATA_GROUP, 3)
+    await redis.xack(ACCEPTED_STREAM, DATA_GROUP, "1-0", "3-0")
+
+    await trim_stream(redis, ACCEPTED_STREAM, retention_s=0)
+
+    assert await ids(redis, ACCEPTED_STREAM) == ["2-0", "3-0"]
+
+
+async def test_every_acked_entry_goes_once_the_group_read_them_all(redis: aioredis.Redis) -> None:
+    await add(redis, ACCEPTED_STREAM, "1-0", "2-0", "3-0")
+    await redis.xgroup_create(ACCEPTED_STREAM, DATA_GROUP, id="0")
+    await deliver(redis, ACCEPTED_STREAM, DATA_GROUP, 3)
+    await redis.xack(ACCEPTED_STREAM, DATA_GROUP, "1-0", "2-0", "3-0")
+
+    await trim_stream(redis, ACCEPTED_STREAM, retention_s=0)
+
+    assert await ids(redis, ACCEPTED_STREAM) == []
+
+
+async def test_acked_entries_younger_than_the_window_are_kept(redis: aioredis.Redis) -> None:
+    await add(redis, ACCEPTED_STREAM, "1000-0", "2000-0", "3000-0")
+    await redis.xgroup_create(ACCEPTED_STREAM, DATA_GROUP, id="0")
+    await deliver(redis, ACCEPTED_STREAM, DATA_GROUP, 3)
+    await redis.xack(ACCEPTED_STREAM, DATA_GROUP, "1000-0", "2000-0", "3000-0")
+
+    # At 3.5 s with a 1.5 s window, entries from before 2 s may go.
+    await trim_stream(redis, ACCEPTED_STREAM, retention_s=1.5, now_ms=3500)
+
+    assert await ids(redis, ACCEPTED_STREAM) == ["2000-0", "3000-0"]
+
+
+async def test_the_slowest_group_of_a_stream_decides(redis: aioredis.Redis) -> None:
+    await add(redis, FILES_STREAM, "1-0", "2-0", "3-0")
+    for group in (PARSER_GROUP, JOBS_GROUP):
+        await redis.xgroup_create(FILES_STREAM, group, id="0")
+    await deliver(redis, FILES_STREAM, JOBS_GROUP, 3)
+    await redis.xack(FILES_STREAM, JOBS_GROUP, "1-0", "2-0", "3-0")
+    await deliver(redis, FILES_STREAM, PARSER_GROUP, 1)
+    await redis.xack(FILES_STREAM, PARSER_GROUP, "1-0")
+
+    await trim_stream(redis, FILES_STREAM, retention_s=0)
+
+    assert await ids(redis, FILES_STREAM) == ["2-0", "3-0"]
+
+
+async def test_a_stream_missing_one_of_its_groups_is_not_trimmed(redis: aioredis.Redis) -> None:
+    # The parser group is created when a parser first starts, reading from the start: it must find every entry.
+    await add(redis, FILES_STREAM, "1-0", "2-0")
+    await redis.xgroup_create(FILES_STREAM, JOBS_GROUP, id="0")
+    await deliver(redis, FILES_STREAM, JOBS_GROUP, 2)
+    await redis.xack(FILES_STREAM, JOBS_GROUP, "1-0", "2-0")
+
+    assert await trim_stream(redis, FILES_STREAM, retention_s=0) == 0
+    assert await ids(redis, FILES_STREAM) == ["1-0", "2-0"]
+
+
+async def test_the_dead_letter_stream_is_never_trimmed(redis: aioredis.Redis) -> None:
+    await add(redis, DLQ_STREAM, "1-0")
+    await redis.xgroup_create(DLQ_STREAM, JOBS_GROUP, id="0")
+    await deliver(redis, DLQ_STREAM, JOBS_GROUP, 1)
+    await redis.xack(DLQ_STREAM, JOBS_GROUP, "1-0")
+
+    assert DLQ_STREAM not in await trim_streams(redis, retention_s=0)
+    assert await ids(redis, DLQ_STREAM) == ["1-0"]
+
+
+async def test_the_jobs_consumer_trims_what_every_group_is_done_with(stack_factory: StackFactory) -> None:
+    async for stack in stack_factory.open(stream_retention_s=0, retention_interval_s=0.1):
+        stack.start_consumers()
+        job = await stack.ingest(b"email,first_name,last_name,signup_date\na@x.io,A,B,2024-01-02\n")
+        assert job["status"] == "completed"
+        await stack.wait_idle()
+
+        deadline = time.monotonic() + 10
+        while sum([await stack.redis.xlen(stream) for stream in (FILES_STREAM, ACCEPTED_STREAM)]) > 0:
+            assert time.monotonic() < deadline, "the streams were not trimmed"
+            await asyncio.sleep(0.05)
+        assert (await stack.client.get(f"/jobs/{job['job_id']}")).json()["status"] == "completed"
