@@ -52,7 +52,24 @@ def cmd_api(args: argparse.Namespace) -> int:
     from ingestro.api.app import create_app
 
     settings = _settings()
-    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_config=None, access_log=False)
+    if not args.insecure:
+        from ingestro import keys
+        from ingestro.database import create_pool
+
+        async def active_keys() -> int:
+            pool = await create_pool(settings.database_url, min_size=1, max_size=1)
+            try:
+                return await keys.active_count(pool)
+            finally:
+                await pool.close()
+
+        if not asyncio.run(active_keys()):
+            raise SystemExit(
+                "ingestro api: there is no API key, so nobody could call the API. Create one with "
+                "`ingestro keys create NAME --scope admin`, or pass --insecure to serve without keys"
+            )
+    app = create_app(settings, insecure=args.insecure)
+    uvicorn.run(app, host=args.host, port=args.port, log_config=None, access_log=False)
     return 0
 
 
@@ -84,6 +101,41 @@ def cmd_dlq(args: argparse.Namespace) -> int:
     if problem:
         raise SystemExit(f"ingestro dlq: {problem}")
     return asyncio.run(dlq_command.run(_settings().redis_url, args.action, args.id, args.all))
+
+
+def cmd_keys(args: argparse.Namespace) -> int:
+    from ingestro import keys_command
+
+    if args.action in ("create", "revoke") and not args.name_or_id:
+        raise SystemExit(f"ingestro keys {args.action}: give the key's {'name' if args.action == 'create' else 'id'}")
+    return asyncio.run(
+        keys_command.run(_settings().database_url, args.action, args.name_or_id, args.scope, args.tenant)
+    )
+
+
+def cmd_streams(_args: argparse.Namespace) -> int:
+    from ingestro import streams_command
+
+    return asyncio.run(streams_command.run(_settings().redis_url))
+
+
+def cmd_upload(args: argparse.Namespace) -> int:
+    import httpx
+
+    from ingestro.client import upload_files
+
+    token = os.environ.get("INGESTRO_API_KEY", "")
+    headers = {"authorization": f"Bearer {token}"} if token else {}
+
+    async def main() -> int:
+        timeout = httpx.Timeout(30, write=None)  # a large file's body may take long to send
+        async with httpx.AsyncClient(base_url=args.url, headers=headers, timeout=timeout) as client:
+            return await upload_files(client, [Path(name) for name in args.files], args.dataset, args.wait, sys.stdout)
+
+    try:
+        return asyncio.run(main())
+    except httpx.HTTPError as error:
+        raise SystemExit(f"ingestro upload: {args.url}: {error}") from None
 
 
 def cmd_dev(args: argparse.Namespace) -> int:
@@ -131,7 +183,46 @@ def build_parser() -> argparse.ArgumentParser:
     api = commands.add_parser("api", help="serve the HTTP API")
     api.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s)")
     api.add_argument("--port", type=int, default=8000, help="port to bind (default: %(default)s)")
+    api.add_argument(
+        "--insecure",
+        action="store_true",
+        help="serve without API keys: every caller is an admin (without it, the API refuses to start with no key)",
+    )
     api.set_defaults(run=cmd_api)
+
+    keys = commands.add_parser(
+        "keys",
+        help="create, list or revoke API keys",
+        description=(
+            "API keys are sent as `Authorization: Bearer <token>`. Scopes: `upload` uploads and reads the jobs it "
+            "uploaded; `read` reads its tenant's jobs and errors (and the data, for the default tenant); `admin` "
+            "may do everything. `create` prints the token once; only its SHA-256 is stored."
+        ),
+    )
+    keys.add_argument("action", choices=("create", "list", "revoke"), help="what to do")
+    keys.add_argument("name_or_id", nargs="?", metavar="NAME|ID", help="create: the key's name; revoke: its id")
+    keys.add_argument("--scope", choices=("upload", "read", "admin"), default="upload", help="(default: %(default)s)")
+    keys.add_argument("--tenant", default="default", help="the tenant whose jobs the key sees (default: %(default)s)")
+    keys.set_defaults(run=cmd_keys)
+
+    upload = commands.add_parser(
+        "upload",
+        help="upload files to a running API (key from $INGESTRO_API_KEY)",
+        description=(
+            "Send each file to the API at --url, printing its job id; with --wait, follow the jobs to their end, "
+            "print a summary table, and exit 1 when any failed (or any upload was refused). The API key is read "
+            "from INGESTRO_API_KEY only, never an option, so that it does not show in process listings."
+        ),
+    )
+    upload.add_argument("files", nargs="+", metavar="FILE", help="CSV, JSON or NDJSON files, gzipped or not")
+    upload.add_argument("--dataset", default="contacts", help="(default: %(default)s)")
+    upload.add_argument("--wait", action="store_true", help="wait for the jobs to end and summarize them")
+    upload.add_argument(
+        "--url",
+        default=os.environ.get("INGESTRO_URL", "http://127.0.0.1:8000"),
+        help="the API (default: $INGESTRO_URL or %(default)s)",
+    )
+    upload.set_defaults(run=cmd_upload)
 
     consume = commands.add_parser("consume", help="run one consumer process")
     consume.add_argument("name", choices=CONSUMER_NAMES, help="which consumer")
@@ -163,6 +254,17 @@ def build_parser() -> argparse.ArgumentParser:
     dlq.add_argument("id", nargs="?", help="a dead letter's id, as `ingestro dlq list` shows it")
     dlq.add_argument("--all", action="store_true", help="redrive or purge every dead letter there is now")
     dlq.set_defaults(run=cmd_dlq)
+
+    streams = commands.add_parser(
+        "streams",
+        help="show each stream's length, memory, first and last entry, and where each consumer group stands",
+        description=(
+            "Per stream: length, memory (MEMORY USAGE), first and last entry id. Per consumer group reading it: "
+            "lag (entries not yet delivered), pending (delivered, not acked), idle time of the oldest pending "
+            "entry, consumers."
+        ),
+    )
+    streams.set_defaults(run=cmd_streams)
     return parser
 
 

@@ -35,6 +35,11 @@ ENVIRONMENT: dict[str, tuple[str, str, str]] = {
         "S3 endpoint other than AWS's, e.g. MinIO; credentials and region from the standard AWS_* variables",
     ),
     "INGESTRO_MAX_UPLOAD_BYTES": ("max_upload_bytes", str(2 * 1024**3), "Largest accepted upload (413 above)"),
+    "INGESTRO_IDEMPOTENCY_TTL_S": (
+        "idempotency_ttl_s",
+        str(24 * 3600),
+        "How long an upload's Idempotency-Key is remembered (a reuse after that is a new upload)",
+    ),
     "INGESTRO_BATCH_SIZE": ("batch_size", "500", "Rows per RowsAccepted / RowsRejected event"),
     "INGESTRO_MAX_FIELD_CHARS": (
         "max_field_chars",
@@ -84,6 +89,16 @@ ENVIRONMENT: dict[str, tuple[str, str, str]] = {
         "8",
         "Fresh entries a projection applies in one transaction (1: each alone)",
     ),
+    "INGESTRO_STREAM_RETENTION_S": (
+        "stream_retention_s",
+        str(7 * 24 * 3600),
+        "Keep stream entries every group acked this long before trimming them (0: trim once acked; DLQ never)",
+    ),
+    "INGESTRO_RETENTION_INTERVAL_S": (
+        "retention_interval_s",
+        "60",
+        "How often the `jobs` consumer trims the streams",
+    ),
     "INGESTRO_CONSUMER_NAME": (
         "consumer_name",
         "",
@@ -97,6 +112,8 @@ ENVIRONMENT: dict[str, tuple[str, str, str]] = {
     ),
     "INGESTRO_CONSUMER_SLOT": ("", "0", "Default --slot of `ingestro consume`"),
     "INGESTRO_MIGRATIONS_DIR": ("", "db/ of the source tree", "Where the SQL migrations are"),
+    "INGESTRO_URL": ("", "http://127.0.0.1:8000", "The API `ingestro upload` sends files to (or --url)"),
+    "INGESTRO_API_KEY": ("", "", "The API key `ingestro upload` sends (an API key token)"),
 }
 
 
@@ -108,6 +125,7 @@ class Settings:
     storage_url: str
     s3_endpoint_url: str
     max_upload_bytes: int = attrs.field(converter=int)
+    idempotency_ttl_s: int = attrs.field(converter=int)
     batch_size: int = attrs.field(converter=int)
     max_field_chars: int = attrs.field(converter=int)
     max_row_chars: int = attrs.field(converter=int)
@@ -121,6 +139,8 @@ class Settings:
     max_deliveries: int = attrs.field(converter=int)
     concurrency: int = attrs.field(converter=int)
     group_size: int = attrs.field(converter=int)
+    stream_retention_s: float = attrs.field(converter=float)
+    retention_interval_s: float = attrs.field(converter=float)
     consumer_name: str
     log_level: str
     metrics_port: int = attrs.field(converter=int)

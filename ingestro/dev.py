@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -57,8 +59,20 @@ def write_env(path: Path, values: dict[str, str]) -> None:
     path.write_text("".join(f"{name}={value}\n" for name, value in values.items()))
 
 
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a name: what it resolves to
+        return ipaddress.ip_address(socket.gethostbyname(host)).is_loopback
+
+
 def run_dev(data_dir: Path, host: str, port: int, copies: int) -> int:
     """Start servers (unless given by environment), migrate, run the API and consumers until a signal."""
+    if not _is_loopback(host):
+        raise SystemExit(
+            f"ingestro dev: serves without API keys, so only on a loopback address, not {host!r};"
+            " use `ingestro api` with keys to serve beyond this machine"
+        )
     data_dir = data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     stopping = False
@@ -96,7 +110,8 @@ def run_dev(data_dir: Path, host: str, port: int, copies: int) -> int:
 
         env = {**os.environ, **values}
         command = [sys.executable, "-m", "ingestro"]
-        children.append(Child("api", [*command, "api", "--host", host, "--port", str(port)], env))
+        # Development runs without API keys, which is why it serves on loopback only (see run_dev).
+        children.append(Child("api", [*command, "api", "--host", host, "--port", str(port), "--insecure"], env))
         for name in CONSUMER_NAMES:
             for slot in range(copies):
                 metrics = ["--metrics-host", host, "--metrics-port", str(metrics_ports[name, slot])]

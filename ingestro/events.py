@@ -46,6 +46,10 @@ class FileReceived:
     received_at: str
     #: Absent in entries written before uploads had options: they decode with none.
     options: UploadOptions = UploadOptions()
+    #: The tenant of the API key that uploaded the file, and that key's id; entries written
+    #: before API keys decode as the default tenant's, uploaded without a key.
+    tenant: str = "default"
+    uploaded_by: str | None = None
 
 
 @attrs.frozen

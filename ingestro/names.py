@@ -37,6 +37,11 @@ GROUP_STREAMS: dict[str, tuple[str, ...]] = {
 CONSUMER_NAMES: tuple[str, ...] = tuple(GROUP_STREAMS)
 
 
+def idempotency_key(scope: str, key: str) -> str:
+    """String: what became of the upload sent with Idempotency-Key ``key`` by the caller ``scope``."""
+    return f"{PREFIX}:idempotency:{scope}:{key}"
+
+
 def failures_key(group: str) -> str:
     """Hash of entry id -> first/last failure record for entries a group failed to handle."""
     return f"{PREFIX}:failures:{group}"

@@ -57,11 +57,12 @@ async def record_file_received(connection: asyncpg.Connection, event: FileReceiv
     """Create or complete the job's row from its FileReceived; the status is left as it is."""
     await connection.execute(
         """
-        INSERT INTO jobs (job_id, dataset, filename, format, bytes, sha256, received_at)
-        VALUES ($1, $2, $3, $4, $5, $6, $7::text::timestamptz)
+        INSERT INTO jobs (job_id, dataset, filename, format, bytes, sha256, received_at, tenant, uploaded_by)
+        VALUES ($1, $2, $3, $4, $5, $6, $7::text::timestamptz, $8, $9)
         ON CONFLICT (job_id) DO UPDATE
            SET dataset = EXCLUDED.dataset, filename = EXCLUDED.filename, format = EXCLUDED.format,
-               bytes = EXCLUDED.bytes, sha256 = EXCLUDED.sha256, received_at = EXCLUDED.received_at
+               bytes = EXCLUDED.bytes, sha256 = EXCLUDED.sha256, received_at = EXCLUDED.received_at,
+               tenant = EXCLUDED.tenant, uploaded_by = EXCLUDED.uploaded_by
         """,
         event.job_id,
         event.dataset,
@@ -70,6 +71,8 @@ async def record_file_received(connection: asyncpg.Connection, event: FileReceiv
         event.bytes,
         event.sha256,
         event.received_at,
+        event.tenant,
+        event.uploaded_by,
     )
 
 

@@ -142,7 +142,7 @@ class Chaos:
         logs.mkdir()
         port = free_port()
         self.api_url = f"http://127.0.0.1:{port}"
-        self.api = Process("api", [*command, "api", "--port", str(port)], env, logs / "api.log")
+        self.api = Process("api", [*command, "api", "--port", str(port), "--insecure"], env, logs / "api.log")
         self.api.start()
         for group, copies in COPIES.items():
             for slot in range(copies):

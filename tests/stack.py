@@ -23,7 +23,7 @@ from ingestro.database import create_pool
 from ingestro.names import CONSUMER_NAMES, GROUP_STREAMS
 from ingestro.wiring import run_consumer
 
-TABLES = ("jobs", "job_batches", "applied_batches", "validation_errors", "contacts")
+TABLES = ("jobs", "job_batches", "applied_batches", "validation_errors", "contacts", "api_keys")
 
 
 def stack_settings(redis_url: str, database_url: str, upload_dir: Path, **overrides: Any) -> Settings:
@@ -125,9 +125,10 @@ class StackFactory:
     database_url: str
     upload_dir: Path
 
-    async def open(self, **overrides: Any) -> AsyncIterator[Stack]:
+    async def open(self, *, keys: bool = False, **overrides: Any) -> AsyncIterator[Stack]:
+        """A stack with these settings; without ``keys`` its API runs insecure (no API keys needed)."""
         settings = stack_settings(self.redis_url, self.database_url, self.upload_dir, **overrides)
-        app = create_app(settings)
+        app = create_app(settings, insecure=not keys)
         redis = aioredis.Redis.from_url(settings.redis_url)
         pool = await create_pool(settings.database_url, min_size=1, max_size=4)
         await reset(redis, pool)

@@ -59,7 +59,7 @@ def env(redis_server: RedisServer, migrated: str, tmp_path: Path) -> Iterator[di
     client.flushdb()
     client.close()
     subprocess.run(
-        ["psql", migrated, "-qc", "TRUNCATE jobs, job_batches, applied_batches, validation_errors, contacts"], check=True
+        ["psql", migrated, "-qc", "TRUNCATE jobs, job_batches, applied_batches, validation_errors, contacts, api_keys"], check=True
     )
     yield {
         **os.environ,
@@ -80,7 +80,7 @@ def test_migrate_applies_each_migration_once(env: dict[str, str]) -> None:
 def test_separate_processes_with_two_copies_of_each_consumer_ingest_exactly(env: dict[str, str], tmp_path: Path) -> None:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    processes = [subprocess.Popen([*COMMAND, "api", "--port", str(port)], env=env)]
+    processes = [subprocess.Popen([*COMMAND, "api", "--port", str(port), "--insecure"], env=env)]
     processes += [
         subprocess.Popen([*COMMAND, "consume", name, "--slot", str(slot)], env=env)
         for name in CONSUMER_NAMES
@@ -151,3 +151,33 @@ def test_dev_runs_the_whole_stack_and_stops_cleanly_on_ctrl_c() -> None:
         assert code == 0
         with pytest.raises(httpx.TransportError):
             httpx.get(f"{url}/healthz", timeout=2)
+
+
+def test_api_refuses_to_start_without_a_key_unless_insecure(env: dict[str, str]) -> None:
+    result = subprocess.run([*COMMAND, "api", "--port", str(free_port())], env=env, capture_output=True, text=True)
+    assert result.returncode != 0
+    assert "no API key" in result.stderr and "--insecure" in result.stderr
+
+
+def test_keys_are_created_listed_used_and_revoked(env: dict[str, str]) -> None:
+    created = subprocess.run(
+        [*COMMAND, "keys", "create", "ci", "--scope", "read", "--tenant", "acme"],
+        env=env, capture_output=True, text=True, check=True,
+    )
+    token = created.stdout.strip().splitlines()[-1]
+    key_id = token.split("_")[1]
+    listed = subprocess.run([*COMMAND, "keys", "list"], env=env, capture_output=True, text=True, check=True).stdout
+    assert key_id in listed and "acme" in listed and token not in listed
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    api = subprocess.Popen([*COMMAND, "api", "--port", str(port)], env=env)  # a key exists now: it starts
+    try:
+        wait_until_ready(url)
+        auth = {"authorization": f"Bearer {token}"}
+        assert httpx.get(f"{url}/jobs", headers=auth, timeout=5).status_code == 200
+        subprocess.run([*COMMAND, "keys", "revoke", key_id], env=env, capture_output=True, check=True)
+        assert httpx.get(f"{url}/jobs", headers=auth, timeout=5).status_code == 401
+    finally:
+        stop([api])
+    again = subprocess.run([*COMMAND, "keys", "revoke", key_id], env=env, capture_output=True, text=True)
+    assert again.returncode == 1 and "no active key" in again.stdout

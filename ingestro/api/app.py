@@ -10,11 +10,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from ingestro.api.auth import Need, guarded
 from ingestro.api.context import AppContext
 from ingestro.api.data import list_data
 from ingestro.api.dlq import list_dead_letters
 from ingestro.api.jobs import get_job, list_errors, list_jobs
 from ingestro.api.metrics import counting_refusals, metrics_endpoint
+from ingestro.api.openapi import openapi_endpoint
 from ingestro.api.problems import EXCEPTION_HANDLERS, problem_response
 from ingestro.api.responses import JSON
 from ingestro.api.upload import upload
@@ -45,14 +47,17 @@ async def readyz(request: Request) -> Response:
     return JSON({"status": "ready"})
 
 
-def create_app(settings: Settings) -> Starlette:
-    """The API, opening its Redis client and PostgreSQL pool on startup (neither needs to be up yet)."""
+def create_app(settings: Settings, *, insecure: bool = False) -> Starlette:
+    """The API, opening its Redis client and PostgreSQL pool on startup (neither needs to be up yet).
+
+    Every endpoint but health, readiness and metrics needs an API key, unless ``insecure``.
+    """
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         redis = redis_client(settings.redis_url, socket_timeout=30)
         pool = await create_pool(settings.database_url, min_size=0, max_size=10)
-        app.state.context = AppContext(settings, redis, pool, storage_for(settings))
+        app.state.context = AppContext(settings, redis, pool, storage_for(settings), insecure)
         try:
             yield
         finally:
@@ -60,14 +65,15 @@ def create_app(settings: Settings) -> Starlette:
             await redis.aclose()
 
     routes = [
-        Route("/upload", counting_refusals(upload), methods=["POST"]),
-        Route("/jobs", list_jobs, methods=["GET"]),
-        Route("/jobs/{job_id}", get_job, methods=["GET"]),
-        Route("/jobs/{job_id}/errors", list_errors, methods=["GET"]),
-        Route("/data", list_data, methods=["GET"]),
-        Route("/dlq", list_dead_letters, methods=["GET"]),
+        Route("/upload", guarded(counting_refusals(upload), Need.UPLOAD), methods=["POST"]),
+        Route("/jobs", guarded(list_jobs, Need.READ_JOBS), methods=["GET"]),
+        Route("/jobs/{job_id}", guarded(get_job, Need.READ_JOBS), methods=["GET"]),
+        Route("/jobs/{job_id}/errors", guarded(list_errors, Need.READ_JOBS), methods=["GET"]),
+        Route("/data", guarded(list_data, Need.READ_DATA), methods=["GET"]),
+        Route("/dlq", guarded(list_dead_letters, Need.ADMIN), methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics_endpoint(), methods=["GET"]),
+        Route("/openapi.json", openapi_endpoint, methods=["GET"]),
     ]
     return Starlette(routes=routes, exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan)

@@ -16,3 +16,5 @@ class AppContext:
     redis: aioredis.Redis
     pool: asyncpg.Pool
     storage: Storage
+    #: No API keys: every caller is an admin of the default tenant (see api/auth.py).
+    insecure: bool = False

@@ -13,6 +13,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
+from ingestro.api.auth import caller_of
 from ingestro.api.context import AppContext
 from ingestro.api.pagination import cursor_of, limit_of, page
 from ingestro.api.problems import Problem
@@ -21,8 +22,14 @@ from ingestro.api.responses import JSON
 _JOB_COLUMNS = """
     job_id, status, dataset, filename, format, bytes, sha256, rows_total, rows_accepted, rows_rejected,
     rows_inserted, rows_duplicate, unknown_columns, error, error_line,
-    received_at, started_at, parsed_at, finished_at, updated_at
+    received_at, started_at, parsed_at, finished_at, updated_at,
+    (SELECT coalesce(array_agg(earlier.job_id::text ORDER BY earlier.received_at, earlier.job_id), '{}')
+       FROM jobs earlier
+      WHERE earlier.tenant = jobs.tenant AND earlier.sha256 = jobs.sha256
+        AND earlier.received_at < jobs.received_at) AS previously_ingested_as
 """
+#: The jobs a caller may see: its tenant's, and of an upload key only those it uploaded ($2, $3).
+_VISIBLE = "tenant = $2 AND ($3::text IS NULL OR uploaded_by = $3)"
 
 
 #: A cell starting with one of these is (or a spreadsheet may turn it into) a formula: OWASP's list.
@@ -40,6 +47,18 @@ def _job_id(request: Request) -> uuid.UUID:
         raise Problem(404, "Not Found", f"no job {raw!r}") from None
 
 
+def _visible_to(request: Request) -> tuple[str, str | None]:
+    """The arguments of ``_VISIBLE`` for the caller."""
+    caller = caller_of(request)
+    return caller.tenant, caller.key_id if caller.own_jobs_only else None
+
+
+async def _require_job(context: AppContext, request: Request, job_id: uuid.UUID) -> None:
+    """404 unless the job exists and the caller may see it: another tenant's job is as good as absent."""
+    if not await context.pool.fetchval(f"SELECT 1 FROM jobs WHERE job_id = $1 AND {_VISIBLE}", job_id, *_visible_to(request)):
+        raise Problem(404, "Not Found", f"no job {job_id}")
+
+
 def job_view(row: Any) -> dict[str, Any]:
     view = dict(row)
     view["job_id"] = str(view["job_id"])
@@ -49,22 +68,26 @@ def job_view(row: Any) -> dict[str, Any]:
 async def get_job(request: Request) -> Response:
     context: AppContext = request.app.state.context
     job_id = _job_id(request)
-    row = await context.pool.fetchrow(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE job_id = $1", job_id)
+    row = await context.pool.fetchrow(
+        f"SELECT {_JOB_COLUMNS} FROM jobs WHERE job_id = $1 AND {_VISIBLE}", job_id, *_visible_to(request)
+    )
     if row is None:
         raise Problem(404, "Not Found", f"no job {job_id}")
     return JSON(job_view(row))
 
 
 async def list_jobs(request: Request) -> Response:
-    """Jobs, newest first."""
+    """The caller's jobs, newest first."""
     context: AppContext = request.app.state.context
     limit = limit_of(request)
     after = cursor_of(request)
+    visible = _visible_to(request)
     if after is None:
         rows = await context.pool.fetch(
-            f"SELECT {_JOB_COLUMNS} FROM jobs WHERE received_at IS NOT NULL"
+            f"SELECT {_JOB_COLUMNS} FROM jobs WHERE received_at IS NOT NULL AND {_VISIBLE}"
             " ORDER BY received_at DESC, job_id DESC LIMIT $1",
             limit,
+            *visible,
         )
     else:
         try:
@@ -72,9 +95,10 @@ async def list_jobs(request: Request) -> Response:
         except (ValueError, TypeError, IndexError):
             raise Problem(400, "Bad Request", "the cursor is not one this API gave out") from None
         rows = await context.pool.fetch(
-            f"SELECT {_JOB_COLUMNS} FROM jobs WHERE received_at IS NOT NULL AND (received_at, job_id) < ($2, $3)"
-            " ORDER BY received_at DESC, job_id DESC LIMIT $1",
+            f"SELECT {_JOB_COLUMNS} FROM jobs WHERE received_at IS NOT NULL AND {_VISIBLE}"
+            " AND (received_at, job_id) < ($4, $5) ORDER BY received_at DESC, job_id DESC LIMIT $1",
             limit,
+            *visible,
             received_at,
             job_id,
         )
@@ -95,8 +119,7 @@ async def list_errors(request: Request) -> Response:
     if export not in ("json", "csv"):
         raise Problem(400, "Bad Request", "format must be json or csv")
     if export == "csv":
-        if not await context.pool.fetchval("SELECT 1 FROM jobs WHERE job_id = $1", job_id):
-            raise Problem(404, "Not Found", f"no job {job_id}")
+        await _require_job(context, request, job_id)
         return StreamingResponse(
             _errors_csv(context, job_id),
             media_type="text/csv; charset=utf-8",
@@ -108,9 +131,7 @@ async def list_errors(request: Request) -> Response:
         after_line = int(after[0]) if after else 0
     except (ValueError, TypeError, IndexError):
         raise Problem(400, "Bad Request", "the cursor is not one this API gave out") from None
-    exists = await context.pool.fetchval("SELECT 1 FROM jobs WHERE job_id = $1", job_id)
-    if not exists:
-        raise Problem(404, "Not Found", f"no job {job_id}")
+    await _require_job(context, request, job_id)
     rows = await context.pool.fetch(_ERRORS_SQL, job_id, after_line, limit)
     items = [dict(row) for row in rows]
     body, headers = page(request, items, limit, [rows[-1]["line"]] if rows else None)

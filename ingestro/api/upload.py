@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import uuid
 from collections.abc import AsyncIterator
@@ -13,6 +14,8 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import Request
 from starlette.responses import Response
 
+from ingestro.api import idempotency
+from ingestro.api.auth import Caller, caller_of
 from ingestro.api.context import AppContext
 from ingestro.api.problems import Problem
 from ingestro.api.responses import JSON
@@ -149,7 +152,26 @@ def display_name(filename: str | None) -> str:
 
 
 async def upload(request: Request) -> Response:
+    """202 and the new job; with an Idempotency-Key already used, the original answer (see api/idempotency.py)."""
     context: AppContext = request.app.state.context
+    caller = caller_of(request)
+    key = idempotency.key_of(request)
+    if key is None:
+        return await _upload(request, context, caller, None)
+    previous = await idempotency.claim(context.redis, caller, key, context.settings.idempotency_ttl_s)
+    try:
+        return await _upload(request, context, caller, (key, previous))
+    except BaseException:
+        if previous is None:
+            with contextlib.suppress(Exception):  # when Redis is down, the claim expires by itself
+                await idempotency.release(context.redis, caller, key)
+        raise
+
+
+async def _upload(
+    request: Request, context: AppContext, caller: Caller, idempotent: tuple[str, idempotency.Outcome | None] | None
+) -> Response:
+    """Store the file and announce its job; ``idempotent``: the request's key and that key's earlier outcome."""
     settings = context.settings
     dataset_name = request.query_params.get("dataset", "contacts")
     try:
@@ -200,6 +222,12 @@ async def upload(request: Request) -> Response:
     if stored.bytes == 0 or file_format is None:  # an empty file field tells no format either
         await context.storage.delete(stored.key)
         raise Problem(400, "Bad Request", "the upload is empty")
+    request_fingerprint = idempotency.fingerprint(request, stored.sha256)
+    if idempotent is not None and idempotent[1] is not None:
+        # A repeat: its file was needed to compare it with the first; the first's job stands.
+        await context.storage.delete(stored.key)
+        body = idempotency.replay(idempotent[1], request_fingerprint)
+        return JSON(body, headers={"Location": f"/jobs/{body['job_id']}", "Idempotent-Replayed": "true"})
 
     event = FileReceived(
         job_id=job_id,
@@ -211,6 +239,8 @@ async def upload(request: Request) -> Response:
         sha256=stored.sha256,
         received_at=datetime.now(timezone.utc).isoformat(),
         options=attrs.evolve(upload_options, compression="gzip" if gzip_body else None),
+        tenant=caller.tenant,
+        uploaded_by=caller.key_id,
     )
     try:
         await publish(context.redis, event)
@@ -236,6 +266,9 @@ async def upload(request: Request) -> Response:
         "bytes": stored.bytes,
         "sha256": stored.sha256,
     }
+    if idempotent is not None:
+        outcome = idempotency.Outcome(request_fingerprint, body)
+        await idempotency.complete(context.redis, caller, idempotent[0], settings.idempotency_ttl_s, outcome)
     return JSON(body, status_code=202, headers={"Location": f"/jobs/{job_id}"})
 
 

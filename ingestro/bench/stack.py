@@ -98,7 +98,8 @@ class Stack:
         }
         port = free_port()
         self.api_url = f"http://{HOST}:{port}"
-        self._spawn("api", [*_COMMAND, "api", "--host", HOST, "--port", str(port)])
+        # The benchmark's private stack serves on loopback only, so it needs no API keys.
+        self._spawn("api", [*_COMMAND, "api", "--host", HOST, "--port", str(port), "--insecure"])
 
     def start_consumers(self, counts: dict[str, int]) -> None:
         """Run ``counts[group]`` processes of each consumer group named, slots from 0."""

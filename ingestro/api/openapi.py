@@ -1,0 +1,273 @@
+"""``GET /openapi.json``: the API described by hand, in OpenAPI 3.1.
+
+Written out rather than derived: the handlers parse their own parameters, so nothing could
+derive it. ``tests/test_openapi.py`` holds it to the routes and to real responses.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from ingestro.api.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from ingestro.api.responses import JSON
+
+_NULLABLE_STRING = {"type": ["string", "null"]}
+_NULLABLE_INTEGER = {"type": ["integer", "null"]}
+_TIMESTAMP = {"type": ["string", "null"], "format": "date-time"}
+
+
+def _problem(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}
+
+
+def _json(schema_name: str, description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema_name}"}}}}
+
+
+def _query(name: str, description: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": False, "description": description, "schema": schema}
+
+
+_JOB_ID = {"name": "job_id", "in": "path", "required": True, "schema": {"type": "string", "format": "uuid"}}
+_PAGING = [
+    _query("limit", "items per page", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT}),
+    _query("cursor", "`next_cursor` of the previous page", {"type": "string"}),
+]
+_DATASET = _query("dataset", "the dataset", {"type": "string", "default": "contacts"})
+_DENIED = {
+    "401": _problem("no API key, or an unknown or revoked one"),
+    "403": _problem("the API key's scope does not allow this"),
+}
+_LINK = {"Link": {"description": 'the next page: `<…>; rel="next"`', "schema": {"type": "string"}}}
+_SECURED: list[dict[str, list[str]]] = [{"apiKey": []}]
+
+
+def _page(item: str) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "required": ["items", "next_cursor"],
+        "properties": {
+            "items": {"type": "array", "items": {"$ref": f"#/components/schemas/{item}"}},
+            "next_cursor": _NULLABLE_STRING,
+        },
+    }
+
+
+_JOB_PROPERTIES: dict[str, Any] = {
+    "job_id": {"type": "string", "format": "uuid"},
+    "status": {"enum": ["pending", "processing", "stalled", "completed", "failed"]},
+    "dataset": _NULLABLE_STRING,
+    "filename": _NULLABLE_STRING,
+    "format": _NULLABLE_STRING,
+    "bytes": _NULLABLE_INTEGER,
+    "sha256": _NULLABLE_STRING,
+    "rows_total": _NULLABLE_INTEGER,
+    **{name: {"type": "integer"} for name in ("rows_accepted", "rows_rejected", "rows_inserted", "rows_duplicate")},
+    "unknown_columns": {"type": "array", "items": {"type": "string"}},
+    "error": _NULLABLE_STRING,
+    "error_line": _NULLABLE_INTEGER,
+    **{name: _TIMESTAMP for name in ("received_at", "started_at", "parsed_at", "finished_at", "updated_at")},
+    "previously_ingested_as": {
+        "type": "array",
+        "items": {"type": "string", "format": "uuid"},
+        "description": "earlier jobs of the tenant with the same file (SHA-256), oldest first",
+    },
+}
+_ACCEPTED_PROPERTIES: dict[str, Any] = {
+    "job_id": {"type": "string", "format": "uuid"},
+    "status": {"const": "pending"},
+    "dataset": {"type": "string"},
+    "filename": {"type": "string"},
+    "format": {"enum": ["csv", "json", "ndjson"]},
+    "compression": {"enum": ["gzip", None]},
+    "bytes": {"type": "integer"},
+    "sha256": {"type": "string"},
+}
+_DEAD_LETTER_PROPERTIES: dict[str, Any] = {
+    "id": {"type": "string"},
+    "stream": {"type": "string"},
+    "entry_id": {"type": "string"},
+    "group": {"type": "string"},
+    "consumer": {"type": "string"},
+    "deliveries": {"type": "integer"},
+    "error_type": {"type": "string"},
+    "error_message": {"type": "string"},
+    "first_failure": {"type": "string"},
+    "last_failure": {"type": "string"},
+    "event_type": _NULLABLE_STRING,
+    "job_id": _NULLABLE_STRING,
+    "seq": _NULLABLE_INTEGER,
+}
+
+_UPLOAD = {
+    "summary": "Upload a file to ingest",
+    "security": _SECURED,
+    "parameters": [
+        _DATASET,
+        _query("format", "overrides the format told by the content type or file name", {"enum": ["csv", "json", "ndjson"]}),
+        _query("delimiter", "CSV delimiter (default: sniffed)", {"enum": [",", ";", "|", "\t"]}),
+        _query("encoding", "a Python text codec (default UTF-8)", {"type": "string"}),
+        _query("max_errors", "fail the job past this many rejected rows", {"type": "integer", "minimum": 0}),
+        _query("max_error_rate", "fail the job past this share of rejected rows", {"type": "number", "minimum": 0, "maximum": 1}),
+        _query("filename", "the raw body's file name (x.csv.gz tells format and compression)", {"type": "string"}),
+        {
+            "name": "Idempotency-Key",
+            "in": "header",
+            "required": False,
+            "description": "retry safely: the same key and file give back the first job (see README)",
+            "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+        },
+    ],
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {"type": "object", "required": ["file"], "properties": {"file": {"type": "string", "format": "binary"}}}
+            },
+            **{
+                media_type: {"schema": {"type": "string", "format": "binary"}}
+                for media_type in ("text/csv", "application/json", "application/x-ndjson", "application/gzip")
+            },
+        },
+    },
+    "responses": {
+        "202": {**_json("Accepted", "stored; the job is pending"), "headers": {"Location": {"schema": {"type": "string"}}}},
+        "200": {
+            **_json("Accepted", "a repeat of an Idempotency-Key's upload: the original answer"),
+            "headers": {"Location": {"schema": {"type": "string"}}, "Idempotent-Replayed": {"schema": {"const": "true"}}},
+        },
+        "400": _problem("a bad option, an empty upload or a malformed body"),
+        **_DENIED,
+        "404": _problem("unknown dataset"),
+        "409": _problem("an upload with this Idempotency-Key is still being received"),
+        "413": _problem("larger than INGESTRO_MAX_UPLOAD_BYTES"),
+        "415": _problem("unsupported content type"),
+        "422": _problem("the Idempotency-Key was used for another upload"),
+        "503": _problem("a backing server is unreachable"),
+    },
+}
+
+SPEC: dict[str, Any] = {
+    "openapi": "3.1.0",
+    "info": {"title": "Ingestro", "version": "1", "description": "CSV and JSON ingestion into PostgreSQL. See README.md."},
+    "components": {
+        "securitySchemes": {"apiKey": {"type": "http", "scheme": "bearer", "description": "`ingestro keys create`"}},
+        "schemas": {
+            "Problem": {
+                "type": "object",
+                "required": ["type", "title", "status", "detail"],
+                "properties": {
+                    "type": {"type": "string"},
+                    "title": {"type": "string"},
+                    "status": {"type": "integer"},
+                    "detail": {"type": "string"},
+                },
+            },
+            "Accepted": {"type": "object", "required": list(_ACCEPTED_PROPERTIES), "properties": _ACCEPTED_PROPERTIES},
+            "Job": {"type": "object", "required": list(_JOB_PROPERTIES), "properties": _JOB_PROPERTIES},
+            "RejectedRow": {
+                "type": "object",
+                "required": ["line", "errors", "raw"],
+                "properties": {
+                    "line": {"type": "integer"},
+                    "errors": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "required": ["field", "code", "message"],
+                            "properties": {"field": _NULLABLE_STRING, "code": {"type": "string"}, "message": {"type": "string"}},
+                        },
+                    },
+                    "raw": {"description": "the row as read, as JSON"},
+                },
+            },
+            "Row": {"type": "object", "description": "a row of the dataset's table, with content_hash and the jobs that sent it"},
+            "DeadLetter": {"type": "object", "required": list(_DEAD_LETTER_PROPERTIES), "properties": _DEAD_LETTER_PROPERTIES},
+            "JobPage": _page("Job"),
+            "RejectedRowPage": _page("RejectedRow"),
+            "RowPage": _page("Row"),
+            "DeadLetterPage": _page("DeadLetter"),
+        },
+    },
+    "paths": {
+        "/upload": {"post": _UPLOAD},
+        "/jobs": {
+            "get": {
+                "summary": "The caller's jobs, newest first",
+                "security": _SECURED,
+                "parameters": _PAGING,
+                "responses": {"200": {**_json("JobPage", "a page of jobs"), "headers": _LINK}, "400": _problem("bad paging"), **_DENIED},
+            }
+        },
+        "/jobs/{job_id}": {
+            "get": {
+                "summary": "A job's status and counts",
+                "security": _SECURED,
+                "parameters": [_JOB_ID],
+                "responses": {"200": _json("Job", "the job"), **_DENIED, "404": _problem("no such job (or another tenant's)")},
+            }
+        },
+        "/jobs/{job_id}/errors": {
+            "get": {
+                "summary": "A job's rejected rows in line order",
+                "security": _SECURED,
+                "parameters": [_JOB_ID, *_PAGING, _query("format", "csv: every rejected row as a CSV download", {"enum": ["json", "csv"]})],
+                "responses": {
+                    "200": {
+                        "description": "a page of rejected rows, or (format=csv) all of them",
+                        "headers": _LINK,
+                        "content": {
+                            "application/json": {"schema": {"$ref": "#/components/schemas/RejectedRowPage"}},
+                            "text/csv": {"schema": {"type": "string"}},
+                        },
+                    },
+                    "400": _problem("bad paging or format"),
+                    **_DENIED,
+                    "404": _problem("no such job (or another tenant's)"),
+                },
+            }
+        },
+        "/data": {
+            "get": {
+                "summary": "A dataset's rows, in content-hash order (keys of the default tenant only)",
+                "security": _SECURED,
+                "parameters": [_DATASET, *_PAGING],
+                "responses": {
+                    "200": {**_json("RowPage", "a page of rows"), "headers": _LINK},
+                    "400": _problem("bad paging"),
+                    **_DENIED,
+                    "404": _problem("unknown dataset"),
+                },
+            }
+        },
+        "/dlq": {
+            "get": {
+                "summary": "Dead-lettered entries, oldest first (admin keys)",
+                "security": _SECURED,
+                "parameters": _PAGING,
+                "responses": {"200": {**_json("DeadLetterPage", "a page of dead letters"), "headers": _LINK}, "400": _problem("bad paging"), **_DENIED},
+            }
+        },
+        "/healthz": {"get": {"summary": "The process is up", "responses": {"200": {"description": "up"}}}},
+        "/readyz": {
+            "get": {
+                "summary": "Redis and PostgreSQL answer",
+                "responses": {"200": {"description": "ready"}, "503": _problem("a backing server is unreachable")},
+            }
+        },
+        "/metrics": {
+            "get": {
+                "summary": "Prometheus metrics",
+                "responses": {"200": {"description": "text exposition format", "content": {"text/plain": {"schema": {"type": "string"}}}}},
+            }
+        },
+        "/openapi.json": {"get": {"summary": "This document", "responses": {"200": {"description": "OpenAPI 3.1"}}}},
+    },
+}
+
+
+async def openapi_endpoint(_request: Request) -> Response:
+    return JSON(SPEC)

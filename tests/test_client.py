@@ -1,0 +1,73 @@
+"""``ingestro upload``: files sent to the API, jobs followed to their end, a summary and an exit code."""
+
+from __future__ import annotations
+
+import gzip
+import io
+from pathlib import Path
+
+import httpx
+
+from ingestro.cli import build_parser
+from ingestro.client import send, table, upload_files
+from tests.stack import Stack
+from tests.test_api import CSV
+
+
+async def test_files_are_uploaded_waited_for_and_summarized(stack: Stack, tmp_path: Path) -> None:
+    stack.start_consumers()
+    plain, packed = tmp_path / "people.csv", tmp_path / "more.ndjson.gz"
+    plain.write_bytes(CSV)
+    packed.write_bytes(gzip.compress(b'{"email": "b@example.com", "first_name": "B", "last_name": "C", "signup_date": "2024-01-02"}\n{"email": "bad"}\n'))
+    out = io.StringIO()
+    assert await upload_files(stack.client, [plain, packed], "contacts", True, out) == 0
+    lines = out.getvalue().splitlines()
+    assert lines[0].startswith(f"{plain}: job ") and lines[1].startswith(f"{packed}: job ")
+    header, first, second = lines[2].split(), lines[3].split(), lines[4].split()
+    assert header[:8] == ["file", "job", "status", "rows", "accepted", "rejected", "inserted", "duplicates"]
+    assert (first[0], first[2:8]) == ("people.csv", ["completed", "1", "1", "0", "1", "0"])
+    assert (second[0], second[2:8]) == ("more.ndjson.gz", ["completed", "2", "1", "1", "1", "0"])
+
+
+async def test_a_refused_upload_or_failed_job_exits_1(stack: Stack, tmp_path: Path) -> None:
+    stack.start_consumers()
+    empty, broken = tmp_path / "empty.csv", tmp_path / "broken.json"
+    empty.write_bytes(b"")
+    broken.write_bytes(b'[{"email": ')
+    out = io.StringIO()
+    assert await upload_files(stack.client, [empty, broken], "contacts", True, out) == 1
+    assert "empty.csv: refused (400): the upload is empty" in out.getvalue()
+    assert "broken.json: failed: invalid JSON" in out.getvalue()
+
+
+async def test_a_send_whose_answer_was_lost_is_retried_without_a_second_job(stack: Stack, tmp_path: Path) -> None:
+    class LosesFirstAnswer(httpx.AsyncBaseTransport):
+        """The server gets the first upload, but its answer never reaches the client."""
+
+        def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+            self.inner, self.lost = inner, False
+
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            response = await self.inner.handle_async_request(request)
+            if not self.lost:
+                self.lost = True
+                raise httpx.ReadError("connection reset", request=request)
+            return response
+
+    path = tmp_path / "people.csv"
+    path.write_bytes(CSV)
+    transport = LosesFirstAnswer(httpx.ASGITransport(app=stack.client._transport.app))  # type: ignore[attr-defined]
+    async with httpx.AsyncClient(transport=transport, base_url="http://ingestro.test") as client:
+        response = await send(client, path, "contacts")
+    assert response.status_code == 200  # the first attempt's job, given back
+    assert await stack.pool.fetchval("SELECT count(*) FROM jobs") == 1
+    assert response.json()["job_id"] == str(await stack.pool.fetchval("SELECT job_id FROM jobs"))
+
+
+def test_the_command_reads_its_url_from_the_option_or_the_environment() -> None:
+    args = build_parser().parse_args(["upload", "a.csv", "b.csv", "--wait", "--url", "http://x:1"])
+    assert (args.files, args.wait, args.url, args.dataset) == (["a.csv", "b.csv"], True, "http://x:1", "contacts")
+
+
+def test_the_summary_is_an_aligned_table() -> None:
+    assert table(("a", "bb"), [["ccc", "d"]]) == "a    bb\nccc  d"
