@@ -18,6 +18,7 @@ may rely on:
 from __future__ import annotations
 
 import abc
+import contextlib
 import functools
 import hashlib
 import logging
@@ -131,14 +132,9 @@ def _user_args(run_as: _RunAs | None) -> _UserArgs:
 
 def _group_alive(pgid: int) -> bool:
     """Whether any process of process group ``pgid`` still runs (zombies hold no ports or memory)."""
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            text = stat.read_text()
-        except OSError:  # it ended while we looked
-            continue
-        # Fields after the ")" closing the command name: state, ppid, pgrp, ...
-        state, _ppid, pgrp = text[text.rindex(")") + 2 :].split()[:3]
-        if pgrp == str(pgid) and state != "Z":
+    for entry in Path("/proc").glob("[0-9]*"):
+        fields = _stat_fields(entry.name)  # None: it ended while we looked
+        if fields is not None and fields[2] == str(pgid) and fields[0] != "Z":
             return True
     return False
 
@@ -198,19 +194,48 @@ class _Child:
         self.kill_group()
 
     def kill_group(self) -> None:
-        """SIGKILL every process of the group and return once none runs any more."""
+        """SIGKILL the process, its group and its children, and return once none runs any more."""
         pgid = self.popen.pid
+        # PostgreSQL's backends leave the postmaster's group (setsid), so the group
+        # alone would miss them: take the children too, found before the kill.
+        children = _children_of(pgid)
         try:
             os.killpg(pgid, signal.SIGKILL)
         except ProcessLookupError:  # the group is already empty
             pass
+        for pid in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
         self.popen.wait()
         # The helpers are not our children, so wait() does not cover them; a
         # PostgreSQL restarted while a killed backend still holds the shared
         # memory would refuse to start.
         deadline = time.monotonic() + _GROUP_EXIT_TIMEOUT
-        while _group_alive(pgid) and time.monotonic() < deadline:
+        while (_group_alive(pgid) or any(_running(pid) for pid in children)) and time.monotonic() < deadline:
             time.sleep(0.01)
+
+
+def _stat_fields(pid: str) -> list[str] | None:
+    """State, ppid, pgrp, ... of a process (the fields after its command name), or None if it is gone."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return text[text.rindex(")") + 2 :].split()
+
+
+def _children_of(parent: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").glob("[0-9]*"):
+        fields = _stat_fields(entry.name)
+        if fields is not None and fields[1] == str(parent):
+            found.append(int(entry.name))
+    return found
+
+
+def _running(pid: int) -> bool:
+    fields = _stat_fields(str(pid))
+    return fields is not None and fields[0] != "Z"
 
 
 def _child_env() -> dict[str, str]:

@@ -106,6 +106,31 @@ async def test_killed_servers_start_again(tmp_path: Path, pg_dir: Path) -> None:
         assert await fetchval(pg_srv.url, "SELECT one FROM committed") == 1
 
 
+def test_a_killed_postgres_starts_again_while_its_backends_were_busy(pg_dir: Path) -> None:
+    """Backends leave the postmaster's process group; a kill must still take them, or the
+    restart finds the shared memory in use (the chaos test met this under load)."""
+    import subprocess
+    import time
+
+    with PostgresServer(pg_dir, durable=False) as pg_srv:
+        busy = [
+            subprocess.Popen(
+                ["psql", pg_srv.url, "-c", "SELECT count(*) FROM generate_series(1, 1000000000)"],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            for _ in range(2)
+        ]
+        try:
+            time.sleep(1)  # the queries are running
+            pg_srv.kill()
+            pg_srv.start()
+        finally:
+            for client in busy:
+                client.kill()
+                client.wait()
+
+
 def test_start_failure_names_the_cause_and_leaves_nothing_running(
     tmp_path: Path, taken_port: int
 ) -> None:
