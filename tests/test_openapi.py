@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import openapi_spec_validator
-import pytest
 from starlette.routing import Route
 
 from ingestro.api.app import create_app
