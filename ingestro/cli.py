@@ -9,12 +9,16 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ingestro import logs
 from ingestro.config import ENVIRONMENT, Settings
 from ingestro.names import CONSUMER_NAMES
+
+if TYPE_CHECKING:
+    import httpx
 
 log = logging.getLogger("ingestro")
 
@@ -119,10 +123,9 @@ def cmd_streams(_args: argparse.Namespace) -> int:
     return asyncio.run(streams_command.run(_settings().redis_url))
 
 
-def cmd_upload(args: argparse.Namespace) -> int:
+def _call_api(args: argparse.Namespace, command: str, work: Callable[[httpx.AsyncClient], Awaitable[int]]) -> int:
+    """Run ``work`` with a client of the API at ``args.url``, the key from INGESTRO_API_KEY."""
     import httpx
-
-    from ingestro.client import upload_files
 
     token = os.environ.get("INGESTRO_API_KEY", "")
     headers = {"authorization": f"Bearer {token}"} if token else {}
@@ -130,12 +133,31 @@ def cmd_upload(args: argparse.Namespace) -> int:
     async def main() -> int:
         timeout = httpx.Timeout(30, write=None)  # a large file's body may take long to send
         async with httpx.AsyncClient(base_url=args.url, headers=headers, timeout=timeout) as client:
-            return await upload_files(client, [Path(name) for name in args.files], args.dataset, args.wait, sys.stdout)
+            return await work(client)
 
     try:
         return asyncio.run(main())
     except httpx.HTTPError as error:
-        raise SystemExit(f"ingestro upload: {args.url}: {error}") from None
+        raise SystemExit(f"ingestro {command}: {args.url}: {error}") from None
+
+
+def cmd_upload(args: argparse.Namespace) -> int:
+    from ingestro.client import upload_files
+
+    paths = [Path(name) for name in args.files]
+    return _call_api(args, "upload", lambda client: upload_files(client, paths, args.dataset, args.wait, sys.stdout))
+
+
+def cmd_jobs(args: argparse.Namespace) -> int:
+    from ingestro.client import list_jobs
+
+    return _call_api(args, "jobs", lambda client: list_jobs(client, args.limit, sys.stdout))
+
+
+def cmd_errors(args: argparse.Namespace) -> int:
+    from ingestro.client import show_errors
+
+    return _call_api(args, "errors", lambda client: show_errors(client, args.job_id, args.csv, sys.stdout))
 
 
 def cmd_dev(args: argparse.Namespace) -> int:
@@ -150,6 +172,14 @@ def cmd_dev(args: argparse.Namespace) -> int:
 
 
 # ----------------------------------------------------------------------- parser
+
+
+def _url_option(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--url",
+        default=os.environ.get("INGESTRO_URL", "http://127.0.0.1:8000"),
+        help="the API (default: $INGESTRO_URL or %(default)s); the key is read from INGESTRO_API_KEY",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -217,12 +247,19 @@ def build_parser() -> argparse.ArgumentParser:
     upload.add_argument("files", nargs="+", metavar="FILE", help="CSV, JSON or NDJSON files, gzipped or not")
     upload.add_argument("--dataset", default="contacts", help="(default: %(default)s)")
     upload.add_argument("--wait", action="store_true", help="wait for the jobs to end and summarize them")
-    upload.add_argument(
-        "--url",
-        default=os.environ.get("INGESTRO_URL", "http://127.0.0.1:8000"),
-        help="the API (default: $INGESTRO_URL or %(default)s)",
-    )
+    _url_option(upload)
     upload.set_defaults(run=cmd_upload)
+
+    jobs = commands.add_parser("jobs", help="print the newest jobs of a running API as a table")
+    jobs.add_argument("--limit", type=int, default=20, help="how many (default: %(default)s)")
+    _url_option(jobs)
+    jobs.set_defaults(run=cmd_jobs)
+
+    errors = commands.add_parser("errors", help="print a job's rejected rows: every field error, or --csv")
+    errors.add_argument("job_id", metavar="JOB", help="the job id")
+    errors.add_argument("--csv", action="store_true", help="the API's CSV export (formula-safe) instead of a table")
+    _url_option(errors)
+    errors.set_defaults(run=cmd_errors)
 
     consume = commands.add_parser("consume", help="run one consumer process")
     consume.add_argument("name", choices=CONSUMER_NAMES, help="which consumer")

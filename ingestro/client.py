@@ -93,3 +93,66 @@ async def upload_files(client: httpx.AsyncClient, paths: Sequence[Path], dataset
                 print(f"{name}: failed: {job.get('error')}", file=out)
                 code = 1
     return code
+
+
+_JOBS = ("job", "status", "dataset", "file", "rows", "accepted", "rejected", "inserted", "duplicates", "received")
+_ERRORS = ("line", "field", "code", "message")
+
+
+def _refusal(response: httpx.Response) -> str | None:
+    """The API's reason when ``response`` is an error (problem+json detail), else None."""
+    if response.is_success:
+        return None
+    is_json = response.headers.get("content-type", "").endswith("json")
+    return f"{response.status_code}: {response.json().get('detail', response.text) if is_json else response.text}"
+
+
+async def list_jobs(client: httpx.AsyncClient, limit: int, out: TextIO) -> int:
+    """Print the newest ``limit`` jobs as a table; 1 when the API refuses."""
+    response = await client.get("/jobs", params={"limit": limit})
+    if (refused := _refusal(response)) is not None:
+        print(f"jobs: refused ({refused})", file=out)
+        return 1
+    rows = [
+        [
+            job["job_id"],
+            job["status"],
+            job.get("dataset") or "",
+            job.get("filename") or "",
+            *(str(job.get(key) or 0) for key in ("rows_total", "rows_accepted", "rows_rejected", "rows_inserted", "rows_duplicate")),
+            job.get("received_at") or "",
+        ]
+        for job in response.json()["items"]
+    ]
+    print(table(_JOBS, rows), file=out)
+    return 0
+
+
+async def show_errors(client: httpx.AsyncClient, job_id: str, as_csv: bool, out: TextIO) -> int:
+    """Print a job's rejected rows: a table of every field error, or the API's CSV export; 1 when refused."""
+    if as_csv:
+        async with client.stream("GET", f"/jobs/{job_id}/errors", params={"format": "csv"}) as response:
+            if not response.is_success:
+                await response.aread()
+                print(f"errors: refused ({_refusal(response)})", file=out)
+                return 1
+            async for text in response.aiter_text():
+                out.write(text)
+        return 0
+    rows: list[list[str]] = []
+    cursor: str | None = None
+    while True:
+        params: dict[str, str | int] = {"limit": 1000, **({"cursor": cursor} if cursor else {})}
+        response = await client.get(f"/jobs/{job_id}/errors", params=params)
+        if (refused := _refusal(response)) is not None:
+            print(f"errors: refused ({refused})", file=out)
+            return 1
+        page = response.json()
+        for item in page["items"]:
+            for error in item["errors"]:
+                rows.append([str(item["line"]), error.get("field") or "", error["code"], error["message"]])
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+    print(table(_ERRORS, rows), file=out)
+    return 0

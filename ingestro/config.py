@@ -112,8 +112,8 @@ ENVIRONMENT: dict[str, tuple[str, str, str]] = {
     ),
     "INGESTRO_CONSUMER_SLOT": ("", "0", "Default --slot of `ingestro consume`"),
     "INGESTRO_MIGRATIONS_DIR": ("", "db/ of the source tree", "Where the SQL migrations are"),
-    "INGESTRO_URL": ("", "http://127.0.0.1:8000", "The API `ingestro upload` sends files to (or --url)"),
-    "INGESTRO_API_KEY": ("", "", "The API key `ingestro upload` sends (an API key token)"),
+    "INGESTRO_URL": ("", "http://127.0.0.1:8000", "The API `ingestro upload`, `jobs` and `errors` call (or --url)"),
+    "INGESTRO_API_KEY": ("", "", "The API key `ingestro upload`, `jobs` and `errors` send (a token)"),
 }
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 
 from ingestro.cli import build_parser
-from ingestro.client import send, table, upload_files
+from ingestro.client import list_jobs, send, show_errors, table, upload_files
 from tests.stack import Stack
 from tests.test_api import CSV
 
@@ -71,3 +71,35 @@ def test_the_command_reads_its_url_from_the_option_or_the_environment() -> None:
 
 def test_the_summary_is_an_aligned_table() -> None:
     assert table(("a", "bb"), [["ccc", "d"]]) == "a    bb\nccc  d"
+
+
+async def test_jobs_are_printed_newest_first_as_a_table(stack: Stack) -> None:
+    stack.start_consumers()
+    first = await stack.ingest(CSV)
+    second = await stack.ingest(CSV)
+    out = io.StringIO()
+    assert await list_jobs(stack.client, 10, out) == 0
+    header, *rows = out.getvalue().splitlines()
+    assert header.split()[:9] == ["job", "status", "dataset", "file", "rows", "accepted", "rejected", "inserted", "duplicates"]
+    assert [row.split()[0] for row in rows] == [second["job_id"], first["job_id"]]
+    assert rows[0].split()[1:3] == ["completed", "contacts"]
+
+
+async def test_a_jobs_errors_are_printed_one_line_per_field_error_or_as_csv(stack: Stack) -> None:
+    stack.start_consumers()
+    job = await stack.ingest(b"email,first_name,last_name,age,signup_date\nnope,A,B,x,2024-01-05\n")
+    out = io.StringIO()
+    assert await show_errors(stack.client, job["job_id"], False, out) == 0
+    header, *rows = out.getvalue().splitlines()
+    assert header.split() == ["line", "field", "code", "message"]
+    assert [row.split()[:3] for row in rows] == [["2", "email", "invalid_email"], ["2", "age", "invalid_integer"]]
+
+    exported = io.StringIO()
+    assert await show_errors(stack.client, job["job_id"], True, exported) == 0
+    assert exported.getvalue().splitlines()[0].startswith("line,field,code,message")
+
+
+async def test_errors_of_an_unknown_job_exit_1_with_the_reason(stack: Stack) -> None:
+    out = io.StringIO()
+    assert await show_errors(stack.client, "00000000-0000-4000-8000-000000000009", False, out) == 1
+    assert "refused (404" in out.getvalue()
