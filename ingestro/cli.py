@@ -308,6 +308,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logs.configure(os.environ.get("INGESTRO_LOG_LEVEL", "INFO"), human=True if args.command == "dev" else None)
+    # httpx logs every request at INFO: noise in the output of the client commands (upload, jobs, errors).
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     try:
         return int(args.run(args))
     except KeyboardInterrupt:
