@@ -44,6 +44,11 @@ async def create_pool(database_url: str, *, min_size: int = 1, max_size: int = 4
     return pool
 
 
+def quote_ident(name: str) -> str:
+    """``name`` as a PostgreSQL identifier, safe to put in SQL text (e.g. a dataset's table)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
 def migration_files(directory: Path = MIGRATIONS_DIR) -> list[Path]:
     return sorted(directory.glob("[0-9]*.sql"))
 

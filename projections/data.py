@@ -10,8 +10,9 @@ import attrs
 import redis.asyncio as aioredis
 
 from ingestro import codec
+from ingestro.database import quote_ident
 from ingestro.datasets import SQL_TYPES, Dataset, FieldType, get_dataset
-from ingestro.events import AcceptedRow, BatchApplied, RowsAccepted
+from ingestro.events import BatchApplied, RowsAccepted
 from ingestro.metrics import ROWS_UPSERTED
 from ingestro.names import DATA_GROUP
 from ingestro.publisher import publish_all
@@ -19,10 +20,6 @@ from ingestro.runtime import Entry
 from projections import batches
 
 _BOOKKEEPING = ("content_hash", "first_job_id", "first_line")
-
-
-def _ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 @attrs.frozen
@@ -41,31 +38,31 @@ _CAST_FROM_TEXT = {FieldType.DATE}
 @cache
 def upsert_sql(dataset: Dataset) -> UpsertSql:
     """The statements that stage batches and upsert them, in content-hash order, into the dataset's table."""
-    table = _ident(dataset.table)
+    table = quote_ident(dataset.table)
     staging = f"staging_{dataset.table}"
     columns = (*dataset.field_names, *_BOOKKEEPING, "batch")
-    targets = ", ".join(_ident(c) for c in (*dataset.field_names, *_BOOKKEEPING))
+    targets = ", ".join(quote_ident(c) for c in (*dataset.field_names, *_BOOKKEEPING))
     sources = ", ".join(
-        f"{_ident(f.name)}::{SQL_TYPES[f.type]}" if f.type in _CAST_FROM_TEXT else _ident(f.name)
+        f"{quote_ident(f.name)}::{SQL_TYPES[f.type]}" if f.type in _CAST_FROM_TEXT else quote_ident(f.name)
         for f in dataset.fields
     )
     upsert = f"""
         WITH upserted AS (
             INSERT INTO {table} ({targets}, last_job_id, last_line)
             SELECT {sources}, content_hash, first_job_id, first_line, first_job_id, first_line
-              FROM {_ident(staging)} ORDER BY content_hash
+              FROM {quote_ident(staging)} ORDER BY content_hash
             ON CONFLICT (content_hash) DO UPDATE
                SET updated_at = now(), last_job_id = EXCLUDED.last_job_id, last_line = EXCLUDED.last_line
             RETURNING content_hash, (xmax = 0) AS inserted
         )
         SELECT s.batch, count(*) FILTER (WHERE u.inserted)
-          FROM upserted u JOIN {_ident(staging)} s USING (content_hash) GROUP BY s.batch
+          FROM upserted u JOIN {quote_ident(staging)} s USING (content_hash) GROUP BY s.batch
     """
     staged = [
-        f"{_ident(f.name)} {'text' if f.type in _CAST_FROM_TEXT else SQL_TYPES[f.type]}" for f in dataset.fields
+        f"{quote_ident(f.name)} {'text' if f.type in _CAST_FROM_TEXT else SQL_TYPES[f.type]}" for f in dataset.fields
     ]
     staged += ["content_hash text", "first_job_id uuid", "first_line bigint", "batch integer"]
-    create = f"CREATE TEMP TABLE IF NOT EXISTS {_ident(staging)} ({', '.join(staged)}) ON COMMIT DELETE ROWS"
+    create = f"CREATE TEMP TABLE IF NOT EXISTS {quote_ident(staging)} ({', '.join(staged)}) ON COMMIT DELETE ROWS"
     return UpsertSql(staging, create, columns, upsert)
 
 

@@ -9,6 +9,7 @@ from ingestro.api.context import AppContext
 from ingestro.api.pagination import cursor_of, limit_of, page
 from ingestro.api.problems import Problem
 from ingestro.api.responses import JSON
+from ingestro.database import quote_ident
 from ingestro.datasets import UnknownDataset, get_dataset
 
 
@@ -24,7 +25,7 @@ async def list_data(request: Request) -> Response:
     after_hash = after[0] if after else ""
     if not isinstance(after_hash, str):
         raise Problem(400, "Bad Request", "the cursor is not one this API gave out")
-    table = '"' + dataset.table.replace('"', '""') + '"'
+    table = quote_ident(dataset.table)
     rows = await context.pool.fetch(
         f"SELECT * FROM {table} WHERE content_hash > $1 ORDER BY content_hash LIMIT $2", after_hash, limit
     )

@@ -19,6 +19,7 @@ import asyncpg
 import attrs
 import orjson
 
+from ingestro.database import quote_ident
 from ingestro.datasets import Dataset
 from ingestro.readers import RowReader
 from ingestro.rules import check_row
@@ -61,22 +62,18 @@ def write_copy_file(sample: Path, file_format: str, dataset: Dataset, out: Path)
     return len(seen)
 
 
-def _ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
 async def copy_baseline(database_url: str, dataset: Dataset, copy_file: Path) -> Baseline:
     """Time COPY of ``copy_file`` into a fresh copy of the dataset's table; drop the table afterwards."""
     connection = await asyncpg.connect(database_url)
     try:
-        await connection.execute(f"CREATE TABLE {_ident(TABLE)} (LIKE {_ident(dataset.table)} INCLUDING ALL)")
+        await connection.execute(f"CREATE TABLE {quote_ident(TABLE)} (LIKE {quote_ident(dataset.table)} INCLUDING ALL)")
         started = time.perf_counter()
         await connection.copy_to_table(
             TABLE, source=copy_file, columns=[*dataset.field_names, *_BOOKKEEPING], format="csv"
         )
         seconds = time.perf_counter() - started
-        rows = int(await connection.fetchval(f"SELECT count(*) FROM {_ident(TABLE)}"))
-        await connection.execute(f"DROP TABLE {_ident(TABLE)}")
+        rows = int(await connection.fetchval(f"SELECT count(*) FROM {quote_ident(TABLE)}"))
+        await connection.execute(f"DROP TABLE {quote_ident(TABLE)}")
         # Start the pipeline's run without the baseline's dirty pages still to be written back.
         await connection.execute("CHECKPOINT")
     finally:
