@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import redis.asyncio as aioredis
 import redis.exceptions
 from redis.asyncio.retry import Retry
@@ -23,3 +25,8 @@ def redis_client(url: str, *, socket_timeout: float) -> aioredis.Redis:
         retry=Retry(ExponentialBackoff(cap=1.0, base=0.05), 3),
         retry_on_error=[redis.exceptions.ConnectionError],
     )
+
+
+def text(value: Any) -> str:
+    """A Redis reply value (bytes: the clients do not decode) as text."""
+    return value.decode() if isinstance(value, bytes) else str(value)

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import redis.asyncio as aioredis
 
 from ingestro import codec, names
+from ingestro.connections import text
 from ingestro.events import (
     BatchApplied,
     Event,
@@ -40,7 +41,7 @@ async def publish(redis: aioredis.Redis, event: Event) -> str:
     stream = stream_for(event)
     entry_id = await redis.xadd(stream, codec.encode(event))  # type: ignore[arg-type]
     EVENTS_PUBLISHED.labels(stream, event.type_name).inc()
-    return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
+    return text(entry_id)
 
 
 async def publish_all(redis: aioredis.Redis, events: Sequence[Event]) -> None:

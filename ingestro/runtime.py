@@ -45,6 +45,7 @@ import orjson
 import redis.asyncio as aioredis
 import redis.exceptions
 
+from ingestro.connections import text
 from ingestro.dlq import DeadLetter
 from ingestro.metrics import (
     DEAD_LETTERED,
@@ -183,15 +184,15 @@ class Consumer:
                 items = reply[0][1] if reply else []
                 if not items:
                     break
-                after = _text(items[-1][0])
+                after = text(items[-1][0])
                 # An entry deleted from the stream while pending comes back with no fields.
-                deleted = [_text(entry_id) for entry_id, fields in items if not fields]
+                deleted = [text(entry_id) for entry_id, fields in items if not fields]
                 if deleted:
                     await self._until_redis(lambda: self._drop_deleted(stream, deleted))
                 live = [(entry_id, fields) for entry_id, fields in items if fields]
-                counts = await self._until_redis(lambda: self._delivery_counts(stream, [_text(i) for i, _ in live]))
+                counts = await self._until_redis(lambda: self._delivery_counts(stream, [text(i) for i, _ in live]))
                 await self._handle_all(
-                    Entry(stream, _text(entry_id), fields, counts.get(_text(entry_id), 1)) for entry_id, fields in live
+                    Entry(stream, text(entry_id), fields, counts.get(text(entry_id), 1)) for entry_id, fields in live
                 )
 
     # ------------------------------------------------------ retrying and reclaiming
@@ -210,12 +211,12 @@ class Consumer:
         due = [
             item
             for item in pending
-            if (stream, _text(item["message_id"])) not in self._in_flight
+            if (stream, text(item["message_id"])) not in self._in_flight
             and item["time_since_delivered"] >= self.settings.retry_delay_s(item["times_delivered"]) * 1000
         ]
         entries: list[Entry] = []
         for item in due:
-            entry_id = _text(item["message_id"])
+            entry_id = text(item["message_id"])
             min_idle = int(self.settings.retry_delay_s(item["times_delivered"]) * 1000)
             # Redis drops an entry deleted from the stream from the pending list on XCLAIM.
             claimed = await self.redis.xclaim(stream, self.group, self.name, min_idle, [entry_id])
@@ -230,15 +231,15 @@ class Consumer:
             reply = await self.redis.xautoclaim(
                 stream, self.group, self.name, min_idle_ms, start_id=cursor, count=self.settings.read_count
             )
-            cursor, claimed = _text(reply[0]), reply[1]
+            cursor, claimed = text(reply[0]), reply[1]
             # Redis 7 lists the pending entries it found deleted from the stream (and dropped them).
-            deleted = [_text(entry_id) for entry_id in (reply[2] if len(reply) > 2 else [])]
+            deleted = [text(entry_id) for entry_id in (reply[2] if len(reply) > 2 else [])]
             if deleted:
                 await self._drop_deleted(stream, deleted)
             if claimed:
-                counts = await self._delivery_counts(stream, [_text(entry_id) for entry_id, _ in claimed])
+                counts = await self._delivery_counts(stream, [text(entry_id) for entry_id, _ in claimed])
                 entries = [
-                    Entry(stream, _text(entry_id), fields, counts.get(_text(entry_id), 1))
+                    Entry(stream, text(entry_id), fields, counts.get(text(entry_id), 1))
                     for entry_id, fields in claimed
                     if fields
                 ]
@@ -255,7 +256,7 @@ class Consumer:
             for entry_id in entry_ids:
                 pipe.xpending_range(stream, self.group, entry_id, entry_id, 1)
             replies = await pipe.execute()
-        return {_text(item["message_id"]): int(item["times_delivered"]) for reply in replies for item in reply}
+        return {text(item["message_id"]): int(item["times_delivered"]) for reply in replies for item in reply}
 
     async def _drop_deleted(self, stream: str, entry_ids: list[str]) -> None:
         """Forget pending entries deleted from the stream (trimmed, purged or redriven): nothing is left to handle."""
@@ -277,11 +278,11 @@ class Consumer:
         async def some(group: list[Entry]) -> None:
             try:
                 async with limit:
-                    if len(group) > 1 and not await self._handle_group(group):
+                    if len(group) == 1:
+                        await self._handle(group[0])
+                    elif not await self._handle_group(group):
                         for entry in group:
                             await self._handle(entry)
-                    elif len(group) == 1:
-                        await self._handle(group[0])
             finally:
                 for entry in group:
                     self._in_flight.pop((entry.stream, entry.id), None)
@@ -454,7 +455,7 @@ class Consumer:
     def _entries(self, stream: Any, items: Iterable[Any], deliveries: int) -> Iterable[Entry]:
         for entry_id, fields in items:
             if fields:
-                yield Entry(_text(stream), _text(entry_id), fields, deliveries)
+                yield Entry(text(stream), text(entry_id), fields, deliveries)
 
     def _context(self, entry: Entry) -> dict[str, Any]:
         return {"stream": entry.stream, "group": self.group, "consumer": self.name, "entry_id": entry.id}
@@ -474,7 +475,3 @@ async def _wait(event: asyncio.Event, seconds: float) -> bool:
         async with asyncio.timeout(seconds):
             await event.wait()
     return event.is_set()
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)

@@ -11,6 +11,8 @@ from typing import Any
 import attrs
 import redis.asyncio as aioredis
 
+from ingestro.connections import text
+
 
 @attrs.frozen
 class GroupState:
@@ -37,18 +39,18 @@ async def read_groups(redis: aioredis.Redis, stream: str) -> list[GroupState]:
     groups: list[dict[str, Any]] = await redis.xinfo_groups(stream)
     states = []
     for group in groups:
-        name = _text(group["name"])
+        name = text(group["name"])
         oldest_id, idle_s = None, 0.0
         if group["pending"]:
             # The pending list is ordered by id: its first entry is the lowest one still pending.
             oldest = await redis.xpending_range(stream, name, "-", "+", 1)
             if oldest:
-                oldest_id = _text(oldest[0]["message_id"])
+                oldest_id = text(oldest[0]["message_id"])
                 idle_s = int(oldest[0]["time_since_delivered"]) / 1000
         states.append(
             GroupState(
                 name=name,
-                last_delivered_id=_text(group["last-delivered-id"]),
+                last_delivered_id=text(group["last-delivered-id"]),
                 # Redis 7 reports lag as nil when entries were deleted past the group's position.
                 lag=group.get("lag"),
                 pending=int(group["pending"]),
@@ -58,7 +60,3 @@ async def read_groups(redis: aioredis.Redis, stream: str) -> list[GroupState]:
             )
         )
     return states
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)

@@ -8,7 +8,7 @@ from typing import Any, TextIO
 import redis.asyncio as aioredis
 
 from ingestro.collector import STREAMS
-from ingestro.connections import redis_client
+from ingestro.connections import redis_client, text
 from ingestro.stream_state import GroupState, read_groups
 
 
@@ -49,8 +49,7 @@ def _entry_id(entry: Any) -> str:
     """The id of an XINFO STREAM first-entry / last-entry (an (id, fields) pair), or "-" when empty."""
     if not entry:
         return "-"
-    entry_id = entry[0]
-    return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
+    return text(entry[0])
 
 
 def _size(count: int) -> str:

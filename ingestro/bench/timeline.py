@@ -15,6 +15,7 @@ import attrs
 import redis.asyncio as aioredis
 
 from ingestro import codec
+from ingestro.connections import text
 from ingestro.events import BatchApplied, ParseCompleted, ParseStarted
 from ingestro.names import ACCEPTED_STREAM, DATA_GROUP, JOB_EVENTS_STREAM
 
@@ -42,8 +43,7 @@ class Timeline:
 
 
 def _seconds(entry_id: Any) -> float:
-    text = entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
-    return int(text.partition("-")[0]) / 1000
+    return int(text(entry_id).partition("-")[0]) / 1000
 
 
 async def _entries(redis: aioredis.Redis, stream: str) -> AsyncIterator[tuple[Any, dict[bytes, bytes]]]:
