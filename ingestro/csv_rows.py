@@ -5,6 +5,11 @@ the line its record starts on. Blank lines (empty, or only spaces) are skipped. 
 row is rejected, and the file read on, when it has the wrong number of fields, a
 field past the field limit, a line past the line limit, a record past the row limit,
 or (read from a text opened escaping) undecodable bytes.
+
+Header columns match field names and aliases (``ingestro.rules.match_columns``). Unknown
+columns are, by the dataset's ``unknown_columns``: noted and dropped (ignore); noted and
+given with each record under ``extra_columns`` as {name as written: text} (keep); or
+the file's failure at the header (reject).
 """
 
 from __future__ import annotations
@@ -12,14 +17,14 @@ from __future__ import annotations
 import csv
 import itertools
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from ingestro.datasets import Dataset
+from ingestro.datasets import EXTRA_COLUMNS, Dataset, UnknownColumns
 from ingestro.events import FieldError
 from ingestro.limits import Limits
 from ingestro.lines import LineTooLong, PhysicalLines, RowTooLarge, TrackedLines
 from ingestro.rules import match_columns
-from ingestro.source import FileNotes, ReadAgain, SourceRow, Unreadable, clean_text
+from ingestro.source import FileNotes, ReadAgain, SourceRow, Unreadable, clean_text, named
 
 if TYPE_CHECKING:
     from _csv import Reader
@@ -72,10 +77,17 @@ def csv_rows(
         raise Unreadable(f"header repeats columns: {repeated}", header_line)
     if match.missing_required:
         raise Unreadable(f"header lacks required columns: {', '.join(match.missing_required)}", header_line)
+    if match.unknown and dataset.unknown_columns is UnknownColumns.REJECT:
+        raise Unreadable(
+            f"header has columns dataset {dataset.name} does not declare, and it rejects unknown columns:"
+            f" {named(match.unknown)}",
+            header_line,
+        )
     for name in match.unknown:
         notes.note_unknown(name)
     notes.header = header
-    return _records(reader, lines, header, match.positions, before_header, limits)
+    kept = match.unknown_positions if dataset.unknown_columns is UnknownColumns.KEEP else {}
+    return _records(reader, lines, header, match.positions, kept, before_header, limits)
 
 
 def _records(
@@ -83,12 +95,15 @@ def _records(
     lines: PhysicalLines,
     header: list[str],
     positions: dict[int, str],
+    kept: dict[int, str],
     before_header: int,
     limits: Limits,
 ) -> Iterator[SourceRow]:
+    """The header's records; ``kept``: the unknown columns to give under ``extra_columns`` (position -> name)."""
     # The hot path: per record, a few integer operations unless something is wrong.
     width = len(header)
     pairs = list(positions.items())
+    extras = list(kept.items())
     field_chars = limits.field_chars
     tracked = lines if isinstance(lines, TrackedLines) else None
     # csv.reader counts the lines it read; blank lines before the header and lines
@@ -120,7 +135,10 @@ def _records(
                 if size > field_chars and (too_large := _too_large_field(fields, header, positions, field_chars)):
                     yield SourceRow(line, None, fields, too_large)
                     continue
-                yield SourceRow(line, {name: fields[position] for position, name in pairs}, fields)
+                record: dict[str, Any] = {name: fields[position] for position, name in pairs}
+                if extras:
+                    record[EXTRA_COLUMNS] = {name: fields[position] for position, name in extras}
+                yield SourceRow(line, record, fields)
             return
         except LineTooLong:
             unseen += 1

@@ -6,6 +6,12 @@ not JSON numbers: their row is rejected (invalid_number). Where a row breaks a l
 (too deep, a string too long, too many keys) or is not an object, it is rejected and
 reading goes on; an NDJSON line that is not JSON is a rejected row too. (The elements
 of an array are read by ``ingestro.json_array``.)
+
+Keys match field names and aliases like CSV header columns. Two keys naming one field
+(``email`` and ``E-mail``) reject the row (duplicate_column). Unknown keys are, by the
+dataset's ``unknown_columns``: noted and dropped (ignore); noted and given under
+``extra_columns`` as {key as written: value} (keep); or the row's rejection (reject,
+unknown_column).
 """
 
 from __future__ import annotations
@@ -16,12 +22,12 @@ from collections.abc import Iterator
 from json.scanner import make_scanner
 from typing import Any, TextIO
 
-from ingestro.datasets import Dataset
+from ingestro.datasets import EXTRA_COLUMNS, Dataset, UnknownColumns
 from ingestro.events import FieldError
 from ingestro.limits import Limits
 from ingestro.lines import LineTooLong, PhysicalLines, RowTooLarge, TrackedLines
-from ingestro.rules import column_key
-from ingestro.source import FileNotes, ReadAgain, SourceRow
+from ingestro.rules import column_key, compile_dataset
+from ingestro.source import FileNotes, ReadAgain, SourceRow, named
 
 _JSON_WHITESPACE = " \t\n\r"
 #: Characters read at a time to find where a JSON file starts.
@@ -68,7 +74,8 @@ class JsonValues:
     """Turns decoded JSON values into rows of ``dataset``, within ``limits``."""
 
     def __init__(self, dataset: Dataset, limits: Limits, notes: FileNotes) -> None:
-        self._fields = frozenset(dataset.field_names)
+        self._columns = compile_dataset(dataset).columns
+        self._policy = dataset.unknown_columns
         self._limits = limits
         self._notes = notes
 
@@ -88,15 +95,32 @@ class JsonValues:
         if end - start > limits.field_chars and _longer_string(value, limits.field_chars):
             error = FieldError(None, "field_too_large", f"a string is longer than {limits.field_chars} characters")
             return SourceRow(line, None, value, error)
-        fields = self._fields
+        columns = self._columns
         record: dict[str, Any] = {}
+        unknown: dict[str, Any] | None = None
         for name, item in value.items():
-            key = column_key(name)
-            if key in fields:
-                record[key] = item
-            else:
+            field = columns.get(column_key(name))
+            if field is None:
                 self._notes.note_unknown(name)
+                if unknown is None:
+                    unknown = {}
+                unknown[name] = item
+            elif field in record:
+                return SourceRow(line, None, value, self._duplicate(value, field))
+            else:
+                record[field] = item
+        if unknown:
+            if self._policy is UnknownColumns.REJECT:
+                message = f"the dataset rejects unknown columns, and the row has {named(list(unknown))}"
+                error = FieldError(None, "unknown_column", message)
+                return SourceRow(line, None, value, error)
+            if self._policy is UnknownColumns.KEEP:
+                record[EXTRA_COLUMNS] = unknown
         return SourceRow(line, record, value)
+
+    def _duplicate(self, value: dict[str, Any], field: str) -> FieldError:
+        spellings = [name for name in value if self._columns.get(column_key(name)) == field]
+        return FieldError(field, "duplicate_column", f"keys {named(spellings)} all name field {field}")
 
     def decoded(self, line: int, text: str) -> SourceRow:
         """The row of the JSON text ``text`` (one NDJSON line, stripped)."""

@@ -1,7 +1,9 @@
 """Stream rows out of a stored file: CSV, a JSON array of objects, or NDJSON.
 
 Readers do no validation beyond the file's structure and the limits. Each yields
-``SourceRow`` values keyed by dataset field name; a row whose structure is broken
+``SourceRow`` values keyed by dataset field name (columns matched by name or alias;
+with ``unknown_columns = "keep"``, the others under ``extra_columns``; with
+``"reject"``, they fail a CSV file or reject a JSON row); a row whose structure is broken
 (wrong field count, not a JSON object, past a limit, undecodable bytes) carries a
 row-level error instead. A file that cannot be read on raises ``Unreadable`` with
 the reason and where it broke; rows before that point have already been yielded.

@@ -1,54 +1,70 @@
 """The row rules: normalize, validate and hash one row of a dataset.
 
-Pure functions over plain values: no I/O, no clock. A row is accepted when
-every field normalizes without error; its content hash is the SHA-256 of the
-canonical JSON (sorted keys) of the normalized values, every declared field
-present and an absent or empty optional field as null.
+Pure functions over plain values: no I/O, no clock. ``compile_dataset`` resolves a
+declaration once into one check per field (normalize by type, then default, required
+and the constraints the field declares); ``check_row`` runs them over a record. A row
+is accepted when every field passes; its content hash is the SHA-256 of the canonical
+JSON (sorted keys) of its content: the normalized values that are neither null nor
+their field's default, plus, with ``unknown_columns = "keep"``, the unknown columns
+under ``extra_columns`` when a row has any. Leaving out what an empty value becomes
+keeps a row's identity when the dataset gains an optional field: the rows stored
+before and the same rows uploaded again hash alike.
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 from collections.abc import Callable, Iterable, Mapping
-from datetime import date
-from functools import cache, lru_cache
+from decimal import Decimal
+from functools import cache
 from typing import Any
 
 import attrs
 import orjson
 
-from ingestro.datasets import Dataset, FieldType
+from ingestro.dates import DATE_FORMATS, date_normalizer, datetime_normalizer, normalize_date
+from ingestro.datasets import EXTRA_COLUMNS, Dataset, Field, FieldType, InvalidDeclaration, UnknownColumns
 from ingestro.events import FieldError
-
-_EMAIL = re.compile(
-    r"[a-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
-    r"@(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}"
+from ingestro.field_values import (
+    Invalid,
+    holds_nul,
+    normalize_boolean,
+    normalize_email,
+    normalize_integer,
+    normalize_json,
+    normalize_json_object,
+    normalize_number,
+    normalize_string,
+    normalize_uuid,
+    text,
 )
-_INTEGER = re.compile(r"[+-]?[0-9]+(?:\.0*)?")
-_MONTHS = {
-    name: number
-    for number, names in enumerate(
-        (
-            ("jan", "january"), ("feb", "february"), ("mar", "march"), ("apr", "april"),
-            ("may",), ("jun", "june"), ("jul", "july"), ("aug", "august"),
-            ("sep", "sept", "september"), ("oct", "october"), ("nov", "november"), ("dec", "december"),
-        ),
-        start=1,
-    )
-    for name in names
-}
-_BIGINT_MIN, _BIGINT_MAX = -(2**63), 2**63 - 1
-DATE_FORMATS = "YYYY-MM-DD, YYYY/MM/DD, MM/DD/YYYY or D Mon YYYY"
 
+__all__ = [
+    "DATE_FORMATS",
+    "Checked",
+    "ColumnMatch",
+    "CompiledDataset",
+    "Invalid",
+    "check_row",
+    "column_key",
+    "compile_dataset",
+    "content_hash",
+    "match_columns",
+    "normalize_boolean",
+    "normalize_date",
+    "normalize_email",
+    "normalize_integer",
+    "normalize_json",
+    "normalize_json_object",
+    "normalize_number",
+    "normalize_string",
+    "normalize_uuid",
+]
 
-class Invalid(Exception):
-    """A value that cannot be normalized; carries the stable error code."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
+#: A field's check: the value as read in, the normalized value out, or ``Invalid``.
+FieldCheck = Callable[[Any], Any]
 
 
 @attrs.frozen
@@ -60,146 +76,177 @@ class Checked:
     errors: list[FieldError]
 
 
-def _text(value: Any) -> str | None:
-    if isinstance(value, str):
-        value = value.strip()
-        if "\x00" in value:
-            # PostgreSQL text cannot hold NUL; refusing the row beats failing the batch.
-            raise Invalid("invalid_character", "text contains a NUL character")
-        return value or None
-    if value is None:
-        return None
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return str(value)
-    raise Invalid("invalid_type", f"expected text, got {type(value).__name__}")
+@attrs.frozen
+class CompiledDataset:
+    """A dataset's rules, resolved once so the per-row loop does one call per field."""
+
+    dataset: Dataset
+    #: (field name, its check), in declared order.
+    checks: tuple[tuple[str, FieldCheck], ...]
+    #: ``column_key`` of each field's name and aliases -> the field's name.
+    columns: dict[str, str]
+    #: Whether a record's ``extra_columns`` go into the row (``unknown_columns = "keep"``).
+    keeps_unknown: bool
+    #: The normalized default of each field that has one.
+    defaults: dict[str, Any]
 
 
-def normalize_string(value: Any) -> str | None:
-    """Trimmed text; numbers become their text; empty becomes None."""
-    return _text(value)
+def column_key(name: str) -> str:
+    """How a header or JSON key is compared with field names and aliases: case-insensitive, trimmed."""
+    return name.strip().lower()
 
 
-def normalize_email(value: Any) -> str | None:
-    text = _text(value)
-    if text is None:
-        return None
-    email = text.lower()
-    if len(email) > 254 or not _EMAIL.fullmatch(email):
-        raise Invalid("invalid_email", f"{text!r} is not a valid email address")
-    return email
+@cache
+def compile_dataset(dataset: Dataset) -> CompiledDataset:
+    """The checks of ``dataset``; raises ``InvalidDeclaration`` if a field's default fails its own checks."""
+    checks = tuple((field.name, _field_check(dataset, field)) for field in dataset.fields)
+    columns = {
+        column_key(spelling): field.name for field in dataset.fields for spelling in (field.name, *field.aliases)
+    }
+    defaults = {name: check(None) for (name, check), field in zip(checks, dataset.fields) if field.default is not None}
+    return CompiledDataset(dataset, checks, columns, dataset.unknown_columns is UnknownColumns.KEEP, defaults)
 
 
-def normalize_integer(value: Any) -> int | None:
-    number = _integer(value)
-    if number is not None and not _BIGINT_MIN <= number <= _BIGINT_MAX:
-        raise Invalid("out_of_range", f"{number} does not fit in a 64-bit integer")
-    return number
+def _normalizer(dataset: Dataset, field: Field) -> FieldCheck:
+    kind = field.type
+    if kind is FieldType.DATE:
+        return date_normalizer(field.formats, field.day_first)
+    if kind is FieldType.DATETIME:
+        return datetime_normalizer(dataset.timezone, field.formats)
+    return _NORMALIZERS[kind]
 
 
-def _integer(value: Any) -> int | None:
-    if isinstance(value, bool):
-        raise Invalid("invalid_integer", f"expected an integer, got {value!r}")
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float):
-        if value.is_integer():
-            return int(value)
-        raise Invalid("invalid_integer", f"{value!r} is not a whole number")
-    text = _text(value)
-    if text is None:
-        return None
-    if not _INTEGER.fullmatch(text):
-        raise Invalid("invalid_integer", f"{text!r} is not an integer")
-    digits = text.split(".", 1)[0]
-    if len(digits) > 20:  # past any 64-bit value; also keeps int() off huge inputs
-        raise Invalid("out_of_range", f"{text[:40]}... does not fit in a 64-bit integer")
-    return int(digits)
-
-
-def _number(part: str) -> int:
-    if not (part.isascii() and part.isdigit()):
-        raise ValueError(part)
-    return int(part)
-
-
-@lru_cache(maxsize=8192)
-def _parse_date(text: str) -> str:
-    try:
-        if len(text) == 10 and text[4] in "-/" and text[7] == text[4]:
-            y, m, d = _number(text[:4]), _number(text[5:7]), _number(text[8:])
-        elif "/" in text:
-            parts = text.split("/")
-            if len(parts) != 3 or len(parts[2]) != 4:
-                raise ValueError
-            m, d, y = (_number(p) for p in parts)
-        else:
-            parts = text.split()
-            if len(parts) != 3 or len(parts[2]) != 4:
-                raise ValueError
-            d, m, y = _number(parts[0]), _MONTHS[parts[1].lower().rstrip(".")], _number(parts[2])
-        return date(y, m, d).isoformat()
-    except (ValueError, KeyError):
-        raise Invalid("invalid_date", f"{text!r} is not a date ({DATE_FORMATS})") from None
-
-
-def normalize_date(value: Any) -> str | None:
-    text = _text(value)
-    return None if text is None else _parse_date(text)
-
-
-def normalize_json_object(value: Any) -> dict[str, Any] | None:
-    if value is None:
-        return None
-    if isinstance(value, str):
-        if not value.strip():
-            return None
-        try:
-            value = orjson.loads(value)
-        except orjson.JSONDecodeError:
-            raise Invalid("invalid_json", "not valid JSON") from None
-    if not isinstance(value, dict):
-        raise Invalid("invalid_json", f"expected a JSON object, got {type(value).__name__}")
-    try:
-        orjson.dumps(value)
-    except orjson.JSONEncodeError as error:  # e.g. a lone surrogate or a huge integer
-        raise Invalid("invalid_json", f"not storable as JSON: {error}") from None
-    if _holds_nul(value):  # jsonb cannot store \u0000
-        raise Invalid("invalid_character", "JSON contains a NUL character")
-    return value
-
-
-def _holds_nul(value: Any) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any("\x00" in key or _holds_nul(item) for key, item in value.items())
-    if isinstance(value, list):
-        return any(_holds_nul(item) for item in value)
-    return False
-
-
-NORMALIZERS: dict[FieldType, Callable[[Any], Any]] = {
-    FieldType.STRING: _text,  # normalize_string itself, one call less per value
+_NORMALIZERS: dict[FieldType, FieldCheck] = {
+    FieldType.STRING: text,  # normalize_string itself, one call less per value
     FieldType.EMAIL: normalize_email,
+    FieldType.ENUM: text,  # its values are checked as a constraint
     FieldType.INTEGER: normalize_integer,
-    FieldType.DATE: normalize_date,
+    FieldType.NUMBER: normalize_number,
+    FieldType.BOOLEAN: normalize_boolean,
+    FieldType.UUID: normalize_uuid,
+    FieldType.JSON: normalize_json,
     FieldType.JSON_OBJECT: normalize_json_object,
 }
 
 
-@attrs.frozen
-class _FieldCheck:
-    """A field's rules, resolved once per dataset so the per-row loop does no lookups."""
+def _constraints(field: Field) -> list[Callable[[Any], None]]:
+    """A check per constraint ``field`` declares, in the order they are judged; each raises ``Invalid``."""
+    found: list[Callable[[Any], None]] = []
+    # A number is canonical text, compared as a Decimal. An integer is compared with the
+    # bound rounded inward to an int (exact for integers, and int < int is the fast compare).
+    decimal = field.type is FieldType.NUMBER
+    if field.minimum is not None:
+        minimum, low = field.minimum, math.ceil(field.minimum)
 
-    name: str
-    normalize: Callable[[Any], Any]
-    required: bool
-    minimum: int | None
+        def at_least(value: Any) -> None:
+            if (Decimal(value) < minimum) if decimal else value < low:
+                raise Invalid("below_minimum", f"{value} is less than {minimum}")
+
+        found.append(at_least)
+    if field.maximum is not None:
+        maximum, high = field.maximum, math.floor(field.maximum)
+
+        def at_most(value: Any) -> None:
+            if (Decimal(value) > maximum) if decimal else value > high:
+                raise Invalid("above_maximum", f"{value} is more than {maximum}")
+
+        found.append(at_most)
+    if field.min_length is not None:
+        min_length = field.min_length
+
+        def long_enough(value: Any) -> None:
+            if len(value) < min_length:
+                raise Invalid("too_short", f"{len(value)} characters, fewer than the minimum of {min_length}")
+
+        found.append(long_enough)
+    if field.max_length is not None:
+        max_length = field.max_length
+
+        def short_enough(value: Any) -> None:
+            if len(value) > max_length:
+                raise Invalid("too_long", f"{len(value)} characters, more than the maximum of {max_length}")
+
+        found.append(short_enough)
+    if field.values is not None:
+        allowed = frozenset(field.values)
+        listed = ", ".join(repr(value) for value in field.values[:10]) + (", ..." if len(field.values) > 10 else "")
+
+        def listed_value(value: Any) -> None:
+            if value not in allowed:
+                raise Invalid("not_in_enum", f"{value[:60]!r} is not one of {listed}")
+
+        found.append(listed_value)
+    if field.pattern is not None:
+        fullmatch = re.compile(field.pattern).fullmatch
+        pattern = field.pattern
+
+        def matching(value: Any) -> None:
+            if fullmatch(value) is None:
+                raise Invalid("pattern_mismatch", f"{value[:60]!r} does not match the pattern {pattern!r}")
+
+        found.append(matching)
+    return found
 
 
-@cache
-def _checks(dataset: Dataset) -> tuple[_FieldCheck, ...]:
-    return tuple(_FieldCheck(f.name, NORMALIZERS[f.type], f.required, f.minimum) for f in dataset.fields)
+def _constrained(normalize: FieldCheck, constraints: list[Callable[[Any], None]]) -> FieldCheck:
+    """``normalize``, then each of ``constraints`` on a value that is not None."""
+    if not constraints:
+        return normalize
+    if len(constraints) == 1:  # the common case, without the loop
+        (only,) = constraints
+
+        def constrained_once(value: Any) -> Any:
+            normalized = normalize(value)
+            if normalized is not None:
+                only(normalized)
+            return normalized
+
+        return constrained_once
+
+    def constrained(value: Any) -> Any:
+        normalized = normalize(value)
+        if normalized is not None:
+            for constraint in constraints:
+                constraint(normalized)
+        return normalized
+
+    return constrained
+
+
+def _field_check(dataset: Dataset, field: Field) -> FieldCheck:
+    """``field``'s one check: normalize, then default or required, then its constraints."""
+    name = field.name
+    constrained = _constrained(_normalizer(dataset, field), _constraints(field))
+    default = None
+    if field.default is not None:
+        try:
+            default = constrained(field.default)
+        except Invalid as invalid:
+            raise InvalidDeclaration(
+                f"dataset {dataset.name}: field {name}: the default {field.default!r} fails the field's own checks:"
+                f" {invalid.message} ({invalid.code})"
+            ) from None
+    base = constrained
+    if field.required:
+        message = f"{name} is required"
+
+        def required(value: Any) -> Any:
+            normalized = base(value)
+            if normalized is None:
+                raise Invalid("required", message)
+            return normalized
+
+        return required
+    if default is None:
+        return base
+    if isinstance(default, (dict, list)):
+        return lambda value: _fresh(default) if (normalized := base(value)) is None else normalized
+    return lambda value: default if (normalized := base(value)) is None else normalized
+
+
+def _fresh(value: Any) -> Any:
+    """A copy of a JSON default, so no two rows share one mutable value."""
+    return orjson.loads(orjson.dumps(value))
 
 
 def content_hash(values: Mapping[str, Any]) -> str:
@@ -210,61 +257,82 @@ def content_hash(values: Mapping[str, Any]) -> str:
 def check_row(dataset: Dataset, record: Mapping[str, Any]) -> Checked:
     """Normalize and validate ``record`` (keyed by field name; other keys are ignored).
 
-    Every error of the row is reported, not only the first.
+    Every error of the row is reported, not only the first (one per field). With
+    ``unknown_columns = "keep"``, a non-empty ``record["extra_columns"]`` (the unknown
+    columns, as the reader read them) goes into the values, and so into the hash.
     """
+    compiled = compile_dataset(dataset)
     values: dict[str, Any] = {}
     errors: list[FieldError] = []
     get = record.get
-    for check in _checks(dataset):
+    for name, check in compiled.checks:
         try:
-            value = check.normalize(get(check.name))
-            if value is None:
-                if check.required:
-                    raise Invalid("required", f"{check.name} is required")
-            elif check.minimum is not None and value < check.minimum:
-                raise Invalid("below_minimum", f"{value} is less than {check.minimum}")
-            values[check.name] = value
+            values[name] = check(get(name))
         except Invalid as invalid:
-            errors.append(FieldError(check.name, invalid.code, invalid.message))
+            errors.append(FieldError(name, invalid.code, invalid.message))
+    if compiled.keeps_unknown and (extra := get(EXTRA_COLUMNS)):
+        if (error := _unstorable(extra)) is not None:
+            errors.append(error)
+        values[EXTRA_COLUMNS] = extra
     if errors:
         return Checked(values, None, errors)
+    defaults = compiled.defaults
+    if defaults:
+        content = {name: value for name, value in values.items() if value is not None and value != defaults.get(name)}
+    else:
+        content = {name: value for name, value in values.items() if value is not None}
     try:
-        return Checked(values, content_hash(values), errors)
+        return Checked(values, content_hash(content), errors)
     except orjson.JSONEncodeError as error:  # text that is not valid Unicode (lone surrogates)
         return Checked(values, None, [FieldError(None, "invalid_text", f"row is not valid Unicode: {error}")])
 
 
-def column_key(name: str) -> str:
-    """How a header or JSON key is compared with field names: case-insensitive, trimmed."""
-    return name.strip().lower()
+def _unstorable(extra: Any) -> FieldError | None:
+    """Why the kept unknown columns cannot be stored in jsonb, or None."""
+    try:
+        orjson.dumps(extra)
+    except orjson.JSONEncodeError as error:
+        return FieldError(None, "invalid_json", f"the unknown columns are not storable as JSON: {error}")
+    if holds_nul(extra):
+        return FieldError(None, "invalid_character", "an unknown column contains a NUL character")
+    return None
 
 
 @attrs.frozen
 class ColumnMatch:
     """How a file's columns map onto a dataset's fields."""
 
-    #: column position -> field name, for the columns that are fields.
+    #: column position -> field name, for the columns that are fields (by name or alias).
     positions: dict[int, str]
+    #: The other columns, as written.
     unknown: list[str]
     duplicates: list[str]
     missing_required: list[str]
+    #: column position -> name as written, for the unknown columns.
+    unknown_positions: dict[int, str] = attrs.field(factory=dict)
 
 
 def match_columns(dataset: Dataset, header: Iterable[str]) -> ColumnMatch:
-    """Match a CSV header against the dataset's fields."""
-    fields = set(dataset.field_names)
+    """Match a CSV header against the dataset's field names and aliases.
+
+    A column naming a field already named (twice, or by its name and an alias) is a duplicate.
+    """
+    columns = compile_dataset(dataset).columns
     positions: dict[int, str] = {}
+    unknown_positions: dict[int, str] = {}
     seen: set[str] = set()
-    unknown: list[str] = []
     duplicates: list[str] = []
     for position, column in enumerate(header):
         key = column_key(column)
-        if key in seen:
+        field = columns.get(key)
+        # An unknown column's key never equals a field name: that column would be the field.
+        named = key if field is None else field
+        if named in seen:
             duplicates.append(column)
-        seen.add(key)
-        if key in fields:
-            positions[position] = key
+        seen.add(named)
+        if field is not None:
+            positions[position] = field
         else:
-            unknown.append(column)
+            unknown_positions[position] = column
     missing = [name for name in dataset.required_fields if name not in seen]
-    return ColumnMatch(positions, unknown, duplicates, missing)
+    return ColumnMatch(positions, list(unknown_positions.values()), duplicates, missing, unknown_positions)

@@ -27,7 +27,8 @@ _INT64 = (-(2**63), 2**63 - 1)
 @attrs.frozen
 class SourceRow:
     line: int
-    #: Values keyed by field name; None when ``error`` says the row's structure is broken.
+    #: Values keyed by field name (and, when the dataset keeps unknown columns and the row has some,
+    #: ``extra_columns``: {name as written: value as read}); None when ``error`` says the structure is broken.
     record: dict[str, Any] | None
     #: The row as read: a CSV row's list of fields, a JSON value, an NDJSON line that is not JSON.
     raw: Any
@@ -72,6 +73,12 @@ def clean_text(text: str, limit: int = MAX_NAME_CHARS) -> str:
     if len(text) > limit:
         text = text[:limit] + "…"
     return _UNSTORABLE.sub("\ufffd", text)
+
+
+def named(columns: list[str], shown: int = 5) -> str:
+    """A few of ``columns`` for a message, each fit to show, and how many more there are."""
+    listed = ", ".join(repr(clean_text(name)) for name in columns[:shown])
+    return f"{listed} and {len(columns) - shown} more" if len(columns) > shown else listed
 
 
 def storable(raw: Any, text_limit: int, depth_limit: int) -> Any:

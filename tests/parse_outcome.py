@@ -8,7 +8,7 @@ from typing import Any
 import attrs
 
 from ingestro import codec
-from ingestro.datasets import get_dataset
+from ingestro.datasets import Dataset, get_dataset
 from ingestro.events import ParseCompleted, ParseFailed, RowsAccepted, RowsRejected, UploadOptions
 from ingestro.limits import DEFAULT_LIMITS, Limits
 from ingestro.parsing import parse_file
@@ -38,6 +38,7 @@ def parse(
     options: UploadOptions = UploadOptions(),
     limits: Limits = DEFAULT_LIMITS,
     batch_size: int = 100,
+    dataset: Dataset = CONTACTS,
 ) -> Outcome:
     """Parse ``path`` (format from its extension unless given); every event must also go through the codec."""
     if file_format is None:
@@ -49,7 +50,7 @@ def parse(
     failure = None
     unknown: list[str] = []
     total = -1
-    for event in parse_file("job", path, file_format, CONTACTS, batch_size, options, limits):
+    for event in parse_file("job", path, file_format, dataset, batch_size, options, limits):
         # What the parser emits must go through the stream entry codec unchanged.
         assert codec.decode({key.encode(): value for key, value in codec.encode(event).items()}) == event
         if isinstance(event, RowsAccepted):

@@ -1,77 +1,50 @@
-"""Dataset declarations: which fields a dataset has, their types and constraints.
+"""Datasets: the declarations of what a file's rows must be and where they are stored.
 
-Datasets are data (JSON files beside this module), loaded into immutable attrs
-classes; the parser, the projections and the API all read the same declaration.
+A dataset is declared in JSON or TOML (one file per dataset) or through
+``PUT /datasets/{name}``; the built-in ``contacts`` is a declaration file beside
+this module. ``ingestro.dataset_registry`` keeps every version of every dataset
+in PostgreSQL, the one source the API, the parser and the projections read.
 """
 
 from __future__ import annotations
 
-import enum
 from functools import cache
 from importlib import resources
 
-import attrs
-import cattrs
-import orjson
-
-#: Column names the data tables use for bookkeeping; a field may not take one.
-SYSTEM_COLUMNS = frozenset(
-    {"content_hash", "first_job_id", "first_line", "last_job_id", "last_line", "created_at", "updated_at"}
+from ingestro.datasets.declarations import NAME, checked, declaration_of, parse_declaration
+from ingestro.datasets.model import (
+    EXTRA_COLUMNS,
+    SQL_TYPES,
+    SYSTEM_COLUMNS,
+    Dataset,
+    Field,
+    FieldType,
+    InvalidDeclaration,
+    Migration,
+    RefusedChange,
+    UnknownColumns,
+    UnknownDataset,
 )
 
-
-class FieldType(str, enum.Enum):
-    STRING = "string"
-    EMAIL = "email"
-    INTEGER = "integer"
-    DATE = "date"
-    JSON_OBJECT = "json_object"
-
-
-#: The PostgreSQL column type each field type is stored as.
-SQL_TYPES: dict[FieldType, str] = {
-    FieldType.STRING: "text",
-    FieldType.EMAIL: "text",
-    FieldType.INTEGER: "bigint",
-    FieldType.DATE: "date",
-    FieldType.JSON_OBJECT: "jsonb",
-}
-
-
-@attrs.frozen
-class Field:
-    name: str
-    type: FieldType
-    required: bool = False
-    minimum: int | None = None
-
-
-@attrs.frozen(cache_hash=True)  # looked up per row in caches keyed by dataset
-class Dataset:
-    name: str
-    table: str
-    fields: tuple[Field, ...]
-
-    @property
-    def field_names(self) -> tuple[str, ...]:
-        return tuple(f.name for f in self.fields)
-
-    @property
-    def required_fields(self) -> tuple[str, ...]:
-        return tuple(f.name for f in self.fields if f.required)
-
-
-class UnknownDataset(LookupError):
-    pass
-
-
-def _check(dataset: Dataset) -> Dataset:
-    clash = SYSTEM_COLUMNS.intersection(dataset.field_names)
-    if clash:
-        raise ValueError(f"dataset {dataset.name}: field names {sorted(clash)} are reserved")
-    if len(set(dataset.field_names)) != len(dataset.fields):
-        raise ValueError(f"dataset {dataset.name}: field names repeat")
-    return dataset
+__all__ = [
+    "EXTRA_COLUMNS",
+    "NAME",
+    "SQL_TYPES",
+    "SYSTEM_COLUMNS",
+    "Dataset",
+    "Field",
+    "FieldType",
+    "InvalidDeclaration",
+    "Migration",
+    "RefusedChange",
+    "UnknownColumns",
+    "UnknownDataset",
+    "builtin_datasets",
+    "checked",
+    "declaration_of",
+    "get_dataset",
+    "parse_declaration",
+]
 
 
 @cache
@@ -80,13 +53,13 @@ def builtin_datasets() -> dict[str, Dataset]:
     found: dict[str, Dataset] = {}
     for entry in resources.files(__package__).iterdir():
         if entry.name.endswith(".json"):
-            dataset = _check(cattrs.structure(orjson.loads(entry.read_bytes()), Dataset))
+            dataset = parse_declaration(entry.read_bytes(), "json")
             found[dataset.name] = dataset
     return found
 
 
 def get_dataset(name: str) -> Dataset:
-    """The dataset called ``name``; raise ``UnknownDataset`` if there is none."""
+    """The built-in dataset called ``name``; raise ``UnknownDataset`` if there is none."""
     try:
         return builtin_datasets()[name]
     except KeyError:

@@ -1,0 +1,179 @@
+"""Read a dataset declaration (JSON or TOML) into a ``Dataset``, refusing what cannot work.
+
+Pure: text in, ``Dataset`` or ``InvalidDeclaration`` out. Every refusal names the
+field and what to change. What needs the rules (a default that does not pass its
+own field's checks) is checked by ``ingestro.rules.compile_dataset``.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from decimal import Decimal, InvalidOperation
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import cattrs
+import orjson
+
+from ingestro.datasets.model import (
+    SYSTEM_COLUMNS,
+    Dataset,
+    Field,
+    FieldType,
+    InvalidDeclaration,
+    Scalar,
+)
+
+#: Names of datasets, tables and fields: lowercase SQL identifiers, so no quoting surprises.
+NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+_TEXT_TYPES = {FieldType.STRING, FieldType.EMAIL, FieldType.ENUM}
+_NUMERIC_TYPES = {FieldType.INTEGER, FieldType.NUMBER}
+_DATE_TYPES = {FieldType.DATE, FieldType.DATETIME}
+
+
+def _decimal(value: Any, _: type) -> Decimal:
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise ValueError(f"expected a number, got {value!r}")
+    try:
+        number = Decimal(str(value))
+    except InvalidOperation:
+        raise ValueError(f"expected a number, got {value!r}") from None
+    if not number.is_finite():
+        raise ValueError(f"expected a finite number, got {value!r}")
+    return number
+
+
+def _scalar(value: Any, _: type) -> Scalar | None:
+    if value is not None and not isinstance(value, (str, int, float, bool)):
+        raise ValueError(f"a default must be text, a number or a boolean, got {value!r}")
+    return value
+
+
+_converter = cattrs.Converter(forbid_extra_keys=True)
+_converter.register_structure_hook(Decimal, _decimal)
+_converter.register_structure_hook_func(lambda kind: kind == (Scalar | None), _scalar)
+
+
+def _key(text: str) -> str:
+    """How header names, aliases and field names are compared: trimmed, case-insensitive."""
+    return text.strip().lower()
+
+
+def parse_declaration(text: str | bytes, syntax: str = "json") -> Dataset:
+    """The dataset declared by ``text`` (``syntax``: "json" or "toml")."""
+    try:
+        if syntax == "toml":
+            raw = tomllib.loads(text.decode() if isinstance(text, bytes) else text)
+        elif syntax == "json":
+            raw = orjson.loads(text)
+        else:
+            raise InvalidDeclaration(f"declarations are JSON or TOML, not {syntax!r}")
+    except (tomllib.TOMLDecodeError, orjson.JSONDecodeError, UnicodeDecodeError) as error:
+        raise InvalidDeclaration(f"not valid {syntax.upper()}: {error}") from None
+    return declaration_of(raw)
+
+
+def declaration_of(raw: Any) -> Dataset:
+    """The dataset declared by the decoded JSON/TOML value ``raw``."""
+    if not isinstance(raw, dict):
+        raise InvalidDeclaration("a declaration is an object with at least name and fields")
+    try:
+        dataset = _converter.structure(raw, Dataset)
+    except cattrs.BaseValidationError as error:
+        raise InvalidDeclaration("; ".join(_messages(error))) from None
+    return checked(dataset)
+
+
+def _messages(error: BaseException) -> list[str]:
+    notes = cattrs.transform_error(error) if isinstance(error, cattrs.BaseValidationError) else [str(error)]
+    return [note.replace("$.", "").replace(" @ $", "") for note in notes]
+
+
+def checked(dataset: Dataset) -> Dataset:
+    """``dataset`` itself, once every rule a declaration must follow holds; else InvalidDeclaration."""
+    problems: list[str] = []
+    for what, name in (("dataset name", dataset.name), ("table", dataset.table)):
+        if not NAME.fullmatch(name):
+            problems.append(f"{what} {name!r} must be a lowercase identifier ([a-z_][a-z0-9_]*, at most 63)")
+    if dataset.version < 1:
+        problems.append("version starts at 1")
+    if not dataset.fields:
+        problems.append("a dataset declares at least one field")
+    try:
+        ZoneInfo(dataset.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        problems.append(f"timezone {dataset.timezone!r} is not an IANA time zone such as 'Europe/Paris'")
+    seen: dict[str, str] = {}
+    for field in dataset.fields:
+        problems.extend(_field_problems(field))
+        for spelling in (field.name, *field.aliases):
+            key = _key(spelling)
+            if key in seen and seen[key] != field.name:
+                problems.append(f"field {field.name}: {spelling!r} already names field {seen[key]}")
+            elif key in seen and spelling == field.name:
+                problems.append(f"field {field.name} is declared twice")
+            seen[key] = field.name
+    names = set(dataset.field_names)
+    for name in dataset.key:
+        if name not in names:
+            problems.append(f"key field {name!r} is not a declared field")
+        elif not dataset.field(name).required:
+            problems.append(f"key field {name!r} must be required: a row without its key has no identity")
+    if len(set(dataset.key)) != len(dataset.key):
+        problems.append("key names a field twice")
+    for name in dataset.migration.retype:
+        if name not in names:
+            problems.append(f"migration.retype names {name!r}, which this version does not declare")
+    for name in dataset.migration.drop:
+        if name in names:
+            problems.append(f"migration.drop names {name!r}, which this version still declares")
+    if problems:
+        raise InvalidDeclaration(f"dataset {dataset.name}: " + "; ".join(problems))
+    return dataset
+
+
+def _field_problems(field: Field) -> list[str]:
+    problems: list[str] = []
+    say = f"field {field.name}:".__add__
+    if not NAME.fullmatch(field.name):
+        problems.append(say(" the name must be a lowercase identifier ([a-z_][a-z0-9_]*, at most 63)"))
+    if field.name in SYSTEM_COLUMNS:
+        problems.append(say(f" {field.name!r} is reserved for Ingestro's own columns"))
+    if field.type is FieldType.ENUM and not field.values:
+        problems.append(say(" an enum lists its allowed values"))
+    if field.values is not None and field.type not in (FieldType.ENUM, FieldType.STRING):
+        problems.append(say(" allowed values apply to enum and string fields"))
+    if (field.minimum is not None or field.maximum is not None) and field.type not in _NUMERIC_TYPES:
+        problems.append(say(" minimum and maximum apply to integer and number fields"))
+    if field.minimum is not None and field.maximum is not None and field.minimum > field.maximum:
+        problems.append(say(" minimum is greater than maximum"))
+    if (field.min_length is not None or field.max_length is not None) and field.type not in _TEXT_TYPES:
+        problems.append(say(" min_length and max_length apply to string, email and enum fields"))
+    if field.min_length is not None and field.max_length is not None and field.min_length > field.max_length:
+        problems.append(say(" min_length is greater than max_length"))
+    if any(bound is not None and bound < 0 for bound in (field.min_length, field.max_length)):
+        problems.append(say(" lengths are not negative"))
+    if field.pattern is not None:
+        if field.type not in _TEXT_TYPES:
+            problems.append(say(" a pattern applies to string, email and enum fields"))
+        try:
+            re.compile(field.pattern)
+        except re.error as error:
+            problems.append(say(f" pattern is not a regular expression: {error}"))
+    if (field.formats or field.day_first) and field.type not in _DATE_TYPES:
+        problems.append(say(" formats and day_first apply to date and datetime fields"))
+    if field.formats and field.day_first:
+        problems.append(say(" day_first applies to the built-in formats; with formats, write the order in them"))
+    if field.required and field.default is not None:
+        problems.append(say(" a required field with a default is never missing; make it optional"))
+    return problems
+
+
+_converter.register_unstructure_hook(Decimal, str)
+
+
+def unstructured(dataset: Dataset) -> dict[str, Any]:
+    """``dataset`` as the JSON value that declares it (what ``declaration_of`` reads back)."""
+    raw: dict[str, Any] = _converter.unstructure(dataset)
+    return raw
