@@ -11,7 +11,8 @@ import attrs
 import redis.asyncio as aioredis
 
 from ingestro import codec
-from ingestro.datasets import UnknownDataset, get_dataset
+from ingestro.dataset_registry import DatasetRegistry
+from ingestro.datasets import UnknownDataset
 from ingestro.events import Event, FileReceived, ParseFailed, ParseStarted, RowsAccepted, RowsRejected
 from ingestro.limits import DEFAULT_LIMITS, Limits
 from ingestro.metrics import ROWS_PARSED
@@ -33,6 +34,7 @@ class Parser:
 
     redis: aioredis.Redis
     storage: Storage
+    registry: DatasetRegistry
     batch_size: int = 500
     limits: Limits = DEFAULT_LIMITS
     name: str = PARSER_GROUP
@@ -40,14 +42,18 @@ class Parser:
     async def __call__(self, entry: Entry) -> None:
         event = codec.decode(entry.fields)
         if isinstance(event, FileReceived):
-            await self.parse(event)
+            await self.parse(event, entry.id)
 
-    async def parse(self, event: FileReceived) -> None:
+    async def parse(self, event: FileReceived, position: str | None) -> None:
+        """Parse the file of ``event``, whose stream id is ``position`` (its upload order), and emit its events."""
         await publish(self.redis, ParseStarted(event.job_id))
         try:
-            dataset = get_dataset(event.dataset)
-        except UnknownDataset:
-            await publish(self.redis, ParseFailed(event.job_id, f"unknown dataset {event.dataset!r}", None, 0, 0, 0))
+            if event.dataset_version is None:
+                dataset = await self.registry.latest(event.dataset)
+            else:
+                dataset = await self.registry.version(event.dataset, event.dataset_version)
+        except UnknownDataset as unknown:
+            await publish(self.redis, ParseFailed(event.job_id, f"unknown dataset {unknown}", None, 0, 0, 0))
             return
         if not await self.storage.exists(event.storage_key):
             await publish(self.redis, ParseFailed(event.job_id, "the stored file is missing", None, 0, 0, 0))
@@ -56,7 +62,7 @@ class Parser:
         # The readers open the file as they need it (more than once: see ingestro.readers), from whichever storage.
         stored = functools.partial(self.storage.open, event.storage_key)
         parsed_events = parse_file(
-            event.job_id, stored, event.format, dataset, self.batch_size, event.options, self.limits
+            event.job_id, stored, event.format, dataset, self.batch_size, event.options, self.limits, position
         )
         await self._publish_pipelined(dataset.name, parsed_events)
 

@@ -42,12 +42,30 @@ def _on_signals(stop: asyncio.Event) -> None:
 
 
 def cmd_migrate(_args: argparse.Namespace) -> int:
-    from ingestro.database import migrate
+    from ingestro.datasets import InvalidDeclaration
+    from ingestro.schema import prepare_database
 
     settings = _settings()
-    applied = asyncio.run(migrate(settings.database_url))
+    try:
+        prepared = asyncio.run(prepare_database(settings.database_url, _datasets_dir(settings)))
+    except InvalidDeclaration as error:
+        print(f"ingestro migrate: {error}", file=sys.stderr)
+        return 1
+    applied = prepared.migrations
     print(f"applied {len(applied)} migration(s){': ' + ', '.join(applied) if applied else ''}")
+    for declared in prepared.datasets:
+        print(f"dataset {declared.dataset.name}: {declared.outcome} (version {declared.dataset.version})")
     return 0
+
+
+def _datasets_dir(settings: Settings) -> Path | None:
+    """INGESTRO_DATASETS_DIR, which must be a directory when set."""
+    if not settings.datasets_dir:
+        return None
+    directory = Path(settings.datasets_dir)
+    if not directory.is_dir():
+        raise SystemExit(f"ingestro: INGESTRO_DATASETS_DIR={settings.datasets_dir!r} is not a directory")
+    return directory
 
 
 def cmd_api(args: argparse.Namespace) -> int:
@@ -123,6 +141,28 @@ def cmd_streams(_args: argparse.Namespace) -> int:
     return asyncio.run(streams_command.run(_settings().redis_url))
 
 
+def cmd_replay(args: argparse.Namespace) -> int:
+    from ingestro import replay_command
+
+    return asyncio.run(replay_command.run(_settings(), args.projection, args.allow_loss))
+
+
+def cmd_reparse(args: argparse.Namespace) -> int:
+    from ingestro import reparse_command
+
+    if bool(args.job_ids) == args.all:
+        raise SystemExit("ingestro reparse: give job ids or --all")
+    return asyncio.run(reparse_command.run(_settings(), args.job_ids, args.all))
+
+
+def cmd_files(args: argparse.Namespace) -> int:
+    from ingestro import files_command
+
+    if (args.action == "delete") != bool(args.job_id) or (args.force and args.action != "delete"):
+        raise SystemExit("ingestro files: `list`, or `delete JOB_ID [--force]`")
+    return asyncio.run(files_command.run(_settings(), args.action, args.job_id, args.force))
+
+
 def _call_api(args: argparse.Namespace, command: str, work: Callable[[httpx.AsyncClient], Awaitable[int]]) -> int:
     """Run ``work`` with a client of the API at ``args.url``, the key from INGESTRO_API_KEY."""
     import httpx
@@ -145,7 +185,9 @@ def cmd_upload(args: argparse.Namespace) -> int:
     from ingestro.client import upload_files
 
     paths = [Path(name) for name in args.files]
-    return _call_api(args, "upload", lambda client: upload_files(client, paths, args.dataset, args.wait, sys.stdout))
+    return _call_api(
+        args, "upload", lambda client: upload_files(client, paths, args.dataset, args.wait, sys.stdout, sys.stderr)
+    )
 
 
 def cmd_jobs(args: argparse.Namespace) -> int:
@@ -207,7 +249,11 @@ def build_parser() -> argparse.ArgumentParser:
     dev.add_argument("--copies", type=int, default=1, help="processes of each consumer (default: %(default)s)")
     dev.set_defaults(run=cmd_dev)
 
-    migrate = commands.add_parser("migrate", help="apply the SQL migrations in db/ not yet applied")
+    migrate = commands.add_parser(
+        "migrate",
+        help="apply the SQL migrations in db/ not yet applied, then declare the datasets"
+        " (built-in and INGESTRO_DATASETS_DIR), creating or altering their tables",
+    )
     migrate.set_defaults(run=cmd_migrate)
 
     api = commands.add_parser("api", help="serve the HTTP API")
@@ -239,8 +285,10 @@ def build_parser() -> argparse.ArgumentParser:
         "upload",
         help="upload files to a running API (key from $INGESTRO_API_KEY)",
         description=(
-            "Send each file to the API at --url, printing its job id; with --wait, follow the jobs to their end, "
-            "print a summary table, and exit 1 when any failed (or any upload was refused). The API key is read "
+            "Send each file to the API at --url, printing its job id; with --wait, follow the jobs to their end "
+            "(live, from GET /jobs/{id}/events), print a summary table, and exit 1 when any failed (or any upload "
+            "was refused). Progress (bytes sent, then each job's counts) goes to stderr: a bar redrawn in place on "
+            "a terminal, a few plain lines otherwise. The API key is read "
             "from INGESTRO_API_KEY only, never an option, so that it does not show in process listings."
         ),
     )
@@ -302,6 +350,48 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     streams.set_defaults(run=cmd_streams)
+
+    replay = commands.add_parser(
+        "replay",
+        help="rebuild a projection's tables from the retained stream events and swap them in",
+        description=(
+            "Rebuild into shadow tables with the projection's own code, then, under a short lock of the live tables, "
+            "catch up to the stream head and swap them in atomically; live ingestion goes on. Refused when the live "
+            "tables hold batches whose events retention trimmed (run `ingestro reparse` first). Progress on stderr."
+        ),
+    )
+    replay.add_argument("projection", choices=("data", "errors", "jobs", "all"), help="which projection (all: each)")
+    replay.add_argument(
+        "--allow-loss", action="store_true", help="swap even when trimmed events leave batches or jobs out"
+    )
+    replay.set_defaults(run=cmd_replay)
+
+    reparse = commands.add_parser(
+        "reparse",
+        help="parse jobs' stored files again and re-emit their events (same job ids, same batches)",
+        description=(
+            "Regenerates the events of jobs whose events retention trimmed, while their files are kept; the live "
+            "projections change nothing, a replay can then rebuild from them. INGESTRO_BATCH_SIZE must be the one "
+            "the files were parsed with (checked). With job ids, nothing is done when one cannot be reparsed."
+        ),
+    )
+    reparse.add_argument("job_ids", nargs="*", metavar="JOB_ID", help="the jobs")
+    reparse.add_argument("--all", action="store_true", help="every job whose file is stored")
+    reparse.set_defaults(run=cmd_reparse)
+
+    files = commands.add_parser(
+        "files",
+        help="list uploaded files, or delete one no longer needed",
+        description=(
+            "A file is needed while its job is not finished, and is the only source to replay its job from once its "
+            "events were trimmed from the streams: deleting it is refused then (the latter unless --force). "
+            "INGESTRO_FILE_RETENTION_DAYS deletes finished jobs' files after that many days."
+        ),
+    )
+    files.add_argument("action", choices=("list", "delete"), help="what to do")
+    files.add_argument("job_id", nargs="?", metavar="JOB_ID", help="delete: the job whose file goes")
+    files.add_argument("--force", action="store_true", help="delete even when its events are no longer retained")
+    files.set_defaults(run=cmd_files)
     return parser
 
 

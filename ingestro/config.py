@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TypeVar
 
 import attrs
 
@@ -39,6 +40,27 @@ ENVIRONMENT: dict[str, tuple[str, str, str]] = {
         "idempotency_ttl_s",
         str(24 * 3600),
         "How long an upload's Idempotency-Key is remembered (a reuse after that is a new upload)",
+    ),
+    "INGESTRO_RATE_LIMIT": (
+        "rate_limit",
+        "50",
+        "Requests per second each API key may make, on average, over every API process (0: no limit)",
+    ),
+    "INGESTRO_RATE_BURST": ("rate_burst", "100", "Requests an API key may make at once, above the rate (at least 1)"),
+    "INGESTRO_MAX_CONCURRENT_UPLOADS": (
+        "max_concurrent_uploads",
+        "4",
+        "Uploads each API key may be sending at once, over every API process (0: no limit)",
+    ),
+    "INGESTRO_MAX_EVENT_STREAMS": (
+        "max_event_streams",
+        "100",
+        "GET /jobs/{id}/events streams one API process serves at once (each holds a Redis connection)",
+    ),
+    "INGESTRO_EVENTS_HEARTBEAT_S": (
+        "events_heartbeat_s",
+        "15",
+        "Seconds between keepalive comments on an idle event stream (more than 0, at most 25)",
     ),
     "INGESTRO_BATCH_SIZE": ("batch_size", "500", "Rows per RowsAccepted / RowsRejected event"),
     "INGESTRO_MAX_FIELD_CHARS": (
@@ -99,6 +121,12 @@ ENVIRONMENT: dict[str, tuple[str, str, str]] = {
         "60",
         "How often the `jobs` consumer trims the streams",
     ),
+    "INGESTRO_FILE_RETENTION_DAYS": (
+        "file_retention_days",
+        "",
+        "Delete the uploaded files of finished jobs received more than this many days ago, beside stream"
+        " retention (unset: keep every file)",
+    ),
     "INGESTRO_CONSUMER_NAME": (
         "consumer_name",
         "",
@@ -112,9 +140,55 @@ ENVIRONMENT: dict[str, tuple[str, str, str]] = {
     ),
     "INGESTRO_CONSUMER_SLOT": ("", "0", "Default --slot of `ingestro consume`"),
     "INGESTRO_MIGRATIONS_DIR": ("", "db/ of the source tree", "Where the SQL migrations are"),
+    "INGESTRO_DATASETS_DIR": (
+        "datasets_dir",
+        "",
+        "Directory of dataset declarations (one *.json or *.toml per dataset) that `ingestro migrate` and"
+        " `ingestro dev` declare, beside the built-in ones (unset: the built-in ones only)",
+    ),
     "INGESTRO_URL": ("", "http://127.0.0.1:8000", "The API `ingestro upload`, `jobs` and `errors` call (or --url)"),
     "INGESTRO_API_KEY": ("", "", "The API key `ingestro upload`, `jobs` and `errors` send (a token)"),
 }
+
+
+_Number = TypeVar("_Number", int, float)
+
+
+class OutOfRange(ValueError):
+    """A setting of the right type, but outside what it may be."""
+
+
+def _at_least(value: _Number, minimum: _Number) -> _Number:
+    if not value >= minimum:  # NaN too
+        raise OutOfRange(f"must be at least {minimum}")
+    return value
+
+
+def _non_negative_float(raw: str | float) -> float:
+    return _at_least(float(raw), 0.0)
+
+
+def _non_negative_int(raw: str | int) -> int:
+    return _at_least(int(raw), 0)
+
+
+def _positive_int(raw: str | int) -> int:
+    return _at_least(int(raw), 1)
+
+
+def _optional_days(raw: str | float | None) -> float | None:
+    """Unset (empty): None, keep forever; otherwise a number of days, at least 0."""
+    if raw is None or raw == "":
+        return None
+    return _at_least(float(raw), 0.0)
+
+
+def _heartbeat(raw: str | float) -> float:
+    """More than 0 and at most 25 s: a stream's blocking read must end well within the API's 30 s socket timeout."""
+    value = float(raw)
+    if not 0 < value <= 25:
+        raise OutOfRange("must be more than 0 and at most 25")
+    return value
 
 
 @attrs.frozen
@@ -126,6 +200,11 @@ class Settings:
     s3_endpoint_url: str
     max_upload_bytes: int = attrs.field(converter=int)
     idempotency_ttl_s: int = attrs.field(converter=int)
+    rate_limit: float = attrs.field(converter=_non_negative_float)
+    rate_burst: int = attrs.field(converter=_positive_int)
+    max_concurrent_uploads: int = attrs.field(converter=_non_negative_int)
+    max_event_streams: int = attrs.field(converter=_positive_int)
+    events_heartbeat_s: float = attrs.field(converter=_heartbeat)
     batch_size: int = attrs.field(converter=int)
     max_field_chars: int = attrs.field(converter=int)
     max_row_chars: int = attrs.field(converter=int)
@@ -141,9 +220,11 @@ class Settings:
     group_size: int = attrs.field(converter=int)
     stream_retention_s: float = attrs.field(converter=float)
     retention_interval_s: float = attrs.field(converter=float)
+    file_retention_days: float | None = attrs.field(converter=_optional_days)
     consumer_name: str
     log_level: str
     metrics_port: int = attrs.field(converter=int)
+    datasets_dir: str
 
     @property
     def limits(self) -> Limits:
@@ -173,7 +254,8 @@ class Settings:
             converter = fields[attribute].converter
             try:
                 values[attribute] = converter(raw) if callable(converter) else raw
-            except ValueError:
-                raise ValueError(f"{variable}={raw!r} is not a valid value") from None
+            except ValueError as error:
+                why = f": {error}" if isinstance(error, OutOfRange) else ""
+                raise ValueError(f"{variable}={raw!r} is not a valid value{why}") from None
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]

@@ -16,7 +16,7 @@ from types import FrameType
 
 import attrs
 
-from ingestro.database import migrate
+from ingestro.schema import prepare_database
 from ingestro.names import CONSUMER_NAMES
 from ingestro.servers import PostgresServer, RedisServer, free_port
 
@@ -105,8 +105,9 @@ def run_dev(data_dir: Path, host: str, port: int, copies: int) -> int:
         metrics_ports = {(name, slot): free_port() for name in CONSUMER_NAMES for slot in range(copies)}
         metrics_urls = [f"http://{host}:{p}/metrics" for p in (port, *metrics_ports.values())]
         write_env(data_dir / "env", values | {"INGESTRO_METRICS_URLS": ",".join(metrics_urls)})
-        applied = asyncio.run(migrate(database_url))
-        log.info("migrations applied", extra={"count": len(applied)})
+        datasets_dir = os.environ.get("INGESTRO_DATASETS_DIR")
+        prepared = asyncio.run(prepare_database(database_url, Path(datasets_dir) if datasets_dir else None))
+        log.info("migrations applied", extra={"count": len(prepared.migrations)})
 
         env = {**os.environ, **values}
         command = [sys.executable, "-m", "ingestro"]

@@ -50,6 +50,9 @@ class FileReceived:
     #: before API keys decode as the default tenant's, uploaded without a key.
     tenant: str = "default"
     uploaded_by: str | None = None
+    #: The version of the dataset's declaration the file is checked against, fixed at upload so that
+    #: parsing the file again gives the same rows; None (entries from before versions): the latest.
+    dataset_version: int | None = None
 
 
 @attrs.frozen
@@ -87,6 +90,11 @@ class RowsAccepted:
     dataset: str
     seq: int
     rows: list[AcceptedRow]
+    #: The dataset version whose rules accepted the rows.
+    schema_version: int = 1
+    #: The stream id of the job's FileReceived: the upload order, which with the line decides which
+    #: of several rows for one natural key is stored. None: before all uploads (older entries).
+    position: str | None = None
 
 
 @attrs.frozen
@@ -153,7 +161,34 @@ class BatchApplied:
     seq: int
     rows: int
     inserted: int
+    #: Rows that changed nothing: an identical row was stored, or (natural key) a later one won.
     duplicate: int
+    #: Rows that replaced the stored content of their natural key.
+    updated: int = 0
+
+
+@attrs.frozen
+class JobStatusChanged:
+    """The ``jobs`` projection committed a new status for a job, with the job's counts at that commit.
+
+    Published after the commit, on its own stream, for whoever follows a job (``GET /jobs/{id}/events``);
+    at least once per change (a change seen by two appliers may be told twice), and the counts
+    of a final status (``completed``, ``failed``) are the job's final counts.
+    """
+
+    type_name: ClassVar[str] = "JobStatusChanged"
+    version: ClassVar[int] = 1
+
+    job_id: str
+    status: str
+    previous: str | None
+    rows_total: int | None
+    rows_accepted: int
+    rows_rejected: int
+    rows_inserted: int
+    rows_duplicate: int
+    error: str | None
+    rows_updated: int = 0
 
 
 Event = (
@@ -164,6 +199,7 @@ Event = (
     | ParseCompleted
     | ParseFailed
     | BatchApplied
+    | JobStatusChanged
 )
 
 EVENT_TYPES: tuple[type[Event], ...] = (
@@ -174,4 +210,5 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     ParseCompleted,
     ParseFailed,
     BatchApplied,
+    JobStatusChanged,
 )

@@ -53,8 +53,12 @@ def parse_file(
     batch_size: int,
     options: UploadOptions = UploadOptions(),
     limits: Limits = DEFAULT_LIMITS,
+    position: str | None = None,
 ) -> Iterator[ParseEvent]:
-    """Yield the events for the file at ``path``; the last one is ParseCompleted or ParseFailed."""
+    """Yield the events for the file at ``path``; the last one is ParseCompleted or ParseFailed.
+
+    ``position``: the stream id of the job's FileReceived, carried by each RowsAccepted as its upload order.
+    """
     reader = RowReader(path, file_format, dataset, options, limits)
     failure: str | None = None
     failed_line: int | None = None
@@ -73,7 +77,7 @@ def parse_file(
                     accepted.append(AcceptedRow(row.line, checked.content_hash, checked.values))
                     rows_accepted += 1
                     if len(accepted) >= batch_size:
-                        yield RowsAccepted(job_id, dataset.name, accepted_batches, accepted)
+                        yield RowsAccepted(job_id, dataset.name, accepted_batches, accepted, dataset.version, position)
                         accepted_batches += 1
                         accepted = []
                     continue
@@ -94,7 +98,7 @@ def parse_file(
         failure, failed_line = unreadable.reason, unreadable.line
     # What was read before a failure still stands: flush it, then give the verdict.
     if accepted:
-        yield RowsAccepted(job_id, dataset.name, accepted_batches, accepted)
+        yield RowsAccepted(job_id, dataset.name, accepted_batches, accepted, dataset.version, position)
         accepted_batches += 1
     if rejected:
         yield RowsRejected(job_id, dataset.name, rejected_batches, rejected)

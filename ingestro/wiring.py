@@ -12,6 +12,8 @@ from consumers.parser import Parser
 from ingestro import connections, logs
 from ingestro.config import Settings
 from ingestro.database import create_pool
+from ingestro.file_retention import run_file_retention
+from ingestro.dataset_registry import DatasetRegistry
 from ingestro.names import DATA_GROUP, ERRORS_GROUP, GROUP_STREAMS, JOBS_GROUP, PARSER_GROUP
 from ingestro.retention import run_retention
 from ingestro.runtime import Consumer, ConsumerSettings, Entry, GroupHandler, Handler
@@ -28,13 +30,13 @@ def consumer_name(settings: Settings, slot: int) -> str:
 
 def make_handler(name: str, settings: Settings, redis: aioredis.Redis, pool: asyncpg.Pool) -> Handler:
     if name == PARSER_GROUP:
-        return Parser(redis, storage_for(settings), settings.batch_size, settings.limits)
+        return Parser(redis, storage_for(settings), DatasetRegistry(pool), settings.batch_size, settings.limits)
     if name == DATA_GROUP:
         return DataProjection(pool, redis)
     if name == ERRORS_GROUP:
         return ErrorsProjection(pool, redis)
     if name == JOBS_GROUP:
-        return JobsProjection(pool)
+        return JobsProjection(pool, redis=redis)
     raise ValueError(f"unknown consumer {name!r}; choose from {', '.join(GROUP_STREAMS)}")
 
 
@@ -94,6 +96,12 @@ async def run_consumer(name: str, settings: Settings, slot: int, stop: asyncio.E
             async with asyncio.TaskGroup() as tasks:
                 tasks.create_task(consumer.run(stop))
                 tasks.create_task(run_retention(redis, settings.stream_retention_s, settings.retention_interval_s, stop))
+                if settings.file_retention_days is not None:  # ingestro.file_retention: files of finished jobs
+                    tasks.create_task(
+                        run_file_retention(
+                            pool, storage_for(settings), settings.file_retention_days, settings.retention_interval_s, stop
+                        )
+                    )
         else:
             await consumer.run(stop)
     finally:

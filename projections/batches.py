@@ -16,6 +16,7 @@ class Outcome:
     rows: int
     inserted: int
     duplicate: int
+    updated: int = 0
 
 
 async def claim(connection: asyncpg.Connection, projection: str, job_id: str, seq: int, rows: int) -> bool:
@@ -36,20 +37,22 @@ async def claim(connection: asyncpg.Connection, projection: str, job_id: str, se
 
 async def record(connection: asyncpg.Connection, projection: str, job_id: str, seq: int, outcome: Outcome) -> None:
     await connection.execute(
-        "UPDATE applied_batches SET inserted = $4, duplicate = $5 WHERE projection = $1 AND job_id = $2 AND seq = $3",
+        "UPDATE applied_batches SET inserted = $4, duplicate = $5, updated = $6"
+        " WHERE projection = $1 AND job_id = $2 AND seq = $3",
         projection,
         job_id,
         seq,
         outcome.inserted,
         outcome.duplicate,
+        outcome.updated,
     )
 
 
 async def stored(connection: asyncpg.Connection, projection: str, job_id: str, seq: int) -> Outcome:
     row = await connection.fetchrow(
-        "SELECT rows, inserted, duplicate FROM applied_batches WHERE projection = $1 AND job_id = $2 AND seq = $3",
+        "SELECT rows, inserted, duplicate, updated FROM applied_batches WHERE projection = $1 AND job_id = $2 AND seq = $3",
         projection,
         job_id,
         seq,
     )
-    return Outcome(row["rows"], row["inserted"], row["duplicate"])
+    return Outcome(row["rows"], row["inserted"], row["duplicate"], row["updated"])

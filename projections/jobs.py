@@ -17,8 +17,12 @@ applied; then the completion check above finishes it as usual.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import asyncpg
 import attrs
+import redis.asyncio as aioredis
+from cattrs import unstructure
 
 from ingestro import codec
 from ingestro.events import (
@@ -34,6 +38,7 @@ from ingestro.events import (
 from ingestro.dlq import DeadLetter
 from ingestro.names import DATA_GROUP, DLQ_STREAM, ERRORS_GROUP, JOBS_GROUP
 from ingestro.runtime import Entry
+from projections import job_status
 
 _ENSURE_ROW = "INSERT INTO jobs (job_id) VALUES ($1) ON CONFLICT DO NOTHING"
 _COMPLETE_IF_DONE = """
@@ -53,16 +58,23 @@ _STALL = """
 _COUNTED = "SELECT true FROM job_batches WHERE job_id = $1 AND projection = $2 AND seq = $3"
 
 
-async def record_file_received(connection: asyncpg.Connection, event: FileReceived) -> None:
-    """Create or complete the job's row from its FileReceived; the status is left as it is."""
+async def record_file_received(connection: asyncpg.Connection, event: FileReceived, position: str | None = None) -> None:
+    """Create or complete the job's row from its FileReceived; the status is left as it is.
+
+    ``position`` is the FileReceived's stream entry id; with the storage key and the options it is
+    what ``ingestro reparse`` needs once the entry was trimmed (a known position is never unset).
+    """
     await connection.execute(
         """
-        INSERT INTO jobs (job_id, dataset, filename, format, bytes, sha256, received_at, tenant, uploaded_by)
-        VALUES ($1, $2, $3, $4, $5, $6, $7::text::timestamptz, $8, $9)
+        INSERT INTO jobs (job_id, dataset, filename, format, bytes, sha256, received_at, tenant, uploaded_by,
+                          storage_key, options, position, dataset_version)
+        VALUES ($1, $2, $3, $4, $5, $6, $7::text::timestamptz, $8, $9, $10, $11, $12, $13)
         ON CONFLICT (job_id) DO UPDATE
            SET dataset = EXCLUDED.dataset, filename = EXCLUDED.filename, format = EXCLUDED.format,
                bytes = EXCLUDED.bytes, sha256 = EXCLUDED.sha256, received_at = EXCLUDED.received_at,
-               tenant = EXCLUDED.tenant, uploaded_by = EXCLUDED.uploaded_by
+               tenant = EXCLUDED.tenant, uploaded_by = EXCLUDED.uploaded_by,
+               storage_key = EXCLUDED.storage_key, options = EXCLUDED.options,
+               position = coalesce(EXCLUDED.position, jobs.position), dataset_version = EXCLUDED.dataset_version
         """,
         event.job_id,
         event.dataset,
@@ -73,6 +85,10 @@ async def record_file_received(connection: asyncpg.Connection, event: FileReceiv
         event.received_at,
         event.tenant,
         event.uploaded_by,
+        event.storage_key,
+        unstructure(event.options),
+        position,
+        event.dataset_version,
     )
 
 
@@ -130,7 +146,8 @@ async def _batch_applied(connection: asyncpg.Connection, event: BatchApplied) ->
         await connection.execute(
             """
             UPDATE jobs SET rows_accepted = rows_accepted + $2, rows_inserted = rows_inserted + $3,
-                   rows_duplicate = rows_duplicate + $4, data_batches_applied = data_batches_applied + 1,
+                   rows_duplicate = rows_duplicate + $4, rows_updated = rows_updated + $5,
+                   data_batches_applied = data_batches_applied + 1,
                    status = CASE WHEN status = 'pending' THEN 'processing' ELSE status END, updated_at = now()
              WHERE job_id = $1
             """,
@@ -138,6 +155,7 @@ async def _batch_applied(connection: asyncpg.Connection, event: BatchApplied) ->
             event.rows,
             event.inserted,
             event.duplicate,
+            event.updated,
         )
     elif event.projection == ERRORS_GROUP:
         await connection.execute(
@@ -157,19 +175,22 @@ async def _batch_applied(connection: asyncpg.Connection, event: BatchApplied) ->
 class JobsProjection:
     pool: asyncpg.Pool
     name: str = JOBS_GROUP
+    #: Where status changes are announced (JobStatusChanged, after each commit); None: not announced.
+    redis: aioredis.Redis | None = None
 
     async def __call__(self, entry: Entry) -> None:
         if entry.stream == DLQ_STREAM:
             await self.stall(entry.id, DeadLetter.from_fields(entry.fields))
         else:
-            await self.apply_all([codec.decode(entry.fields)])
+            await self.apply_all([codec.decode(entry.fields)], [entry.id])
 
     async def handle_group(self, entries: list[Entry]) -> None:
         """Apply the entries' job events in one transaction (dead letters one by one)."""
         for entry in entries:
             if entry.stream == DLQ_STREAM:
                 await self(entry)
-        await self.apply_all([codec.decode(entry.fields) for entry in entries if entry.stream != DLQ_STREAM])
+        events = [entry for entry in entries if entry.stream != DLQ_STREAM]
+        await self.apply_all([codec.decode(entry.fields) for entry in events], [entry.id for entry in events])
 
     async def stall(self, dlq_id: str, letter: DeadLetter) -> None:
         """Mark the job of a dead-lettered event ``stalled``, saying why, unless it finished meanwhile."""
@@ -181,27 +202,37 @@ class JobsProjection:
                 _COUNTED, event.job_id, letter.group, event.seq
             ):
                 return  # redriven and applied before this dead letter was read
+            before = await job_status.statuses(connection, [event.job_id])
             await connection.execute(_ENSURE_ROW, event.job_id)
             reason = f"{letter.describe()} (redrive it with `ingestro dlq redrive {dlq_id}`)"
             await connection.execute(_STALL, event.job_id, reason)
+            changes = await job_status.changes_since(connection, before)
+        await job_status.announce(self.redis, changes)
 
     async def apply(self, event: Event) -> None:
         """Apply one job event; events of other kinds are ignored."""
         await self.apply_all([event])
 
-    async def apply_all(self, events: list[Event]) -> None:
-        """Apply job events in one transaction, in job order (so concurrent appliers lock rows alike)."""
+    async def apply_all(self, events: list[Event], positions: Sequence[str | None] = ()) -> None:
+        """Apply job events in one transaction, in job order (so concurrent appliers lock rows alike).
+
+        ``positions``: the events' stream entry ids, where known (a FileReceived's is recorded).
+        """
         if not events:
             return
+        known = [*positions, *[None] * (len(events) - len(positions))]
         async with self.pool.acquire() as connection, connection.transaction():
-            for event in sorted(events, key=lambda event: event.job_id):
-                await _apply(connection, event)
+            before = await job_status.statuses(connection, sorted({event.job_id for event in events}))
+            for event, position in sorted(zip(events, known), key=lambda pair: pair[0].job_id):
+                await _apply(connection, event, position)
+            changes = await job_status.changes_since(connection, before)
+        await job_status.announce(self.redis, changes)  # after the commit: never a status rolled back
 
 
-async def _apply(connection: asyncpg.Connection, event: Event) -> None:
+async def _apply(connection: asyncpg.Connection, event: Event, position: str | None = None) -> None:
     await connection.execute(_ENSURE_ROW, event.job_id)
     if isinstance(event, FileReceived):
-        await record_file_received(connection, event)
+        await record_file_received(connection, event, position)
     elif isinstance(event, ParseStarted):
         await _parse_started(connection, event)
     elif isinstance(event, ParseCompleted):

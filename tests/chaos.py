@@ -43,7 +43,8 @@ import httpx
 import orjson
 import redis.asyncio as aioredis
 
-from ingestro.database import create_pool, migrate
+from ingestro.database import create_pool
+from ingestro.schema import prepare_database
 from ingestro.names import DLQ_STREAM, FILES_STREAM, GROUP_STREAMS, PARSER_GROUP
 from ingestro.samples import Expected, sample_rows, write_sample_file
 from ingestro.servers import PostgresServer, RedisServer, free_port
@@ -323,7 +324,7 @@ async def run(plan: Plan, say: Callable[[str], None] = print) -> list[dict[str, 
         sample = work / "sample.csv"
         expected = write_sample_file(sample, "csv", plan.rows, seed=plan.seed)
         with RedisServer(work / "redis") as redis_server, PostgresServer(work / "postgres") as postgres:
-            await migrate(postgres.url)
+            await prepare_database(postgres.url)
             chaos = Chaos(plan, work, say, rng, redis_server, postgres)
             redis = aioredis.Redis.from_url(redis_server.url, socket_timeout=10)
             pool = await create_pool(postgres.url, min_size=0, max_size=2)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ingestro.database import migrate
+from ingestro.schema import prepare_database
 from ingestro.servers import PostgresServer, RedisServer
 from tests.stack import Stack, StackFactory
 
@@ -33,8 +33,8 @@ def postgres_server() -> Iterator[PostgresServer]:
 
 @pytest.fixture(scope="session")
 async def migrated(postgres_server: PostgresServer) -> str:
-    """The database URL, with every migration applied once per session."""
-    await migrate(postgres_server.url)
+    """The database URL, with every migration applied and the built-in datasets declared, once per session."""
+    await prepare_database(postgres_server.url)
     return postgres_server.url
 
 

@@ -19,11 +19,12 @@ import redis.asyncio as aioredis
 
 from ingestro.api.app import create_app
 from ingestro.config import Settings
-from ingestro.database import create_pool
+from ingestro.database import create_pool, quote_ident
+from ingestro.datasets import builtin_datasets
 from ingestro.names import CONSUMER_NAMES, GROUP_STREAMS
 from ingestro.wiring import run_consumer
 
-TABLES = ("jobs", "job_batches", "applied_batches", "validation_errors", "contacts", "api_keys")
+TABLES = ("jobs", "job_batches", "applied_batches", "validation_errors", "contacts", "api_keys", "deleted_files")
 
 
 def stack_settings(redis_url: str, database_url: str, upload_dir: Path, **overrides: Any) -> Settings:
@@ -40,9 +41,16 @@ def stack_settings(redis_url: str, database_url: str, upload_dir: Path, **overri
 
 
 async def reset(redis: aioredis.Redis, pool: asyncpg.Pool) -> None:
-    """Empty every stream and every table."""
+    """Empty every stream and every table, and forget every dataset a test declared."""
     await redis.flushdb()
     await pool.execute(f"TRUNCATE {', '.join(TABLES)}")
+    declared = await pool.fetch(
+        "SELECT DISTINCT declaration->>'table' AS table_name FROM datasets WHERE name <> ALL($1::text[])",
+        list(builtin_datasets()),
+    )
+    for row in declared:
+        await pool.execute(f"DROP TABLE IF EXISTS {quote_ident(row['table_name'])}")
+    await pool.execute("DELETE FROM datasets WHERE name <> ALL($1::text[]) OR version > 1", list(builtin_datasets()))
 
 
 @attrs.define

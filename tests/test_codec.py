@@ -14,6 +14,7 @@ from ingestro.events import (
     Event,
     FieldError,
     FileReceived,
+    JobStatusChanged,
     ParseCompleted,
     ParseFailed,
     ParseStarted,
@@ -88,6 +89,10 @@ SAMPLES: list[Event] = [
     ParseFailed(job_id=JOB, reason="invalid UTF-8", line=12, rows_total=11, accepted_batches=1, rejected_batches=0),
     ParseFailed(job_id=JOB, reason="empty file", line=None, rows_total=0, accepted_batches=0, rejected_batches=0),
     BatchApplied(job_id=JOB, projection="contacts", seq=0, rows=7, inserted=5, duplicate=2),
+    JobStatusChanged(
+        job_id=JOB, status="failed", previous="processing", rows_total=11, rows_accepted=7, rows_rejected=1,
+        rows_inserted=5, rows_duplicate=2, error="invalid UTF-8",
+    ),
 ]
 
 
@@ -146,7 +151,29 @@ def test_data_is_the_events_attributes_as_json() -> None:
         "rows": 7,
         "inserted": 5,
         "duplicate": 2,
+        "updated": 0,
     }
+
+
+@pytest.mark.parametrize(
+    ("type_name", "data", "expected"),
+    [
+        (
+            "RowsAccepted",
+            {"job_id": JOB, "dataset": "contacts", "seq": 0, "rows": []},
+            RowsAccepted(JOB, "contacts", 0, [], schema_version=1, position=None),
+        ),
+        (
+            "BatchApplied",
+            {"job_id": JOB, "projection": "data", "seq": 0, "rows": 2, "inserted": 1, "duplicate": 1},
+            BatchApplied(JOB, "data", 0, 2, 1, 1, updated=0),
+        ),
+    ],
+)
+def test_entries_written_before_datasets_had_versions_decode_with_the_defaults(
+    type_name: str, data: dict[str, object], expected: Event
+) -> None:
+    assert decode({b"type": type_name.encode(), b"v": b"1", b"data": orjson.dumps(data)}) == expected
 
 
 @pytest.mark.parametrize("event", SAMPLES, ids=sample_id)

@@ -74,7 +74,21 @@ def env(redis_server: RedisServer, migrated: str, tmp_path: Path) -> Iterator[di
 def test_migrate_applies_each_migration_once(env: dict[str, str]) -> None:
     # The session fixture already migrated: running again applies nothing and succeeds.
     result = subprocess.run([*COMMAND, "migrate"], env=env, capture_output=True, text=True, check=True)
-    assert result.stdout.strip() == "applied 0 migration(s)"
+    assert result.stdout.splitlines() == ["applied 0 migration(s)", "dataset contacts: unchanged (version 1)"]
+
+
+def test_migrate_declares_the_datasets_of_the_datasets_directory(env: dict[str, str], tmp_path: Path) -> None:
+    (tmp_path / "notes.toml").write_text('name = "notes"\n[[fields]]\nname = "text"\ntype = "string"\n')
+    env = {**env, "INGESTRO_DATASETS_DIR": str(tmp_path)}
+    result = subprocess.run([*COMMAND, "migrate"], env=env, capture_output=True, text=True, check=True)
+    assert "dataset notes: created (version 1)" in result.stdout.splitlines()
+
+    (tmp_path / "notes.toml").write_text('name = "notes"\n[[fields]]\nname = "body"\ntype = "string"\n')
+    refused = subprocess.run([*COMMAND, "migrate"], env=env, capture_output=True, text=True)
+    assert refused.returncode == 1
+    assert refused.stderr.startswith("ingestro migrate: dataset notes: removing or retyping fields is a new version")
+    assert "field text is removed" in refused.stderr
+    subprocess.run(["psql", env["INGESTRO_DATABASE_URL"], "-qc", "DROP TABLE notes; DELETE FROM datasets WHERE name = 'notes'"], check=True)
 
 
 def test_separate_processes_with_two_copies_of_each_consumer_ingest_exactly(env: dict[str, str], tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ from ingestro.names import ACCEPTED_STREAM, JOB_EVENTS_STREAM
 from ingestro.datasets import get_dataset
 from ingestro.rules import check_row
 from ingestro.runtime import Entry
-from projections.data import DataProjection, staged_records
+from projections.data import DataProjection, staged_records, upsert_sql
 from projections.errors import ErrorsProjection
 from tests.stack import Stack
 
@@ -27,12 +27,13 @@ def accepted(*emails: str, seq: int = 0) -> RowsAccepted:
 
 def test_batches_are_staged_as_their_distinct_rows_tagged_with_their_batch() -> None:
     first, second = accepted("b@x.io", "a@x.io", "B@X.io"), accepted("c@x.io", "a@x.io", seq=1)
-    records = staged_records(get_dataset("contacts"), [first, second])
-    # (email, ..., content_hash, job, line, batch): the first occurrence of each row wins.
-    assert [(record[0], record[-2], record[-1]) for record in records] == [
-        ("b@x.io", 2, 0),
-        ("a@x.io", 3, 0),
-        ("c@x.io", 2, 1),
+    dataset = get_dataset("contacts")
+    records = [dict(zip(upsert_sql(dataset).columns, record)) for record in staged_records(dataset, [first, second])]
+    # A repeated row is staged once, for the batch of its first occurrence, from its first line to its last.
+    assert [(r["email"], r["first_line"], r["last_line"], r["batch"]) for r in records] == [
+        ("b@x.io", 2, 4, 0),
+        ("a@x.io", 3, 3, 0),
+        ("c@x.io", 2, 2, 1),
     ]
 
 

@@ -13,13 +13,16 @@ from starlette.routing import Route
 from ingestro.api.auth import Need, guarded
 from ingestro.api.context import AppContext
 from ingestro.api.data import list_data
+from ingestro.api.datasets import get_dataset, list_datasets, put_dataset
 from ingestro.api.dlq import list_dead_letters
+from ingestro.api.job_events import job_events
 from ingestro.api.jobs import get_job, list_errors, list_jobs
 from ingestro.api.metrics import counting_refusals, metrics_endpoint
 from ingestro.api.openapi import openapi_endpoint
 from ingestro.api.problems import EXCEPTION_HANDLERS, problem_response
 from ingestro.api.responses import JSON
 from ingestro.api.upload import upload
+from ingestro.api.upload_slots import limiting_uploads
 from ingestro.config import Settings
 from ingestro.connections import redis_client
 from ingestro.database import create_pool
@@ -65,11 +68,15 @@ def create_app(settings: Settings, *, insecure: bool = False) -> Starlette:
             await redis.aclose()
 
     routes = [
-        Route("/upload", guarded(counting_refusals(upload), Need.UPLOAD), methods=["POST"]),
+        Route("/upload", guarded(counting_refusals(limiting_uploads(upload)), Need.UPLOAD), methods=["POST"]),
         Route("/jobs", guarded(list_jobs, Need.READ_JOBS), methods=["GET"]),
         Route("/jobs/{job_id}", guarded(get_job, Need.READ_JOBS), methods=["GET"]),
         Route("/jobs/{job_id}/errors", guarded(list_errors, Need.READ_JOBS), methods=["GET"]),
+        Route("/jobs/{job_id}/events", guarded(job_events, Need.READ_JOBS), methods=["GET"]),
         Route("/data", guarded(list_data, Need.READ_DATA), methods=["GET"]),
+        Route("/datasets", guarded(list_datasets, Need.READ_JOBS), methods=["GET"]),
+        Route("/datasets/{name}", guarded(get_dataset, Need.READ_JOBS), methods=["GET"]),
+        Route("/datasets/{name}", guarded(put_dataset, Need.ADMIN), methods=["PUT"]),
         Route("/dlq", guarded(list_dead_letters, Need.ADMIN), methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),

@@ -10,14 +10,28 @@ from ingestro.api.pagination import cursor_of, limit_of, page
 from ingestro.api.problems import Problem
 from ingestro.api.responses import JSON
 from ingestro.database import quote_ident
-from ingestro.datasets import UnknownDataset, get_dataset
+from ingestro.datasets import UnknownDataset
+
+
+#: The bookkeeping columns a row is shown with (the upload positions only order rows: see projections/data.py).
+SHOWN_BOOKKEEPING = (
+    "extra_columns",
+    "content_hash",
+    "schema_version",
+    "first_job_id",
+    "first_line",
+    "last_job_id",
+    "last_line",
+    "created_at",
+    "updated_at",
+)
 
 
 async def list_data(request: Request) -> Response:
     context: AppContext = request.app.state.context
     name = request.query_params.get("dataset", "contacts")
     try:
-        dataset = get_dataset(name)
+        dataset = await context.datasets.latest(name)
     except UnknownDataset:
         raise Problem(404, "Not Found", f"unknown dataset {name!r}") from None
     limit = limit_of(request)
@@ -26,8 +40,9 @@ async def list_data(request: Request) -> Response:
     if not isinstance(after_hash, str):
         raise Problem(400, "Bad Request", "the cursor is not one this API gave out")
     table = quote_ident(dataset.table)
+    columns = ", ".join(map(quote_ident, (*dataset.field_names, *SHOWN_BOOKKEEPING)))
     rows = await context.pool.fetch(
-        f"SELECT * FROM {table} WHERE content_hash > $1 ORDER BY content_hash LIMIT $2", after_hash, limit
+        f"SELECT {columns} FROM {table} WHERE content_hash > $1 ORDER BY content_hash LIMIT $2", after_hash, limit
     )
     items = [{key: (str(value) if key.endswith("job_id") else value) for key, value in row.items()} for row in rows]
     body, headers = page(request, items, limit, [rows[-1]["content_hash"]] if rows else None)

@@ -20,8 +20,8 @@ from ingestro.api.problems import Problem
 from ingestro.api.responses import JSON
 
 _JOB_COLUMNS = """
-    job_id, status, dataset, filename, format, bytes, sha256, rows_total, rows_accepted, rows_rejected,
-    rows_inserted, rows_duplicate, unknown_columns, error, error_line,
+    job_id, status, dataset, dataset_version, filename, format, bytes, sha256, rows_total, rows_accepted,
+    rows_rejected, rows_inserted, rows_updated, rows_duplicate, unknown_columns, error, error_line,
     received_at, started_at, parsed_at, finished_at, updated_at,
     (SELECT coalesce(array_agg(earlier.job_id::text ORDER BY earlier.received_at, earlier.job_id), '{}')
        FROM jobs earlier
@@ -65,7 +65,8 @@ def job_view(row: Any) -> dict[str, Any]:
     return view
 
 
-async def get_job(request: Request) -> Response:
+async def find_job(request: Request) -> dict[str, Any]:
+    """The job of the path as ``GET /jobs/{id}`` shows it; 404 when absent or not the caller's to see."""
     context: AppContext = request.app.state.context
     job_id = _job_id(request)
     row = await context.pool.fetchrow(
@@ -73,7 +74,11 @@ async def get_job(request: Request) -> Response:
     )
     if row is None:
         raise Problem(404, "Not Found", f"no job {job_id}")
-    return JSON(job_view(row))
+    return job_view(row)
+
+
+async def get_job(request: Request) -> Response:
+    return JSON(await find_job(request))
 
 
 async def list_jobs(request: Request) -> Response:

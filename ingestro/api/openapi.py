@@ -13,6 +13,7 @@ from starlette.responses import Response
 
 from ingestro.api.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from ingestro.api.responses import JSON
+from ingestro.datasets import FieldType, UnknownColumns
 
 _NULLABLE_STRING = {"type": ["string", "null"]}
 _NULLABLE_INTEGER = {"type": ["integer", "null"]}
@@ -37,9 +38,14 @@ _PAGING = [
     _query("cursor", "`next_cursor` of the previous page", {"type": "string"}),
 ]
 _DATASET = _query("dataset", "the dataset", {"type": "string", "default": "contacts"})
+_RETRY_AFTER = {"Retry-After": {"description": "seconds to wait before trying again", "schema": {"type": "string"}}}
 _DENIED = {
     "401": _problem("no API key, or an unknown or revoked one"),
     "403": _problem("the API key's scope does not allow this"),
+    "429": {
+        **_problem("past the API key's request rate (INGESTRO_RATE_LIMIT), or on POST /upload its uploads at once"),
+        "headers": _RETRY_AFTER,
+    },
 }
 _LINK = {"Link": {"description": 'the next page: `<…>; rel="next"`', "schema": {"type": "string"}}}
 _SECURED: list[dict[str, list[str]]] = [{"apiKey": []}]
@@ -65,7 +71,13 @@ _JOB_PROPERTIES: dict[str, Any] = {
     "bytes": _NULLABLE_INTEGER,
     "sha256": _NULLABLE_STRING,
     "rows_total": _NULLABLE_INTEGER,
+    "dataset_version": {**_NULLABLE_INTEGER, "description": "the dataset version the file was checked against"},
     **{name: {"type": "integer"} for name in ("rows_accepted", "rows_rejected", "rows_inserted", "rows_duplicate")},
+    "rows_updated": {
+        "type": "integer",
+        "description": "rows that replaced the stored content of their natural key (rows_duplicate: rows that"
+        " changed nothing, an identical row being stored or a later one of their key winning)",
+    },
     "unknown_columns": {"type": "array", "items": {"type": "string"}},
     "error": _NULLABLE_STRING,
     "error_line": _NULLABLE_INTEGER,
@@ -80,6 +92,7 @@ _ACCEPTED_PROPERTIES: dict[str, Any] = {
     "job_id": {"type": "string", "format": "uuid"},
     "status": {"const": "pending"},
     "dataset": {"type": "string"},
+    "dataset_version": {"type": "integer", "description": "the version of the dataset the file will be checked against"},
     "filename": {"type": "string"},
     "format": {"enum": ["csv", "json", "ndjson"]},
     "compression": {"enum": ["gzip", None]},
@@ -101,6 +114,24 @@ _DEAD_LETTER_PROPERTIES: dict[str, Any] = {
     "job_id": _NULLABLE_STRING,
     "seq": _NULLABLE_INTEGER,
 }
+
+_COUNTS = ("rows_total", "rows_accepted", "rows_rejected", "rows_inserted", "rows_updated", "rows_duplicate")
+
+
+def _job_event(name: str, data: str) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "required": ["event", "data"],
+        "properties": {
+            "event": {"const": name},
+            "data": {
+                "type": "string",
+                "contentMediaType": "application/json",
+                "contentSchema": {"$ref": f"#/components/schemas/{data}"},
+            },
+        },
+    }
+
 
 _UPLOAD = {
     "summary": "Upload a file to ingest",
@@ -150,6 +181,43 @@ _UPLOAD = {
     },
 }
 
+_FIELD_PROPERTIES: dict[str, Any] = {
+    "name": {"type": "string", "pattern": "^[a-z_][a-z0-9_]{0,62}$"},
+    "type": {"enum": [kind.value for kind in FieldType]},
+    "required": {"type": "boolean", "default": False},
+    "default": {"type": ["string", "number", "boolean", "null"], "description": "as a file would hold it"},
+    "minimum": {"type": ["string", "number", "null"]},
+    "maximum": {"type": ["string", "number", "null"]},
+    "min_length": {"type": ["integer", "null"]},
+    "max_length": {"type": ["integer", "null"]},
+    "pattern": {**_NULLABLE_STRING, "description": "a regular expression the whole value matches"},
+    "values": {"type": ["array", "null"], "items": {"type": "string"}, "description": "allowed values"},
+    "aliases": {"type": "array", "items": {"type": "string"}, "description": "other header names"},
+    "formats": {"type": "array", "items": {"type": "string"}, "description": "strptime patterns of dates"},
+    "day_first": {"type": "boolean", "default": False},
+}
+_DATASET_PROPERTIES: dict[str, Any] = {
+    "name": {"type": "string", "pattern": "^[a-z_][a-z0-9_]{0,62}$"},
+    "fields": {
+        "type": "array",
+        "minItems": 1,
+        "items": {"type": "object", "required": ["name", "type"], "properties": _FIELD_PROPERTIES},
+    },
+    "table": {"type": "string", "description": "the table; by default the dataset's name"},
+    "version": {"type": "integer", "minimum": 1},
+    "key": {"type": "array", "items": {"type": "string"}, "description": "natural key (empty: the content hash)"},
+    "unknown_columns": {"enum": [policy.value for policy in UnknownColumns]},
+    "timezone": {"type": "string", "description": "IANA zone of naive datetimes"},
+    "migration": {
+        "type": "object",
+        "properties": {
+            "drop": {"type": "array", "items": {"type": "string"}},
+            "retype": {"type": "array", "items": {"type": "string"}},
+        },
+    },
+}
+_DATASET_NAME = {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
+
 SPEC: dict[str, Any] = {
     "openapi": "3.1.0",
     "info": {"title": "Ingestro", "version": "1", "description": "CSV and JSON ingestion into PostgreSQL. See README.md."},
@@ -190,6 +258,42 @@ SPEC: dict[str, Any] = {
             "RejectedRowPage": _page("RejectedRow"),
             "RowPage": _page("Row"),
             "DeadLetterPage": _page("DeadLetter"),
+            "JobEvent": {
+                "description": "one event of GET /jobs/{job_id}/events: its name, and its data as one line of JSON",
+                "oneOf": [_job_event("progress", "JobProgress"), _job_event("status", "JobStatus")],
+            },
+            "JobProgress": {
+                "type": "object",
+                "required": ["job_id", *_COUNTS],
+                "properties": {"job_id": {"type": "string", "format": "uuid"}, **{name: _JOB_PROPERTIES[name] for name in _COUNTS}},
+            },
+            "JobStatus": {
+                "type": "object",
+                "required": ["job_id", "status", "error"],
+                "properties": {name: _JOB_PROPERTIES[name] for name in ("job_id", "status", "error")},
+            },
+            "Declaration": {"type": "object", "required": ["fields"], "properties": _DATASET_PROPERTIES},
+            "Dataset": {
+                "type": "object",
+                "required": list(_DATASET_PROPERTIES),
+                "properties": {
+                    **_DATASET_PROPERTIES,
+                    "versions": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "properties": {"version": {"type": "integer"}, "declared_at": _TIMESTAMP},
+                        },
+                    },
+                    "outcome": {"enum": ["created", "evolved", "unchanged"]},
+                    "statements": {"type": "array", "items": {"type": "string"}, "description": "the SQL run"},
+                },
+            },
+            "DatasetList": {
+                "type": "object",
+                "required": ["items"],
+                "properties": {"items": {"type": "array", "items": {"$ref": "#/components/schemas/Dataset"}}},
+            },
         },
     },
     "paths": {
@@ -230,6 +334,30 @@ SPEC: dict[str, Any] = {
                 },
             }
         },
+        "/jobs/{job_id}/events": {
+            "get": {
+                "summary": "A job's progress and status changes as Server-Sent Events, until it ends",
+                "description": (
+                    "`event: progress` (data: the job's counts) and `event: status` (data: `job_id`, `status`, `error`)"
+                    " lines, each with one line of JSON data: first the state now, then each change as it happens;"
+                    " `: keepalive` comments while idle. The stream ends after the status `completed` or `failed`."
+                ),
+                "security": _SECURED,
+                "parameters": [_JOB_ID],
+                "responses": {
+                    "200": {
+                        "description": "the event stream",
+                        "content": {"text/event-stream": {"schema": {"$ref": "#/components/schemas/JobEvent"}}},
+                    },
+                    **_DENIED,
+                    "404": _problem("no such job (or another tenant's)"),
+                    "503": {
+                        **_problem("this API process serves INGESTRO_MAX_EVENT_STREAMS streams already"),
+                        "headers": _RETRY_AFTER,
+                    },
+                },
+            }
+        },
         "/data": {
             "get": {
                 "summary": "A dataset's rows, in content-hash order (keys of the default tenant only)",
@@ -242,6 +370,42 @@ SPEC: dict[str, Any] = {
                     "404": _problem("unknown dataset"),
                 },
             }
+        },
+        "/datasets": {
+            "get": {
+                "summary": "Every dataset's latest declaration",
+                "security": _SECURED,
+                "responses": {"200": _json("DatasetList", "the datasets"), **_DENIED},
+            }
+        },
+        "/datasets/{name}": {
+            "get": {
+                "summary": "A dataset's latest declaration and its versions",
+                "security": _SECURED,
+                "parameters": [_DATASET_NAME],
+                "responses": {"200": _json("Dataset", "the dataset"), **_DENIED, "404": _problem("unknown dataset")},
+            },
+            "put": {
+                "summary": "Declare a dataset, or its next version (admin keys); creates or alters its table",
+                "security": _SECURED,
+                "parameters": [_DATASET_NAME],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {"schema": {"$ref": "#/components/schemas/Declaration"}},
+                        "application/toml": {"schema": {"type": "string"}},
+                    },
+                },
+                "responses": {
+                    "200": _json("Dataset", "evolved to a new version, or unchanged"),
+                    "201": _json("Dataset", "created"),
+                    **_DENIED,
+                    "409": _problem("a change that is refused, or that the stored rows do not allow"),
+                    "413": _problem("larger than a declaration may be"),
+                    "415": _problem("neither JSON nor TOML"),
+                    "422": _problem("a declaration that cannot work"),
+                },
+            },
         },
         "/dlq": {
             "get": {

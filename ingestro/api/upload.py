@@ -20,7 +20,7 @@ from ingestro.api.context import AppContext
 from ingestro.api.problems import Problem
 from ingestro.api.responses import JSON
 from ingestro.api.upload_options import GZIP_MEDIA_TYPES, is_gzip, query_options, request_is_gzip
-from ingestro.datasets import UnknownDataset, get_dataset
+from ingestro.datasets import UnknownDataset
 from ingestro.events import FileReceived
 from ingestro.metrics import UPLOAD_BYTES, UPLOADS
 from ingestro.publisher import publish
@@ -175,7 +175,7 @@ async def _upload(
     settings = context.settings
     dataset_name = request.query_params.get("dataset", "contacts")
     try:
-        get_dataset(dataset_name)
+        dataset = await context.datasets.latest(dataset_name)
     except UnknownDataset:
         raise Problem(404, "Not Found", f"unknown dataset {dataset_name!r}") from None
     query_format = request.query_params.get("format")
@@ -241,15 +241,16 @@ async def _upload(
         options=attrs.evolve(upload_options, compression="gzip" if gzip_body else None),
         tenant=caller.tenant,
         uploaded_by=caller.key_id,
+        dataset_version=dataset.version,
     )
     try:
-        await publish(context.redis, event)
+        position = await publish(context.redis, event)
     except Exception:
         await context.storage.delete(stored.key)
         raise
     try:
         async with context.pool.acquire() as connection:
-            await record_file_received(connection, event)
+            await record_file_received(connection, event, position)
     except Exception:
         # The event is durable: the jobs projection will create the row from it.
         log.warning("could not seed the job row; the jobs projection will", extra={"job_id": job_id}, exc_info=True)
@@ -260,6 +261,7 @@ async def _upload(
         "job_id": job_id,
         "status": "pending",
         "dataset": dataset_name,
+        "dataset_version": dataset.version,
         "filename": event.filename,
         "format": file_format,
         "compression": event.options.compression,

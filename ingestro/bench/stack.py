@@ -18,7 +18,7 @@ import httpx
 import redis.asyncio as aioredis
 import redis.exceptions
 
-from ingestro.database import migrate
+from ingestro.schema import prepare_database
 from ingestro.names import DATA_GROUP, ERRORS_GROUP, GROUP_STREAMS, JOBS_GROUP, PARSER_GROUP
 from ingestro.servers import HOST, PostgresServer, RedisServer, free_port
 
@@ -84,7 +84,7 @@ class Stack:
             started = [pool.submit(self.redis.start), pool.submit(self.postgres.start)]
         for future in started:
             future.result()
-        asyncio.run(migrate(self.postgres.url))
+        asyncio.run(prepare_database(self.postgres.url))
 
     def start_api(self, settings: dict[str, str]) -> None:
         """Run the API; it and every consumer get ``settings`` (``INGESTRO_*``) in their environment."""

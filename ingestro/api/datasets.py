@@ -1,0 +1,87 @@
+"""``/datasets``: list, show and declare datasets (``PUT`` needs the admin scope).
+
+``PUT /datasets/{name}`` takes a declaration as JSON (``application/json``) or TOML
+(``application/toml``): 201 when the dataset is new, 200 with ``"outcome"`` saying
+whether the declaration evolved the dataset (a new version; the statements run
+are listed) or changed nothing. A declaration that cannot work is 422; a change
+that is refused (removing or retyping fields without declaring the migration,
+changing the key or table) or that the stored rows do not allow is 409.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+
+from ingestro.api.context import AppContext
+from ingestro.api.problems import Problem
+from ingestro.api.responses import JSON
+from ingestro.dataset_registry import declare
+from ingestro.datasets import Dataset, InvalidDeclaration, RefusedChange, UnknownDataset, parse_declaration
+from ingestro.datasets.declarations import unstructured
+
+#: Largest declaration accepted; a real one is a few kilobytes.
+MAX_DECLARATION_BYTES = 1024 * 1024
+_SYNTAXES = {"application/json": "json", "application/toml": "toml", "text/toml": "toml"}
+
+
+def described(dataset: Dataset) -> dict[str, Any]:
+    """The declaration as the API shows it: what ``PUT`` takes, with the version it has."""
+    return unstructured(dataset)
+
+
+async def list_datasets(request: Request) -> Response:
+    context: AppContext = request.app.state.context
+    return JSON({"items": [described(dataset) for dataset in await context.datasets.all_latest()]})
+
+
+async def get_dataset(request: Request) -> Response:
+    context: AppContext = request.app.state.context
+    name = request.path_params["name"]
+    try:
+        history = await context.datasets.history(name)
+    except UnknownDataset:
+        raise Problem(404, "Not Found", f"unknown dataset {name!r}") from None
+    latest, _ = history[-1]
+    body = described(latest)
+    body["versions"] = [{"version": dataset.version, "declared_at": when} for dataset, when in history]
+    return JSON(body)
+
+
+async def put_dataset(request: Request) -> Response:
+    context: AppContext = request.app.state.context
+    name = request.path_params["name"]
+    media_type = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
+    syntax = _SYNTAXES.get(media_type)
+    if syntax is None:
+        raise Problem(415, "Unsupported Media Type", "send the declaration as application/json or application/toml")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_DECLARATION_BYTES:
+            raise Problem(413, "Content Too Large", f"a declaration is at most {MAX_DECLARATION_BYTES} bytes")
+    try:
+        raw = orjson.loads(body) if syntax == "json" else None
+        if isinstance(raw, dict):
+            raw.setdefault("name", name)
+            body = bytearray(orjson.dumps(raw))
+        dataset = parse_declaration(bytes(body), syntax)
+    except orjson.JSONDecodeError as error:
+        raise Problem(422, "Unprocessable Content", f"not valid JSON: {error}") from None
+    except InvalidDeclaration as error:
+        raise Problem(422, "Unprocessable Content", str(error)) from None
+    if dataset.name != name:
+        raise Problem(422, "Unprocessable Content", f"the declaration names dataset {dataset.name!r}, not {name!r}")
+    try:
+        declared = await declare(context.pool, dataset)
+    except RefusedChange as error:
+        raise Problem(409, "Conflict", str(error)) from None
+    except InvalidDeclaration as error:
+        raise Problem(422, "Unprocessable Content", str(error)) from None
+    answer = described(declared.dataset)
+    answer["outcome"] = declared.outcome
+    answer["statements"] = list(declared.statements)
+    return JSON(answer, status_code=201 if declared.outcome == "created" else 200)

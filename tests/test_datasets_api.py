@@ -1,0 +1,96 @@
+"""``/datasets``: declare, list and show datasets over HTTP; every refusal is problem+json."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import orjson
+import pytest
+
+from ingestro.keys import Scope
+from tests.stack import Stack, StackFactory
+from tests.test_access import bearer
+from tests.test_api import assert_problem
+from tests.test_dataset_pipeline import PRODUCTS
+
+TOML = b"""
+name = "products"
+key = ["sku"]
+
+[[fields]]
+name = "sku"
+type = "string"
+required = true
+"""
+
+
+async def test_a_put_declares_a_dataset_then_get_shows_it_and_its_versions(stack: Stack) -> None:
+    created = await stack.client.put("/datasets/products", content=orjson.dumps(PRODUCTS))
+    assert created.status_code == 201, created.text
+    assert (created.json()["outcome"], created.json()["version"]) == ("created", 1)
+    assert created.json()["statements"][0].startswith('CREATE TABLE "products"')
+
+    again = await stack.client.put("/datasets/products", content=orjson.dumps(PRODUCTS))
+    assert (again.status_code, again.json()["outcome"], again.json()["statements"]) == (200, "unchanged", [])
+
+    shown = (await stack.client.get("/datasets/products")).json()
+    assert shown["key"] == ["sku"] and [v["version"] for v in shown["versions"]] == [1]
+    assert shown["fields"][1] == {**shown["fields"][1], "name": "price", "type": "number", "minimum": "0"}
+    listed = (await stack.client.get("/datasets")).json()["items"]
+    assert [d["name"] for d in listed] == ["contacts", "products"]
+
+
+async def test_a_declaration_may_be_toml_and_takes_its_name_from_the_path(stack: Stack) -> None:
+    response = await stack.client.put("/datasets/products", content=TOML, headers={"content-type": "application/toml"})
+    assert response.status_code == 201, response.text
+    nameless = {key: value for key, value in PRODUCTS.items() if key != "name"}
+    response = await stack.client.put("/datasets/gadgets", content=orjson.dumps(nameless | {"table": "gadgets"}))
+    assert (response.status_code, response.json()["name"]) == (201, "gadgets")
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "status", "detail"),
+    [
+        (b"{", "application/json", 422, "not valid JSON"),
+        (b'{"fields": []}', "application/json", 422, "at least one field"),
+        (b'{"fields": [{"name": "a", "type": "colour"}]}', "application/json", 422, "fields[0].type"),
+        (b'{"name": "other", "fields": [{"name": "a", "type": "string"}]}', "application/json", 422, "not 'products'"),
+        (b"name = ", "application/toml", 422, "not valid TOML"),
+        (b"<x/>", "application/xml", 415, "application/json or application/toml"),
+    ],
+)
+async def test_a_declaration_that_cannot_work_is_refused_with_the_reason(
+    stack: Stack, body: bytes, content_type: str, status: int, detail: str
+) -> None:
+    response = await stack.client.put("/datasets/products", content=body, headers={"content-type": content_type})
+    assert_problem(response, status)
+    assert detail in response.json()["detail"]
+
+
+async def test_a_change_that_would_drop_stored_values_is_a_409_saying_how_to_declare_it(stack: Stack) -> None:
+    await stack.client.put("/datasets/products", content=orjson.dumps(PRODUCTS))
+    fewer = PRODUCTS | {"fields": PRODUCTS["fields"][:2]}
+    response = await stack.client.put("/datasets/products", content=orjson.dumps(fewer))
+    assert_problem(response, 409)
+    assert "declare version 2 with migration.drop = ['in_stock']" in response.json()["detail"]
+
+
+async def test_uploading_to_an_unknown_dataset_is_404(stack: Stack) -> None:
+    response = await stack.client.post("/upload?dataset=nope", content=b"a\n1\n", headers={"content-type": "text/csv"})
+    assert_problem(response, 404)
+
+
+@pytest.fixture
+async def secured(stack_factory: StackFactory) -> AsyncIterator[Stack]:
+    async for running in stack_factory.open(keys=True):
+        yield running
+
+
+async def test_declaring_needs_the_admin_scope_and_reading_does_not(secured: Stack) -> None:
+    for scope in (Scope.UPLOAD, Scope.READ):
+        auth = await bearer(secured, scope, name=scope.value)
+        assert_problem(await secured.client.put("/datasets/products", content=orjson.dumps(PRODUCTS), headers=auth), 403)
+        assert (await secured.client.get("/datasets", headers=auth)).status_code == 200
+    admin = await bearer(secured, Scope.ADMIN, name="admin")
+    response = await secured.client.put("/datasets/products", content=orjson.dumps(PRODUCTS), headers=admin)
+    assert response.status_code == 201
