@@ -34,11 +34,21 @@ async def _init_connection(connection: asyncpg.Connection) -> None:
     )
 
 
-async def create_pool(database_url: str, *, min_size: int = 1, max_size: int = 4) -> asyncpg.Pool:
-    """A connection pool whose json/jsonb columns take and give Python values."""
+async def create_pool(
+    database_url: str, *, min_size: int = 1, max_size: int = 4, server_settings: dict[str, str] | None = None
+) -> asyncpg.Pool:
+    """A connection pool whose json/jsonb columns take and give Python values.
+
+    ``server_settings``: session settings of every connection (e.g. a ``search_path``).
+    """
     # timeout: a connect attempt to a server that is down gives up (and is retried) after 10 s.
     pool = await asyncpg.create_pool(
-        database_url, min_size=min_size, max_size=max_size, init=_init_connection, timeout=10
+        database_url,
+        min_size=min_size,
+        max_size=max_size,
+        init=_init_connection,
+        timeout=10,
+        server_settings=server_settings,
     )
     assert pool is not None
     return pool

@@ -14,7 +14,10 @@ forward (deliveries take new ids, acks shrink the pending list), so a stale poin
 trims less, never more. A stream missing one of the groups ``ingestro.names``
 expects on it is not trimmed at all: that group will be created later, reading
 from the start, and must find every entry there. The dead-letter stream is never
-trimmed: its entries wait for an operator (``ingestro dlq``).
+trimmed: its entries wait for an operator (``ingestro dlq``). A stream no group reads
+(``UNGROUPED_STREAMS``: job status changes, followed by plain XREAD) has no acks to wait for:
+its entries older than the window go, but never younger than ``UNGROUPED_FLOOR_S``, so that a
+follower who just connected still finds the changes since its job's start.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ import time
 
 import redis.asyncio as aioredis
 
-from ingestro.names import DLQ_STREAM, GROUP_STREAMS
+from ingestro.names import DLQ_STREAM, GROUP_STREAMS, UNGROUPED_STREAMS
 from ingestro.outages import is_outage
 from ingestro.stream_state import GroupState, read_groups
 
@@ -36,11 +39,18 @@ TRIMMED_STREAMS: dict[str, frozenset[str]] = {
     stream: frozenset(group for group, streams in GROUP_STREAMS.items() if stream in streams)
     for stream in sorted({s for streams in GROUP_STREAMS.values() for s in streams} - {DLQ_STREAM})
 }
+#: Entries of an ungrouped stream stay at least this long, whatever the retention window.
+UNGROUPED_FLOOR_S = 3600.0
 
 
 def _parse(entry_id: str) -> tuple[int, int]:
     ms, _, seq = entry_id.partition("-")
     return int(ms), int(seq or 0)
+
+
+def id_key(entry_id: str) -> tuple[int, int]:
+    """A stream entry id as a value that sorts as Redis orders ids."""
+    return _parse(entry_id)
 
 
 def _group_bound(group: GroupState) -> tuple[int, int]:
@@ -72,7 +82,17 @@ async def trim_stream(redis: aioredis.Redis, stream: str, retention_s: float, no
 
 async def trim_streams(redis: aioredis.Redis, retention_s: float) -> dict[str, int]:
     """Trim every stream but the dead-letter stream; return the entries deleted from each."""
-    return {stream: await trim_stream(redis, stream, retention_s) for stream in TRIMMED_STREAMS}
+    deleted = {stream: await trim_stream(redis, stream, retention_s) for stream in TRIMMED_STREAMS}
+    for stream in UNGROUPED_STREAMS:
+        deleted[stream] = await trim_by_age(redis, stream, retention_s)
+    return deleted
+
+
+async def trim_by_age(redis: aioredis.Redis, stream: str, retention_s: float, now_ms: int | None = None) -> int:
+    """Trim a stream no group reads to the window (at least ``UNGROUPED_FLOOR_S``); return the entries deleted."""
+    now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+    min_id = f"{now_ms - int(max(retention_s, UNGROUPED_FLOOR_S) * 1000)}-0"
+    return int(await redis.xtrim(stream, minid=min_id, approximate=False))
 
 
 async def run_retention(redis: aioredis.Redis, retention_s: float, interval_s: float, stop: asyncio.Event) -> None:

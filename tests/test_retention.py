@@ -9,8 +9,16 @@ from collections.abc import AsyncIterator
 import pytest
 import redis.asyncio as aioredis
 
-from ingestro.names import ACCEPTED_STREAM, DATA_GROUP, DLQ_STREAM, FILES_STREAM, JOBS_GROUP, PARSER_GROUP
-from ingestro.retention import trim_stream, trim_streams
+from ingestro.names import (
+    ACCEPTED_STREAM,
+    DATA_GROUP,
+    DLQ_STREAM,
+    FILES_STREAM,
+    JOB_STATUS_STREAM,
+    JOBS_GROUP,
+    PARSER_GROUP,
+)
+from ingestro.retention import UNGROUPED_FLOOR_S, trim_by_age, trim_stream, trim_streams
 from ingestro.servers import RedisServer
 from tests.stack import StackFactory
 
@@ -128,3 +136,13 @@ async def test_the_jobs_consumer_trims_what_every_group_is_done_with(stack_facto
             assert time.monotonic() < deadline, "the streams were not trimmed"
             await asyncio.sleep(0.05)
         assert (await stack.client.get(f"/jobs/{job['job_id']}")).json()["status"] == "completed"
+
+
+async def test_the_job_status_stream_is_trimmed_by_age_only_never_younger_than_the_floor(redis: aioredis.Redis) -> None:
+    now_ms = int(time.time() * 1000)
+    old, recent = now_ms - int(UNGROUPED_FLOOR_S * 1000) - 5000, now_ms - 1000
+    await add(redis, JOB_STATUS_STREAM, f"{old}-0", f"{recent}-0")
+
+    assert (await trim_streams(redis, retention_s=0))[JOB_STATUS_STREAM] == 1
+    assert await ids(redis, JOB_STATUS_STREAM) == [f"{recent}-0"]
+    assert await trim_by_age(redis, JOB_STATUS_STREAM, retention_s=0, now_ms=now_ms + int(UNGROUPED_FLOOR_S * 1000)) == 1

@@ -14,7 +14,7 @@ import orjson
 
 from ingestro import logs
 from ingestro.bench.profile import Profiler, ProfilerMissing
-from ingestro.bench.report import format_report
+from ingestro.bench.report import comparison_json, format_comparison, format_report
 from ingestro.bench.run import Options, run_bench
 from ingestro.bench.stack import BenchError, Topology
 from ingestro.config import ENVIRONMENT
@@ -41,6 +41,17 @@ def _positive(text: str) -> int:
     return value
 
 
+def _counts(text: str) -> list[int]:
+    """``1,2,4``: process counts, each positive, in the order given."""
+    try:
+        counts = [_positive(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of positive numbers") from None
+    if not counts:
+        raise argparse.ArgumentTypeError("give at least one count")
+    return counts
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m ingestro.bench",
@@ -59,6 +70,13 @@ def build_parser() -> argparse.ArgumentParser:
             default=default,
             help=f"processes of the {group} consumer (default: %(default)s)",
         )
+    parser.add_argument(
+        "--data-processes",
+        type=_counts,
+        metavar="N,N,…",
+        help="run once per count of data-projection processes (e.g. 1,2,4), each on fresh servers, and compare "
+        "their rows/s (overrides --data)",
+    )
     parser.add_argument(
         "--batch-size",
         type=_positive,
@@ -92,24 +110,31 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logs.configure("WARNING", human=True)
-    options = Options(
-        rows=args.rows,
-        format=args.format,
-        seed=args.seed,
-        topology=Topology(parsers=args.parsers, data=args.data, errors=args.errors, jobs=args.jobs),
-        batch_size=args.batch_size,
-        concurrency=args.concurrency,
-        keep=args.keep,
-        staged=args.staged,
-    )
-    try:
-        profiler = Profiler(args.profile) if args.profile is not None else None
-        result = run_bench(options, profiler)
-    except (BenchError, ServerError, ProfilerMissing) as error:
-        print(f"bench: {error}", file=sys.stderr)
-        return 2
-    print(format_report(result), flush=True)
+    results = []
+    for data in args.data_processes or [args.data]:
+        options = Options(
+            rows=args.rows,
+            format=args.format,
+            seed=args.seed,
+            topology=Topology(parsers=args.parsers, data=data, errors=args.errors, jobs=args.jobs),
+            batch_size=args.batch_size,
+            concurrency=args.concurrency,
+            keep=args.keep,
+            staged=args.staged,
+        )
+        try:
+            profile_dir = args.profile / f"data-{data}" if args.profile and args.data_processes else args.profile
+            profiler = Profiler(profile_dir) if profile_dir is not None else None
+            result = run_bench(options, profiler)
+        except (BenchError, ServerError, ProfilerMissing) as error:
+            print(f"bench: {error}", file=sys.stderr)
+            return 2
+        print(format_report(result), flush=True)
+        results.append(result)
+    if args.data_processes:
+        print("\n" + format_comparison(results), flush=True)
     if args.json is not None:
+        document = comparison_json(results) if args.data_processes else results[0].to_json()
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_bytes(orjson.dumps(result.to_json(), option=orjson.OPT_INDENT_2) + b"\n")
-    return 0 if result.counts_exact else 1
+        args.json.write_bytes(orjson.dumps(document, option=orjson.OPT_INDENT_2) + b"\n")
+    return 0 if all(result.counts_exact for result in results) else 1

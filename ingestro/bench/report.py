@@ -10,6 +10,7 @@ import attrs
 from ingestro.bench.baseline import Baseline
 from ingestro.bench.profile import Profile
 from ingestro.bench.usage import TreeUsage
+from ingestro.names import DATA_GROUP
 
 _MB = 1024 * 1024
 #: The issue's target: end to end at least half as fast as raw COPY.
@@ -155,3 +156,38 @@ def format_report(result: Result) -> str:
         lines += ["", f"  {label}: {profile.samples} samples; self % (innermost function)"]
         lines += [f"    {share:5.1f}  {frame}" for frame, share in profile.self_pct[:_PROFILE_LINES]]
     return "\n".join(lines)
+
+
+def format_comparison(results: list[Result]) -> str:
+    """One line per run, by data-projection processes: how the projection scales."""
+    lines = [
+        f"Data-projection processes compared ({results[0].rows:,} {results[0].format} rows each;"
+        f" concurrency {results[0].concurrency} per process"
+        + ("; staged: the projections timed alone" if results[0].staged else "")
+        + ")",
+        f"  {'data processes':<16}{'end to end rows/s':>20}{'data projection rows/s':>25}{'CPU us/row':>12}{'exact':>7}",
+    ]
+    for result in results:
+        data = result.to_json()
+        lines.append(
+            f"  {result.processes.get(DATA_GROUP, 0):<16}{_figure(data['e2e_rows_per_s'], ''):>20}"
+            f"{_figure(data['projection_rows_per_s'], ''):>25}{data['cpu_us_per_row']:>12.1f}"
+            f"{'yes' if result.counts_exact else 'NO':>7}"
+        )
+    return "\n".join(lines)
+
+
+def comparison_json(results: list[Result]) -> dict[str, Any]:
+    """Every run in full, and rows/s by data-projection processes."""
+    return {
+        "runs": [result.to_json() for result in results],
+        "by_data_processes": {
+            str(result.processes.get(DATA_GROUP, 0)): {
+                "e2e_rows_per_s": result.e2e_rows_per_s,
+                "projection_rows_per_s": result.to_json()["projection_rows_per_s"],
+                "cpu_us_per_row": result.to_json()["cpu_us_per_row"],
+                "counts_exact": result.counts_exact,
+            }
+            for result in results
+        },
+    }

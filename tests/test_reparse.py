@@ -1,0 +1,97 @@
+"""Reparse on real Redis and PostgreSQL: a job's trimmed events come back from its stored file, so a replay can
+rebuild what retention had trimmed; a job whose file is gone, or parsed with another batch size, is refused."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+
+from ingestro import reparse_command
+from ingestro.file_retention import delete_file, stored_files
+from ingestro.replay import ReplayRefused, replay
+from ingestro.reparse import Reparser
+from ingestro.retention import trim_streams
+from ingestro.storage import storage_for
+from tests.stack import Stack
+from tests.test_replay import checksums, distinct_rows
+
+BROKEN = b"email,first_name,last_name,signup_date\nz@x.io,Z,Y,2024-01-02\nbad,B,C,not a date\n"
+
+
+def reparser(stack: Stack, batch_size: int | None = None) -> Reparser:
+    return Reparser(
+        stack.pool, stack.redis, storage_for(stack.settings), batch_size or stack.settings.batch_size, stack.settings.limits
+    )
+
+
+async def test_reparse_regenerates_trimmed_events_so_that_replay_rebuilds_everything(stack: Stack) -> None:
+    stack.start_consumers()
+    jobs = [await stack.ingest(distinct_rows(250, "a")), await stack.ingest(BROKEN)]
+    await stack.wait_idle()
+    before = await checksums(stack.pool)
+    await trim_streams(stack.redis, retention_s=0)
+    with pytest.raises(ReplayRefused):
+        await replay(stack.settings.database_url, stack.redis, "data", out=io.StringIO())
+
+    ready, problems = await reparser(stack).plan([job["job_id"] for job in jobs])
+    assert problems == {}
+    for source in ready:
+        await reparser(stack).reparse(source)
+    await stack.wait_idle()
+
+    assert await checksums(stack.pool) == before  # the live projections found every batch applied already
+    for projection in ("data", "errors", "jobs"):
+        outcome = await replay(stack.settings.database_url, stack.redis, projection, out=io.StringIO())
+        assert outcome.lost == {}, projection
+    assert await checksums(stack.pool) == before
+
+
+async def test_a_job_whose_file_was_deleted_is_refused_and_nothing_is_reparsed(
+    stack: Stack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    stack.start_consumers()
+    kept = await stack.ingest(distinct_rows(20, "kept"))
+    gone = await stack.ingest(distinct_rows(20, "gone"))
+    await stack.wait_idle()
+    [file] = await stored_files(stack.pool, [gone["job_id"]])
+    await delete_file(stack.pool, storage_for(stack.settings), file, "deleted by hand")
+    events_before = await stack.redis.xlen("ingestro:job-events")
+
+    status = await reparse_command.run(stack.settings, [kept["job_id"], gone["job_id"]], every=False, out=io.StringIO())
+
+    assert status == 1
+    error = capsys.readouterr().err
+    assert f"job {gone['job_id']} cannot be reparsed: its file was deleted" in error and "deleted by hand" in error
+    assert "nothing was reparsed" in error
+    assert await stack.redis.xlen("ingestro:job-events") == events_before
+
+
+async def test_a_job_parsed_with_another_batch_size_is_refused(stack: Stack) -> None:
+    stack.start_consumers()
+    job = await stack.ingest(distinct_rows(250, "b"))
+
+    ready, problems = await reparser(stack, batch_size=50).plan([job["job_id"]])
+
+    assert ready == []
+    assert "INGESTRO_BATCH_SIZE" in problems[job["job_id"]] and "250 rows made 3 batches" in problems[job["job_id"]]
+
+
+async def test_reparse_all_re_emits_every_job_with_its_original_position(stack: Stack) -> None:
+    stack.start_consumers()
+    job = await stack.ingest(distinct_rows(30, "c"))
+    await stack.wait_idle()
+    position = await stack.pool.fetchval("SELECT position FROM jobs WHERE job_id = $1", job["job_id"])
+    [(entry_id, _)] = await stack.redis.xrange("ingestro:files")
+    assert position == entry_id.decode()
+    before = await stack.redis.xlen("ingestro:rows-accepted")
+
+    out = io.StringIO()
+    assert await reparse_command.run(stack.settings, [], every=True, out=out) == 0
+
+    assert f"reparsed job {job['job_id']}" in out.getvalue()
+    [*_, (_, fields)] = await stack.redis.xrange("ingestro:rows-accepted")
+    assert await stack.redis.xlen("ingestro:rows-accepted") == 2 * before
+    assert f'"position":"{position}"'.encode() in fields[b"data"]
+    await stack.wait_idle()
+    assert (await stack.client.get(f"/jobs/{job['job_id']}")).json()["rows_inserted"] == 30  # counted once
