@@ -18,6 +18,12 @@ REJECTED_STREAM = f"{PREFIX}:rows-rejected"
 JOB_EVENTS_STREAM = f"{PREFIX}:job-events"
 #: Dead-letter stream: entries that failed ``max_deliveries`` times.
 DLQ_STREAM = f"{PREFIX}:dlq"
+#: JobStatusChanged, published by the ``jobs`` projection after its commit. No consumer group
+#: reads it (it is not in ``GROUP_STREAMS``): ``GET /jobs/{id}/events`` XREADs it, and retention
+#: trims it by age alone.
+JOB_STATUS_STREAM = f"{PREFIX}:job-status"
+#: Streams read only by plain XREAD, never by a group: see ``ingestro.retention``.
+UNGROUPED_STREAMS: tuple[str, ...] = (JOB_STATUS_STREAM,)
 
 PARSER_GROUP = "parser"
 DATA_GROUP = "data"
@@ -40,6 +46,16 @@ CONSUMER_NAMES: tuple[str, ...] = tuple(GROUP_STREAMS)
 def idempotency_key(scope: str, key: str) -> str:
     """String: what became of the upload sent with Idempotency-Key ``key`` by the caller ``scope``."""
     return f"{PREFIX}:idempotency:{scope}:{key}"
+
+
+def rate_limit_key(caller: str) -> str:
+    """Hash: the token bucket (tokens, last refill) of an API key's request rate."""
+    return f"{PREFIX}:rate:{caller}"
+
+
+def uploads_key(caller: str) -> str:
+    """Sorted set: the uploads an API key is sending now, scored by when their lease expires."""
+    return f"{PREFIX}:uploads:{caller}"
 
 
 def failures_key(group: str) -> str:

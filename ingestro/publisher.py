@@ -12,6 +12,7 @@ from ingestro.events import (
     BatchApplied,
     Event,
     FileReceived,
+    JobStatusChanged,
     ParseCompleted,
     ParseFailed,
     ParseStarted,
@@ -28,6 +29,7 @@ _STREAMS: dict[type[Event], str] = {
     ParseCompleted: names.JOB_EVENTS_STREAM,
     ParseFailed: names.JOB_EVENTS_STREAM,
     BatchApplied: names.JOB_EVENTS_STREAM,
+    JobStatusChanged: names.JOB_STATUS_STREAM,
 }
 
 

@@ -17,6 +17,7 @@ from starlette.responses import Response
 from ingestro import keys
 from ingestro.api.context import AppContext
 from ingestro.api.problems import Problem
+from ingestro.api.rate_limit import check_rate
 from ingestro.keys import DEFAULT_TENANT, Scope
 
 Endpoint = Callable[[Request], Awaitable[Response]]
@@ -73,10 +74,12 @@ async def _authenticate(request: Request) -> Caller:
 
 
 def guarded(endpoint: Endpoint, need: Need) -> Endpoint:
-    """``endpoint``, answered only to callers whose key grants ``need``."""
+    """``endpoint``, answered only to callers whose key grants ``need``, within the key's request rate."""
 
     async def guard(request: Request) -> Response:
         caller = await _authenticate(request)
+        context: AppContext = request.app.state.context
+        await check_rate(context.redis, caller.key_id, context.settings.rate_limit, context.settings.rate_burst)
         if need not in _GRANTS[caller.scope]:
             raise Problem(403, "Forbidden", f"this API key's scope ({caller.scope.value}) does not allow {need.value}")
         if need is Need.READ_DATA and caller.tenant != DEFAULT_TENANT:

@@ -19,7 +19,7 @@ from ingestro.readers import FORMATS
 Endpoint = Callable[[Request], Awaitable[Response]]
 
 #: Why an upload was refused, by the status of the problem raised.
-_REFUSALS = {400: "bad_request", 404: "unknown_dataset", 413: "too_large", 415: "unsupported_type"}
+_REFUSALS = {400: "bad_request", 404: "unknown_dataset", 413: "too_large", 415: "unsupported_type", 429: "too_many_uploads"}
 
 
 def metrics_endpoint() -> Endpoint:
