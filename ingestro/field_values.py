@@ -176,31 +176,30 @@ def normalize_uuid(value: Any) -> str | None:
     return f"{hexdigits[:8]}-{hexdigits[8:12]}-{hexdigits[12:16]}-{hexdigits[16:20]}-{hexdigits[20:]}"
 
 
+def _parsed(text: str) -> Any:
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        raise Invalid("invalid_json", "not valid JSON") from None
+
+
 def normalize_json(value: Any) -> Any:
     """Any JSON value; text is parsed as JSON; empty text (or JSON null) becomes None."""
     if isinstance(value, str):
         if not value.strip():
             return None
-        try:
-            value = orjson.loads(value)
-        except orjson.JSONDecodeError:
-            raise Invalid("invalid_json", "not valid JSON") from None
+        value = _parsed(value)
     return storable_json(value)
 
 
 def normalize_json_object(value: Any) -> dict[str, Any] | None:
-    if value is None:
+    """A JSON object, or text holding one; empty becomes None, and anything else (JSON null too) is refused."""
+    if value is None or (isinstance(value, str) and not value.strip()):
         return None
-    if isinstance(value, str):
-        if not value.strip():
-            return None
-        try:
-            value = orjson.loads(value)
-        except orjson.JSONDecodeError:
-            raise Invalid("invalid_json", "not valid JSON") from None
-    if not isinstance(value, dict):
-        raise Invalid("invalid_json", f"expected a JSON object, got {type(value).__name__}")
-    storable: dict[str, Any] = storable_json(value)
+    found = _parsed(value) if isinstance(value, str) else value
+    if not isinstance(found, dict):
+        raise Invalid("invalid_json", f"expected a JSON object, got {type(found).__name__}")
+    storable: dict[str, Any] = storable_json(found)
     return storable
 
 

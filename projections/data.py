@@ -24,7 +24,7 @@ import redis.asyncio as aioredis
 from ingestro import codec
 from ingestro.database import quote_ident
 from ingestro.dataset_registry import DatasetRegistry, defaults_of, hold_declarations
-from ingestro.dataset_tables import identity
+from ingestro.dataset_tables import SYSTEM_COLUMN_SQL, identity
 from ingestro.datasets import EXTRA_COLUMNS, SQL_TYPES, Dataset, FieldType
 from ingestro.events import AcceptedRow, BatchApplied, RowsAccepted
 from ingestro.metrics import ROWS_UPSERTED
@@ -33,28 +33,9 @@ from ingestro.publisher import publish_all
 from ingestro.runtime import Entry
 from projections import batches
 
-_BOOKKEEPING = (
-    EXTRA_COLUMNS,
-    "content_hash",
-    "schema_version",
-    "first_job_id",
-    "first_line",
-    "first_position",
-    "last_job_id",
-    "last_line",
-    "last_position",
-)
-_BOOKKEEPING_STAGED = (
-    "jsonb",
-    "text",
-    "integer",
-    "uuid",
-    "bigint",
-    "numeric",
-    "uuid",
-    "bigint",
-    "numeric",
-)
+#: The bookkeeping columns a staged row fills (the times are the table's defaults), and their staged types.
+_BOOKKEEPING = tuple(name for name, _ in SYSTEM_COLUMN_SQL if name not in ("created_at", "updated_at"))
+_BOOKKEEPING_STAGED = tuple(sql.split()[0] for name, sql in SYSTEM_COLUMN_SQL if name in _BOOKKEEPING)
 #: Field types staged as text and cast by PostgreSQL, which parses them faster than Python.
 _CAST_FROM_TEXT = {FieldType.NUMBER, FieldType.DATE, FieldType.DATETIME, FieldType.UUID}
 _NEWER = "(EXCLUDED.last_position, EXCLUDED.last_line) > (stored.last_position, stored.last_line)"

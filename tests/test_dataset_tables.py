@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from ingestro.dataset_registry import DatasetRegistry, declare, sync
-from ingestro.datasets import Dataset, InvalidDeclaration, RefusedChange, declaration_of
+from ingestro.dataset_tables import SYSTEM_COLUMN_SQL
+from ingestro.datasets import SYSTEM_COLUMNS, Dataset, InvalidDeclaration, RefusedChange, declaration_of
 from tests.stack import Stack
 
 ORDERS: dict[str, Any] = {
@@ -159,3 +160,7 @@ async def test_a_broken_declaration_file_is_named_in_the_error(stack: Stack, tmp
     (tmp_path / "bad.toml").write_text('name = "bad"\nfields = 3\n')
     with pytest.raises(InvalidDeclaration, match="bad.toml"):
         await sync(stack.pool, tmp_path)
+
+
+def test_the_names_a_field_may_not_take_are_the_bookkeeping_columns() -> None:
+    assert SYSTEM_COLUMNS == {name for name, _ in SYSTEM_COLUMN_SQL}
