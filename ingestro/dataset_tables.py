@@ -6,7 +6,7 @@ is refused). ``ingestro.dataset_registry`` runs the statements.
 Every typed table has one column per field, then the bookkeeping columns: the
 content hash, the schema version that accepted the stored row, the columns a
 file had beyond the declaration (``extra_columns``), and the job, line and upload
-position (the FileReceived stream id as a number) that first and last wrote it.
+position (the FileReceived stream id as one number: ``projections.data.position_number``) that first and last wrote it.
 Identity is the natural key when one is declared, else the content hash.
 """
 
@@ -29,10 +29,10 @@ SYSTEM_COLUMN_SQL: tuple[tuple[str, str], ...] = (
     ("schema_version", "integer NOT NULL DEFAULT 1"),
     ("first_job_id", "uuid NOT NULL"),
     ("first_line", "bigint NOT NULL"),
-    ("first_position", "numeric NOT NULL DEFAULT 0"),
+    ("first_position", "bigint NOT NULL DEFAULT 0"),
     ("last_job_id", "uuid NOT NULL"),
     ("last_line", "bigint NOT NULL"),
-    ("last_position", "numeric NOT NULL DEFAULT 0"),
+    ("last_position", "bigint NOT NULL DEFAULT 0"),
     ("created_at", "timestamptz NOT NULL DEFAULT now()"),
     ("updated_at", "timestamptz NOT NULL DEFAULT now()"),
 )

@@ -118,12 +118,21 @@ def upsert_sql(dataset: Dataset) -> UpsertSql:
     return UpsertSql(table, staging, create, (*names, "batch"), upsert)
 
 
+#: Bits of a position number given to the stream id's sequence within its millisecond.
+_SEQUENCE_BITS = 20
+
+
 def position_number(position: str | None) -> int:
-    """A stream id ``ms-seq`` as one number that orders like the id; None (no position) is 0."""
+    """A stream id ``ms-seq`` as one bigint that orders like the id; None (no position) is 0.
+
+    A bigint, not a numeric: asyncpg encodes a numeric about twenty times slower, per row. The
+    sequence gets 20 bits: a million uploads within one millisecond, far past what one Redis takes;
+    a larger sequence counts as that millisecond's last.
+    """
     if position is None:
         return 0
     milliseconds, _, sequence = position.partition("-")
-    return int(milliseconds) * 10**20 + int(sequence or 0)
+    return (int(milliseconds) << _SEQUENCE_BITS) | min(int(sequence or 0), (1 << _SEQUENCE_BITS) - 1)
 
 
 def _restaging(dataset: Dataset, version: int) -> Any:

@@ -8,7 +8,7 @@ from ingestro.names import ACCEPTED_STREAM, JOB_EVENTS_STREAM
 from ingestro.datasets import get_dataset
 from ingestro.rules import check_row
 from ingestro.runtime import Entry
-from projections.data import DataProjection, staged_records, upsert_sql
+from projections.data import DataProjection, position_number, staged_records, upsert_sql
 from projections.errors import ErrorsProjection
 from tests.stack import Stack
 
@@ -97,3 +97,10 @@ async def test_job_counts_stay_exact_when_every_event_is_delivered_twice(stack: 
         assert again[key] == job[key], key
     assert await stack.pool.fetchval("SELECT count(*) FROM contacts") == 1
     assert await stack.pool.fetchval("SELECT count(*) FROM validation_errors") == 1
+
+
+def test_upload_positions_order_like_their_stream_ids() -> None:
+    ids = ["0-0", "0-1", "1-0", "1700000000000-0", "1700000000000-1", "1700000000000-999999", "1700000000001-0"]
+    numbers = [position_number(entry_id) for entry_id in ids]
+    assert numbers == sorted(numbers) and len(set(numbers)) == len(numbers)
+    assert position_number(None) == 0 and max(numbers) < 2**63
