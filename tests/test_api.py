@@ -151,6 +151,31 @@ async def test_jobs_are_listed_newest_first_page_by_page(stack: Stack) -> None:
     assert seen == list(reversed(ids))
 
 
+async def test_jobs_are_filtered_by_status_dataset_and_time_across_pages(stack: Stack) -> None:
+    stack.start_consumers()
+    done = [(await stack.ingest(CSV))["job_id"] for _ in range(3)]
+    middle = (await stack.client.get(f"/jobs/{done[1]}")).json()["received_at"]
+    await stack.stop_consumers()
+    waiting = (await stack.upload(CSV))["job_id"]
+
+    async def listed(**params: str) -> list[str]:
+        ids, cursor = [], None
+        while True:
+            response = await stack.client.get("/jobs", params={**params, "limit": "1", **({"cursor": cursor} if cursor else {})})
+            assert response.status_code == 200, response.text
+            ids += [job["job_id"] for job in response.json()["items"]]
+            if not (cursor := response.json()["next_cursor"]):
+                return ids
+
+    assert await listed(status="completed") == done[::-1]
+    assert await listed(status="pending,failed") == [waiting]
+    assert await listed(dataset="contacts", since=middle) == [waiting, done[2], done[1]]
+    assert await listed(until=middle) == [done[0]]
+    assert await listed(dataset="nope") == []
+    for bad in ({"status": "done"}, {"since": "yesterday"}, {"until": "2024-05-01T00:00:00"}):
+        assert_problem(await stack.client.get("/jobs", params=bad), 400)
+
+
 async def test_health_and_readiness(stack: Stack) -> None:
     assert (await stack.client.get("/healthz")).json() == {"status": "ok"}
     assert (await stack.client.get("/readyz")).json() == {"status": "ready"}

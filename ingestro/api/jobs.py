@@ -6,7 +6,7 @@ import csv
 import io
 import uuid
 from collections.abc import AsyncIterator
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 import orjson
@@ -81,32 +81,61 @@ async def get_job(request: Request) -> Response:
     return JSON(await find_job(request))
 
 
+#: The job statuses ``?status=`` may name.
+STATUSES = ("pending", "processing", "stalled", "completed", "failed")
+
+
+def _filters(request: Request) -> tuple[str, list[Any]]:
+    """SQL conditions (from ``$6`` on) and their arguments for ``?status=``, ``?dataset=``, ``?since=``, ``?until=``."""
+    conditions: list[str] = []
+    arguments: list[Any] = []
+    params = request.query_params
+    if "status" in params:
+        statuses = [status.strip() for status in params["status"].split(",")]
+        if unknown := [status for status in statuses if status not in STATUSES]:
+            raise Problem(400, "Bad Request", f"unknown status {unknown[0]!r}; choose from {', '.join(STATUSES)}")
+        arguments.append(statuses)
+        conditions.append(f"status = ANY(${5 + len(arguments)}::text[])")
+    if "dataset" in params:
+        arguments.append(params["dataset"])
+        conditions.append(f"dataset = ${5 + len(arguments)}")
+    for name, operator in (("since", ">="), ("until", "<")):
+        if name in params:
+            try:
+                moment = datetime.fromisoformat(params[name])
+            except ValueError:
+                raise Problem(400, "Bad Request", f"{name} must be an ISO 8601 time, got {params[name]!r}") from None
+            if moment.tzinfo is None:
+                raise Problem(400, "Bad Request", f"{name} needs a time zone (e.g. 2024-05-01T00:00:00Z)")
+            arguments.append(moment)
+            conditions.append(f"received_at {operator} ${5 + len(arguments)}")
+    return "".join(f" AND {condition}" for condition in conditions), arguments
+
+
 async def list_jobs(request: Request) -> Response:
-    """The caller's jobs, newest first."""
+    """The caller's jobs, newest first; ``?status=`` (comma-separated), ``?dataset=``, ``?since=``/``?until=``
+    (received at or after / before, ISO 8601 with a zone) narrow them."""
     context: AppContext = request.app.state.context
     limit = limit_of(request)
     after = cursor_of(request)
-    visible = _visible_to(request)
+    filters, arguments = _filters(request)
     if after is None:
-        rows = await context.pool.fetch(
-            f"SELECT {_JOB_COLUMNS} FROM jobs WHERE received_at IS NOT NULL AND {_VISIBLE}"
-            " ORDER BY received_at DESC, job_id DESC LIMIT $1",
-            limit,
-            *visible,
-        )
+        # Before the first row: a cursor position past every (received_at, job_id).
+        received_at, job_id = datetime.max.replace(tzinfo=timezone.utc), uuid.UUID(int=(1 << 128) - 1)
     else:
         try:
             received_at, job_id = datetime.fromisoformat(after[0]), uuid.UUID(after[1])
         except (ValueError, TypeError, IndexError):
             raise Problem(400, "Bad Request", "the cursor is not one this API gave out") from None
-        rows = await context.pool.fetch(
-            f"SELECT {_JOB_COLUMNS} FROM jobs WHERE received_at IS NOT NULL AND {_VISIBLE}"
-            " AND (received_at, job_id) < ($4, $5) ORDER BY received_at DESC, job_id DESC LIMIT $1",
-            limit,
-            *visible,
-            received_at,
-            job_id,
-        )
+    rows = await context.pool.fetch(
+        f"SELECT {_JOB_COLUMNS} FROM jobs WHERE received_at IS NOT NULL AND {_VISIBLE}"
+        f" AND (received_at, job_id) < ($4, $5){filters} ORDER BY received_at DESC, job_id DESC LIMIT $1",
+        limit,
+        *_visible_to(request),
+        received_at,
+        job_id,
+        *arguments,
+    )
     items = [job_view(row) for row in rows]
     position = [rows[-1]["received_at"].isoformat(), str(rows[-1]["job_id"])] if rows else None
     body, headers = page(request, items, limit, position)

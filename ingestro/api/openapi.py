@@ -302,7 +302,13 @@ SPEC: dict[str, Any] = {
             "get": {
                 "summary": "The caller's jobs, newest first",
                 "security": _SECURED,
-                "parameters": _PAGING,
+                "parameters": [
+                    *_PAGING,
+                    _query("status", "only these statuses, comma-separated", {"type": "string"}),
+                    _query("dataset", "only this dataset's jobs", {"type": "string"}),
+                    _query("since", "received at or after (ISO 8601 with a zone)", {"type": "string", "format": "date-time"}),
+                    _query("until", "received before (ISO 8601 with a zone)", {"type": "string", "format": "date-time"}),
+                ],
                 "responses": {"200": {**_json("JobPage", "a page of jobs"), "headers": _LINK}, "400": _problem("bad paging"), **_DENIED},
             }
         },
