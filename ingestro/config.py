@@ -111,6 +111,11 @@ ENVIRONMENT: dict[str, tuple[str, str, str]] = {
         "8",
         "Fresh entries a projection applies in one transaction (1: each alone)",
     ),
+    "INGESTRO_GROUP_LINGER_MS": (
+        "group_linger_ms",
+        "20",
+        "When a projection's read brings fewer entries than a full group, wait this long and read again (0: never)",
+    ),
     "INGESTRO_STREAM_RETENTION_S": (
         "stream_retention_s",
         str(7 * 24 * 3600),
@@ -218,6 +223,7 @@ class Settings:
     max_deliveries: int = attrs.field(converter=int)
     concurrency: int = attrs.field(converter=int)
     group_size: int = attrs.field(converter=int)
+    group_linger_ms: int = attrs.field(converter=_non_negative_int)
     stream_retention_s: float = attrs.field(converter=float)
     retention_interval_s: float = attrs.field(converter=float)
     file_retention_days: float | None = attrs.field(converter=_optional_days)

@@ -85,6 +85,9 @@ class ConsumerSettings:
     concurrency: int = 1
     #: Most fresh entries given to a group handler at once.
     group_size: int = 1
+    #: With a group handler: when a read brings fewer entries than it may, wait this long and read
+    #: again, so that groups fill up under load (a group's transaction has a fixed cost). 0: never.
+    group_linger_ms: int = 0
     visibility_timeout_s: float = 60.0
     max_deliveries: int = 5
     retry_base_s: float = 1.0
@@ -162,12 +165,17 @@ class Consumer:
     # -------------------------------------------------------------------- reading
 
     async def _read_new(self) -> list[Entry]:
+        entries = await self._read_fresh(self.settings.read_count, self.settings.block_ms)
+        linger = self.settings.group_linger_ms
+        if self.group_handler is not None and linger > 0 and 0 < len(entries) < self.settings.read_count:
+            # Entries come in bursts (the parser pipelines its batches): the rest of one is moments away.
+            await asyncio.sleep(linger / 1000)
+            entries += await self._read_fresh(self.settings.read_count - len(entries), None)
+        return entries
+
+    async def _read_fresh(self, count: int, block_ms: int | None) -> list[Entry]:
         reply: Any = await self.redis.xreadgroup(
-            self.group,
-            self.name,
-            {stream: ">" for stream in self.streams},
-            count=self.settings.read_count,
-            block=self.settings.block_ms,
+            self.group, self.name, {stream: ">" for stream in self.streams}, count=count, block=block_ms
         )
         return [entry for stream, items in reply or [] for entry in self._entries(stream, items, deliveries=1)]
 

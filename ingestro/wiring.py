@@ -68,6 +68,7 @@ def consumer_settings(settings: Settings) -> ConsumerSettings:
         read_count=max(settings.concurrency, 1) * max(settings.group_size, 2),
         concurrency=settings.concurrency,
         group_size=settings.group_size,
+        group_linger_ms=settings.group_linger_ms,
         visibility_timeout_s=settings.visibility_timeout_s,
         max_deliveries=settings.max_deliveries,
     )

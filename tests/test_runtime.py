@@ -422,6 +422,27 @@ async def test_fresh_entries_are_handled_in_groups_and_acked_together(redis: aio
     assert single.calls == []
 
 
+@pytest.mark.parametrize("linger_ms", [0, 300])
+async def test_a_read_short_of_a_group_lingers_for_the_rest_of_a_burst(redis: aioredis.Redis, linger_ms: int) -> None:
+    groups, single = GroupRecorder(), Recorder()
+    settings = attrs.evolve(SETTINGS, read_count=3, group_size=3, group_linger_ms=linger_ms)
+    stop = asyncio.Event()
+    consumer = Consumer(redis, GROUP, (STREAM,), "c1", single, settings, group_handler=groups)
+    task = asyncio.create_task(consumer.run(stop))
+    await asyncio.sleep(0.2)  # the consumer blocks in its read
+    await add(redis, "0")
+    await asyncio.sleep(0.1)  # the read has returned "0"; the rest of the burst comes a moment later
+    await add(redis, "1", "2")
+    await eventually(lambda: _no_pending(redis))
+    stop.set()
+    await task
+    alone = [entry.fields[b"n"].decode() for _, entry in single.calls]
+    if linger_ms:
+        assert (alone, groups.groups) == ([], [["0", "1", "2"]])
+    else:  # the first entry is handled as soon as it is read
+        assert alone[0] == "0" and sorted(alone + sum(groups.groups, [])) == ["0", "1", "2"]
+
+
 async def test_a_group_that_fails_is_handled_entry_by_entry_so_only_the_poison_fails(redis: aioredis.Redis) -> None:
     async def refuse_poison(entry: Entry, _call: int) -> None:
         if entry.fields[b"n"] == b"1":
