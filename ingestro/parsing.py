@@ -27,7 +27,7 @@ from ingestro.events import (
 )
 from ingestro.limits import DEFAULT_LIMITS, Limits
 from ingestro.readers import RowReader, Unreadable
-from ingestro.rules import check_row
+from ingestro.rules import compile_dataset
 
 ParseEvent = RowsAccepted | RowsRejected | ParseCompleted | ParseFailed
 #: ``max_error_rate`` is judged once this many rows were read (and at the end of a shorter file):
@@ -60,6 +60,7 @@ def parse_file(
     ``position``: the stream id of the job's FileReceived, carried by each RowsAccepted as its upload order.
     """
     reader = RowReader(path, file_format, dataset, options, limits)
+    check = compile_dataset(dataset).check
     failure: str | None = None
     failed_line: int | None = None
     accepted: list[AcceptedRow] = []
@@ -72,16 +73,15 @@ def parse_file(
             if row.error is not None or row.record is None:
                 errors = [row.error] if row.error is not None else []
             else:
-                checked = check_row(dataset, row.record)
-                if checked.content_hash is not None:
-                    accepted.append(AcceptedRow(row.line, checked.content_hash, checked.values))
+                values, content_hash, errors = check(row.record)
+                if content_hash is not None:
+                    accepted.append(AcceptedRow(row.line, content_hash, values))
                     rows_accepted += 1
                     if len(accepted) >= batch_size:
                         yield RowsAccepted(job_id, dataset.name, accepted_batches, accepted, dataset.version, position)
                         accepted_batches += 1
                         accepted = []
                     continue
-                errors = checked.errors
             rejected.append(RejectedRow(row.line, errors, reader.as_written(row)))
             rows_rejected += 1
             if len(rejected) >= batch_size:

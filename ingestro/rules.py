@@ -1,14 +1,14 @@
 """The row rules: normalize, validate and hash one row of a dataset.
 
 Pure functions over plain values: no I/O, no clock. ``compile_dataset`` resolves a
-declaration once into one check per field (normalize by type, then default, required
-and the constraints the field declares); ``check_row`` runs them over a record. A row
-is accepted when every field passes; its content hash is the SHA-256 of the canonical
-JSON (sorted keys) of its content: the normalized values that are neither null nor
-their field's default, plus, with ``unknown_columns = "keep"``, the unknown columns
-under ``extra_columns`` when a row has any. Leaving out what an empty value becomes
-keeps a row's identity when the dataset gains an optional field: the rows stored
-before and the same rows uploaded again hash alike.
+declaration once into one function that checks every field (normalize by type, then
+the constraints the field declares, then required or default); ``check_row`` runs it
+over a record. A row is accepted when every field passes; its content hash is the
+SHA-256 of the canonical JSON (sorted keys) of its content: the normalized values that
+are neither null nor their field's default, plus, with ``unknown_columns = "keep"``,
+the unknown columns under ``extra_columns`` when a row has any. Leaving out what an
+empty value becomes keeps a row's identity when the dataset gains an optional field:
+the rows stored before and the same rows uploaded again hash alike.
 """
 
 from __future__ import annotations
@@ -63,8 +63,12 @@ __all__ = [
     "normalize_uuid",
 ]
 
-#: A field's check: the value as read in, the normalized value out, or ``Invalid``.
+#: A field's normalizer: the value as read in, the normalized value out, or ``Invalid``.
 FieldCheck = Callable[[Any], Any]
+#: What a row check gives: the normalized values, the content hash (None if rejected) and the errors.
+RowOutcome = tuple[dict[str, Any], str | None, list[FieldError]]
+#: A record -> its values, its content (what the hash covers) and its errors.
+FieldsCheck = Callable[[Mapping[str, Any]], tuple[dict[str, Any], dict[str, Any], list[FieldError]]]
 
 
 @attrs.frozen
@@ -78,17 +82,31 @@ class Checked:
 
 @attrs.frozen
 class CompiledDataset:
-    """A dataset's rules, resolved once so the per-row loop does one call per field."""
+    """A dataset's rules, resolved once so the per-row work is one call."""
 
     dataset: Dataset
-    #: (field name, its check), in declared order.
-    checks: tuple[tuple[str, FieldCheck], ...]
+    #: Every field checked (see ``_fields_check``).
+    check_fields: FieldsCheck
     #: ``column_key`` of each field's name and aliases -> the field's name.
     columns: dict[str, str]
     #: Whether a record's ``extra_columns`` go into the row (``unknown_columns = "keep"``).
     keeps_unknown: bool
     #: The normalized default of each field that has one.
     defaults: dict[str, Any]
+
+    def check(self, record: Mapping[str, Any]) -> RowOutcome:
+        """``check_row`` without the ``Checked`` around it (the parser's hot path)."""
+        values, content, errors = self.check_fields(record)
+        if self.keeps_unknown and (extra := record.get(EXTRA_COLUMNS)):
+            if (error := _unstorable(extra)) is not None:
+                errors.append(error)
+            values[EXTRA_COLUMNS] = content[EXTRA_COLUMNS] = extra
+        if errors:
+            return values, None, errors
+        try:
+            return values, content_hash(content), errors
+        except orjson.JSONEncodeError as error:  # text that is not valid Unicode (lone surrogates)
+            return values, None, [FieldError(None, "invalid_text", f"row is not valid Unicode: {error}")]
 
 
 def column_key(name: str) -> str:
@@ -99,12 +117,11 @@ def column_key(name: str) -> str:
 @cache
 def compile_dataset(dataset: Dataset) -> CompiledDataset:
     """The checks of ``dataset``; raises ``InvalidDeclaration`` if a field's default fails its own checks."""
-    checks = tuple((field.name, _field_check(dataset, field)) for field in dataset.fields)
+    check_fields, defaults = _fields_check(dataset)
     columns = {
         column_key(spelling): field.name for field in dataset.fields for spelling in (field.name, *field.aliases)
     }
-    defaults = {name: check(None) for (name, check), field in zip(checks, dataset.fields) if field.default is not None}
-    return CompiledDataset(dataset, checks, columns, dataset.unknown_columns is UnknownColumns.KEEP, defaults)
+    return CompiledDataset(dataset, check_fields, columns, dataset.unknown_columns is UnknownColumns.KEEP, defaults)
 
 
 def _normalizer(dataset: Dataset, field: Field) -> FieldCheck:
@@ -188,60 +205,109 @@ def _constraints(field: Field) -> list[Callable[[Any], None]]:
     return found
 
 
-def _constrained(normalize: FieldCheck, constraints: list[Callable[[Any], None]]) -> FieldCheck:
-    """``normalize``, then each of ``constraints`` on a value that is not None."""
-    if not constraints:
-        return normalize
-    if len(constraints) == 1:  # the common case, without the loop
-        (only,) = constraints
-
-        def constrained_once(value: Any) -> Any:
-            normalized = normalize(value)
-            if normalized is not None:
-                only(normalized)
-            return normalized
-
-        return constrained_once
-
-    def constrained(value: Any) -> Any:
-        normalized = normalize(value)
-        if normalized is not None:
+def _default(dataset: Dataset, field: Field, normalize: FieldCheck, constraints: list[Callable[[Any], None]]) -> Any:
+    """``field``'s default, normalized and checked; None when it has none."""
+    if field.default is None:
+        return None
+    try:
+        default = normalize(field.default)
+        if default is not None:
             for constraint in constraints:
-                constraint(normalized)
-        return normalized
+                constraint(default)
+    except Invalid as invalid:
+        raise InvalidDeclaration(
+            f"dataset {dataset.name}: field {field.name}: the default {field.default!r} fails the field's own checks:"
+            f" {invalid.message} ({invalid.code})"
+        ) from None
+    return default
 
-    return constrained
+
+# The row check is one function generated per dataset (once, by compile_dataset) from the
+# blocks below, because the general form (a loop over the fields, each value passed through
+# closures for required, constraints and the normalizer) spent more of its time in calls
+# than in checking: this is the parser's hot path. The source holds only names made here
+# from field positions; what a block calls and compares with is bound in its namespace.
+# Per field, in declared order: normalize, then the constraints on a value that is not
+# None, then required or the default; the value goes into ``values`` and, unless it is
+# None or the default, into ``content`` (what the hash covers); an ``Invalid`` is the
+# field's one error.
+_ROW_CHECK = """\
+def check_fields(record):
+    get = record.get
+    values = {{}}
+    content = {{}}
+    errors = []
+{blocks}    return values, content, errors
+"""
+_FIELD = """\
+    try:
+        value = get(name_{i})
+{normalize}{constrain}{complete}
+    except Invalid as invalid:
+        errors.append(FieldError(name_{i}, invalid.code, invalid.message))
+"""
+# ``text`` inlined for the common case, a str without NUL (strip() never removes a NUL).
+_TEXT = """\
+        if value.__class__ is str and "\\x00" not in value:
+            value = value.strip() or None
+        else:
+            value = text(value)
+"""
+_NORMALIZE = "        value = normalize_{i}(value)\n"
+_CONSTRAIN = "        if value is not None:\n{calls}"
+_REQUIRED = """\
+        if value is None:
+            raise Invalid("required", required_{i})
+        values[name_{i}] = content[name_{i}] = value"""
+_OPTIONAL = """\
+        values[name_{i}] = value
+        if value is not None:
+            content[name_{i}] = value"""
+_DEFAULTED = """\
+        if value is None:
+            value = {default}
+        values[name_{i}] = value
+        if value != default_{i}:
+            content[name_{i}] = value"""
 
 
-def _field_check(dataset: Dataset, field: Field) -> FieldCheck:
-    """``field``'s one check: normalize, then default or required, then its constraints."""
-    name = field.name
-    constrained = _constrained(_normalizer(dataset, field), _constraints(field))
-    default = None
-    if field.default is not None:
-        try:
-            default = constrained(field.default)
-        except Invalid as invalid:
-            raise InvalidDeclaration(
-                f"dataset {dataset.name}: field {name}: the default {field.default!r} fails the field's own checks:"
-                f" {invalid.message} ({invalid.code})"
-            ) from None
-    base = constrained
-    if field.required:
-        message = f"{name} is required"
-
-        def required(value: Any) -> Any:
-            normalized = base(value)
-            if normalized is None:
-                raise Invalid("required", message)
-            return normalized
-
-        return required
-    if default is None:
-        return base
-    if isinstance(default, (dict, list)):
-        return lambda value: _fresh(default) if (normalized := base(value)) is None else normalized
-    return lambda value: default if (normalized := base(value)) is None else normalized
+def _fields_check(dataset: Dataset) -> tuple[FieldsCheck, dict[str, Any]]:
+    """The generated check of every field of ``dataset`` (see above), and the fields' normalized defaults."""
+    scope: dict[str, Any] = {"Invalid": Invalid, "FieldError": FieldError, "text": text, "fresh": _fresh}
+    blocks = []
+    defaults: dict[str, Any] = {}
+    for i, field in enumerate(dataset.fields):
+        normalize = _normalizer(dataset, field)
+        constraints = _constraints(field)
+        default = _default(dataset, field, normalize, constraints)
+        scope[f"name_{i}"] = field.name
+        scope[f"normalize_{i}"] = normalize
+        calls = ""
+        for j, constraint in enumerate(constraints):
+            scope[f"constraint_{i}_{j}"] = constraint
+            calls += f"            constraint_{i}_{j}(value)\n"
+        if field.required:
+            scope[f"required_{i}"] = f"{field.name} is required"
+            complete = _REQUIRED  # a default too is refused by the declarations (ingestro.datasets.declarations)
+        elif default is not None:
+            scope[f"default_{i}"] = default
+            # A JSON default is copied, so no two rows (nor ``defaults``) share one mutable value.
+            mutable = isinstance(default, (dict, list))
+            defaults[field.name] = _fresh(default) if mutable else default
+            complete = _DEFAULTED.replace("{default}", f"fresh(default_{i})" if mutable else f"default_{i}")
+        else:
+            complete = _OPTIONAL
+        blocks.append(
+            _FIELD.format(
+                i=i,
+                normalize=_TEXT if normalize is text else _NORMALIZE.format(i=i),
+                constrain=_CONSTRAIN.format(calls=calls) if calls else "",
+                complete=complete.format(i=i),
+            )
+        )
+    exec(_ROW_CHECK.format(blocks="".join(blocks)), scope)  # noqa: S102 - our own source, see above
+    check: FieldsCheck = scope["check_fields"]
+    return check, defaults
 
 
 def _fresh(value: Any) -> Any:
@@ -261,30 +327,7 @@ def check_row(dataset: Dataset, record: Mapping[str, Any]) -> Checked:
     ``unknown_columns = "keep"``, a non-empty ``record["extra_columns"]`` (the unknown
     columns, as the reader read them) goes into the values, and so into the hash.
     """
-    compiled = compile_dataset(dataset)
-    values: dict[str, Any] = {}
-    errors: list[FieldError] = []
-    get = record.get
-    for name, check in compiled.checks:
-        try:
-            values[name] = check(get(name))
-        except Invalid as invalid:
-            errors.append(FieldError(name, invalid.code, invalid.message))
-    if compiled.keeps_unknown and (extra := get(EXTRA_COLUMNS)):
-        if (error := _unstorable(extra)) is not None:
-            errors.append(error)
-        values[EXTRA_COLUMNS] = extra
-    if errors:
-        return Checked(values, None, errors)
-    defaults = compiled.defaults
-    if defaults:
-        content = {name: value for name, value in values.items() if value is not None and value != defaults.get(name)}
-    else:
-        content = {name: value for name, value in values.items() if value is not None}
-    try:
-        return Checked(values, content_hash(content), errors)
-    except orjson.JSONEncodeError as error:  # text that is not valid Unicode (lone surrogates)
-        return Checked(values, None, [FieldError(None, "invalid_text", f"row is not valid Unicode: {error}")])
+    return Checked(*compile_dataset(dataset).check(record))
 
 
 def _unstorable(extra: Any) -> FieldError | None:

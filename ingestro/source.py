@@ -24,7 +24,8 @@ _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 _INT64 = (-(2**63), 2**63 - 1)
 
 
-@attrs.frozen
+# Not frozen: one is made per row, and a frozen class's __init__ costs twice as much.
+@attrs.define
 class SourceRow:
     line: int
     #: Values keyed by field name (and, when the dataset keeps unknown columns and the row has some,
