@@ -22,7 +22,7 @@ from ingestro.database import quote_ident
 from ingestro.datasets import SQL_TYPES, Dataset, Field, RefusedChange
 
 #: Bookkeeping columns, as (name, SQL declaration); ADD COLUMN-able onto a table made before they were.
-#: In this order the data projection stages them (projections/data.py: staged_records).
+#: The data projection fills each from the staged row or its batch (projections/data.py: _BOOKKEEPING_SOURCES).
 SYSTEM_COLUMN_SQL: tuple[tuple[str, str], ...] = (
     ("extra_columns", "jsonb"),
     ("content_hash", "text NOT NULL"),

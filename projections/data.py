@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 from functools import cache
+from operator import itemgetter
 from typing import Any
 
 import asyncpg
@@ -33,9 +34,38 @@ from ingestro.publisher import publish_all
 from ingestro.runtime import Entry
 from projections import batches
 
-#: The bookkeeping columns a staged row fills (the times are the table's defaults), and their staged types.
+#: The bookkeeping columns an upserted row fills (the times are the table's defaults), and where each comes
+#: from: the staged row ``s``, or the batch that gave the identity's earliest (``f``) or latest (``l``) row.
+#: A batch's job, position and schema version are sent once per batch, not once per row: encoding them
+#: was a third of a staged row's COPY cost.
+_BOOKKEEPING_SOURCES = {
+    "extra_columns": "s.extra_columns",
+    "content_hash": "s.content_hash",
+    "schema_version": "l.schema_version",
+    "first_job_id": "f.job_id",
+    "first_line": "s.first_line",
+    "first_position": "f.position",
+    "last_job_id": "l.job_id",
+    "last_line": "s.last_line",
+    "last_position": "l.position",
+}
 _BOOKKEEPING = tuple(name for name, _ in SYSTEM_COLUMN_SQL if name not in ("created_at", "updated_at"))
-_BOOKKEEPING_STAGED = tuple(sql.split()[0] for name, sql in SYSTEM_COLUMN_SQL if name in _BOOKKEEPING)
+assert set(_BOOKKEEPING) == set(_BOOKKEEPING_SOURCES), "every bookkeeping column needs a source"
+#: What a staged row carries after the fields (``staged_records``): batches are indexes into the group.
+_STAGED_TAIL = (
+    ("extra_columns", "jsonb"),
+    ("content_hash", "text"),
+    ("first_batch", "integer"),
+    ("first_line", "bigint"),
+    ("last_batch", "integer"),
+    ("last_line", "bigint"),
+    ("batch", "integer"),  # the batch the identity counts for
+)
+#: The group's batches, by index: the upsert's parameters $1 to $4.
+_BATCHES = """batch_attributes AS (
+            SELECT * FROM unnest($1::integer[], $2::uuid[], $3::bigint[], $4::integer[])
+                          AS b(batch, job_id, position, schema_version)
+        )"""
 #: Field types staged as text and cast by PostgreSQL, which parses them faster than Python.
 _CAST_FROM_TEXT = {FieldType.NUMBER, FieldType.DATE, FieldType.DATETIME, FieldType.UUID}
 _NEWER = "(EXCLUDED.last_position, EXCLUDED.last_line) > (stored.last_position, stored.last_line)"
@@ -60,7 +90,8 @@ class UpsertSql:
     staging: str
     create_staging: str
     columns: tuple[str, ...]
-    #: Upserts the staged rows; answers (batch, rows inserted, rows updated) per credited batch.
+    #: Upserts the staged rows, given the batches' (index, job id, position, schema version) as four
+    #: arrays; answers (batch, rows inserted, rows updated) per credited batch.
     upsert: str
 
 
@@ -68,15 +99,19 @@ class UpsertSql:
 def upsert_sql(dataset: Dataset) -> UpsertSql:
     """The statements that stage rows and upsert them, in identity order, into the dataset's table."""
     table = quote_ident(dataset.table)
-    # Named by a digest: a table's name plus a version could pass PostgreSQL's 63-character limit.
-    staging = "staging_" + hashlib.sha256(f"{dataset.table}/{dataset.version}".encode()).hexdigest()[:20]
-    names = (*dataset.field_names, *_BOOKKEEPING)
-    targets = ", ".join(map(quote_ident, names))
+    staged = [(quote_ident(f.name), _staged_type(f.type)) for f in dataset.fields] + list(_STAGED_TAIL)
+    columns = ", ".join(f"{c} {t}" for c, t in staged)
+    # Named by a digest: a table's name plus a version could pass PostgreSQL's 63-character limit. The
+    # columns are in it too, so a session never reuses a staging table of another shape.
+    digest = hashlib.sha256(f"{dataset.table}/{dataset.version}/{columns}".encode()).hexdigest()[:20]
+    staging_name = "staging_" + digest
+    staging = quote_ident(staging_name)
+    targets = ", ".join(map(quote_ident, (*dataset.field_names, *_BOOKKEEPING)))
     sources = ", ".join(
-        f"{quote_ident(f.name)}::{SQL_TYPES[f.type]}" if f.type in _CAST_FROM_TEXT else quote_ident(f.name)
+        f"s.{quote_ident(f.name)}::{SQL_TYPES[f.type]}" if f.type in _CAST_FROM_TEXT else f"s.{quote_ident(f.name)}"
         for f in dataset.fields
-    ) + ", " + ", ".join(_BOOKKEEPING)
-    ident = ", ".join(map(quote_ident, identity(dataset)))
+    ) + ", " + ", ".join(_BOOKKEEPING_SOURCES[name] for name in _BOOKKEEPING)
+    ident = ", ".join(f"s.{quote_ident(c)}" for c in identity(dataset))
 
     def joined(left: str, staged: str) -> str:
         """Rows of ``left`` and of the staging table ``staged`` with the same identity (staged as text or not)."""
@@ -93,29 +128,30 @@ def upsert_sql(dataset: Dataset) -> UpsertSql:
         before = f"""before AS (
             SELECT {', '.join(f'stored.{quote_ident(k)}' for k in dataset.key)}, stored.content_hash,
                    stored.last_position, stored.last_line
-              FROM {table} stored JOIN {quote_ident(staging)} s ON {joined("stored", "s")}
+              FROM {table} stored JOIN {staging} s ON {joined("stored", "s")}
         ),"""
         updated = """count(*) FILTER (WHERE NOT u.inserted AND b.content_hash IS DISTINCT FROM s.content_hash
-                                       AND (s.last_position, s.last_line) > (b.last_position, b.last_line))"""
-        join_before = f"LEFT JOIN before b ON {joined('b', 's')}"
+                                       AND (l.position, s.last_line) > (b.last_position, b.last_line))"""
+        join_before = f"JOIN batch_attributes l ON l.batch = s.last_batch LEFT JOIN before b ON {joined('b', 's')}"
     else:
         before, updated, join_before = "", "0", ""
     upsert = f"""
-        WITH {before} upserted AS (
+        WITH {_BATCHES}, {before} upserted AS (
             INSERT INTO {table} AS stored ({targets})
-            SELECT {sources} FROM {quote_ident(staging)} ORDER BY {ident}
-            ON CONFLICT ({ident}) DO UPDATE SET {', '.join(sets)}
+            SELECT {sources}
+              FROM {staging} s
+              JOIN batch_attributes f ON f.batch = s.first_batch
+              JOIN batch_attributes l ON l.batch = s.last_batch
+             ORDER BY {ident}
+            ON CONFLICT ({", ".join(map(quote_ident, identity(dataset)))}) DO UPDATE SET {', '.join(sets)}
              WHERE {_NEWER} OR {_OLDER}
-            RETURNING {ident}, (xmax = 0) AS inserted
+            RETURNING {", ".join(map(quote_ident, identity(dataset)))}, (xmax = 0) AS inserted
         )
         SELECT s.batch, count(*) FILTER (WHERE u.inserted), {updated}
-          FROM upserted u JOIN {quote_ident(staging)} s ON {joined("u", "s")} {join_before} GROUP BY s.batch
+          FROM upserted u JOIN {staging} s ON {joined("u", "s")} {join_before} GROUP BY s.batch
     """
-    staged = [f"{quote_ident(f.name)} {_staged_type(f.type)}" for f in dataset.fields]
-    staged += [f"{name} {kind}" for name, kind in zip(_BOOKKEEPING, _BOOKKEEPING_STAGED)]
-    staged.append("batch integer")
-    create = f"CREATE TEMP TABLE IF NOT EXISTS {quote_ident(staging)} ({', '.join(staged)}) ON COMMIT DELETE ROWS"
-    return UpsertSql(table, staging, create, (*names, "batch"), upsert)
+    create = f"CREATE TEMP TABLE IF NOT EXISTS {staging} ({columns}) ON COMMIT DELETE ROWS"
+    return UpsertSql(table, staging_name, create, (*dataset.field_names, *(name for name, _ in _STAGED_TAIL)), upsert)
 
 
 #: Bits of a position number given to the stream id's sequence within its millisecond.
@@ -160,19 +196,32 @@ def _restaging(dataset: Dataset, version: int) -> Any:
 
 
 def staged_records(dataset: Dataset, batches_: list[RowsAccepted]) -> list[tuple[Any, ...]]:
-    """One record per identity among the rows of ``batches_``, tagged with the index of the batch it counts for.
+    """One record per identity among the rows of ``batches_``: its fields, then ``_STAGED_TAIL``.
 
     The record carries the content of the latest row of its identity (upload position, then line)
-    and the job and line of the earliest. A row repeated within the batches counts for the batch of
-    its first occurrence (content hash identity) or of the winning row (natural key).
+    and the batch and line of the earliest and of the latest. A row repeated within the batches
+    counts for the batch of its first occurrence (content hash identity) or of the winning row
+    (natural key). Batches are indexes into ``batches_``.
     """
     names = dataset.field_names
     key = dataset.key
     single_key = key[0] if len(key) == 1 else None
-    positions = [position_number(batch.position) for batch in batches_]
-    first_seen: dict[Any, tuple[AcceptedRow, int]] = {}
-    repeated: dict[Any, list[tuple[AcceptedRow, int]]] = {}  # rare: identity -> every occurrence
+    # Faster than a get per field; a row lacking a field (an older entry) falls back to get's None.
+    fields_of: Any = itemgetter(*names) if len(names) > 1 else lambda values: tuple(values[n] for n in names)
+    records: list[tuple[Any, ...]] = []
+    append = records.append
+    #: identity -> index of its record; and the row each record was made from
+    slot_of: dict[Any, int] = {}
+    made_from: list[AcceptedRow] = []
+    repeated: dict[int, list[tuple[AcceptedRow, int]]] = {}  # rare: record index -> every occurrence
+    restagers: dict[int, Any] = {}
     for index, batch in enumerate(batches_):
+        restage = None
+        if batch.schema_version != dataset.version:
+            restage = restagers.get(batch.schema_version) or restagers.setdefault(
+                batch.schema_version, _restaging(dataset, batch.schema_version)
+            )
+        # The hot loop: most rows are an identity's only occurrence, staged as they come.
         for row in batch.rows:
             if single_key is not None:
                 ident: Any = row.values.get(single_key)
@@ -180,43 +229,40 @@ def staged_records(dataset: Dataset, batches_: list[RowsAccepted]) -> list[tuple
                 ident = tuple(map(row.values.get, key))
             else:
                 ident = row.content_hash
-            if ident in first_seen:
-                repeated.setdefault(ident, [first_seen[ident]]).append((row, index))
+            count = len(records)
+            slot = slot_of.setdefault(ident, count)
+            if slot != count:
+                repeated.setdefault(slot, [(made_from[slot], records[slot][-1])]).append((row, index))
+                continue
+            values = row.values
+            if restage is not None:
+                fields = restage(values)
             else:
-                first_seen[ident] = (row, index)
-    records: list[tuple[Any, ...]] = []
-    restage: dict[int, Any] = {}
-    for ident, (first, first_index) in first_seen.items():
-        last, last_index, credited = first, first_index, first_index
-        occurrences = repeated.get(ident)
-        if occurrences is not None:
-            (first, first_index) = min(occurrences, key=lambda o: (positions[o[1]], o[0].line))
-            (last, last_index) = max(occurrences, key=lambda o: (positions[o[1]], o[0].line))
-            if key:
-                credited = last_index
-        batch = batches_[last_index]
-        values = last.values
-        if batch.schema_version == dataset.version:
-            fields = tuple(map(values.get, names))
-        else:
-            if batch.schema_version not in restage:
-                restage[batch.schema_version] = _restaging(dataset, batch.schema_version)
-            fields = restage[batch.schema_version](values)
-        records.append(
-            (
-                *fields,
+                try:
+                    fields = fields_of(values)
+                except KeyError:
+                    fields = tuple(map(values.get, names))
+            line = row.line
+            append((*fields, values.get(EXTRA_COLUMNS), row.content_hash, index, line, index, line, index))
+            made_from.append(row)
+    if repeated:
+        positions = [position_number(batch.position) for batch in batches_]
+        for slot, occurrences in repeated.items():
+            first, first_index = min(occurrences, key=lambda o: (positions[o[1]], o[0].line))
+            last, last_index = max(occurrences, key=lambda o: (positions[o[1]], o[0].line))
+            credited = last_index if key else occurrences[0][1]
+            version = batches_[last_index].schema_version
+            values = last.values
+            records[slot] = (
+                *(map(values.get, names) if version == dataset.version else restagers[version](values)),
                 values.get(EXTRA_COLUMNS),
                 last.content_hash,
-                batch.schema_version,
-                batches_[first_index].job_id,
+                first_index,
                 first.line,
-                positions[first_index],
-                batch.job_id,
+                last_index,
                 last.line,
-                positions[last_index],
                 credited,
             )
-        )
     return records
 
 
@@ -258,17 +304,18 @@ class DataProjection:
     async def apply_all(self, events: list[RowsAccepted]) -> list[batches.Outcome]:
         """Apply each batch once, all in one transaction; a repeat gets the outcome stored the first time."""
         async with self.pool.acquire() as connection, connection.transaction():
-            outcomes: dict[int, batches.Outcome] = {}
-            fresh: dict[str, list[int]] = {}
-            for index, event in enumerate(events):
-                if await batches.claim(connection, self.name, event.job_id, event.seq, len(event.rows)):
-                    fresh.setdefault(event.dataset, []).append(index)
-                else:
-                    outcomes[index] = await batches.stored(connection, self.name, event.job_id, event.seq)
+            claimed = await batches.claim(connection, self.name, [(e.job_id, e.seq, len(e.rows)) for e in events])
+            repeats = [index for index, fresh in enumerate(claimed) if not fresh]
+            stored = await batches.stored(connection, self.name, [(events[i].job_id, events[i].seq) for i in repeats])
+            outcomes: dict[int, batches.Outcome] = dict(zip(repeats, stored))
+            fresh_by_dataset: dict[str, list[int]] = {}
+            for index, fresh in enumerate(claimed):
+                if fresh:
+                    fresh_by_dataset.setdefault(events[index].dataset, []).append(index)
             first_time: list[tuple[str, batches.Outcome]] = []
-            if fresh:
+            if fresh_by_dataset:
                 await hold_declarations(connection)
-            for dataset_name, indices in fresh.items():
+            for dataset_name, indices in fresh_by_dataset.items():
                 dataset = await self.registry.latest(dataset_name, connection)
                 sql = upsert_sql(dataset)
                 applied = [events[index] for index in indices]
@@ -276,14 +323,24 @@ class DataProjection:
                 await connection.copy_records_to_table(
                     sql.staging, records=staged_records(dataset, applied), columns=sql.columns
                 )
-                counts = {batch: (int(inserted), int(updated)) for batch, inserted, updated in await connection.fetch(sql.upsert)}
+                rows = await connection.fetch(
+                    sql.upsert,
+                    list(range(len(applied))),
+                    [event.job_id for event in applied],
+                    [position_number(event.position) for event in applied],
+                    [event.schema_version for event in applied],
+                )
+                counts = {batch: (int(inserted), int(updated)) for batch, inserted, updated in rows}
                 for position, index in enumerate(indices):
                     event = events[index]
                     inserted, updated = counts.get(position, (0, 0))
-                    outcome = batches.Outcome(len(event.rows), inserted, len(event.rows) - inserted - updated, updated)
-                    await batches.record(connection, self.name, event.job_id, event.seq, outcome)
-                    outcomes[index] = outcome
-                    first_time.append((dataset.name, outcome))
+                    outcomes[index] = batches.Outcome(len(event.rows), inserted, len(event.rows) - inserted - updated, updated)
+                    first_time.append((dataset.name, outcomes[index]))
+            await batches.record(
+                connection,
+                self.name,
+                [((events[i].job_id, events[i].seq), outcomes[i]) for i, fresh in enumerate(claimed) if fresh],
+            )
         # Counted once committed, and only the first time: repeats were answered from storage.
         for dataset_name, outcome in first_time:
             ROWS_UPSERTED.labels(dataset_name, "inserted").inc(outcome.inserted)

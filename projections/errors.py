@@ -45,10 +45,11 @@ class ErrorsProjection:
     async def apply_all(self, events: list[RowsRejected]) -> None:
         """Store each batch's rejected rows once, all in one transaction."""
         async with self.pool.acquire() as connection, connection.transaction():
+            claimed = await batches.claim(connection, self.name, [(e.job_id, e.seq, len(e.rows)) for e in events])
             records = [
                 (event.job_id, row.line, unstructure(row.errors), row.raw)
-                for event in events
-                if await batches.claim(connection, self.name, event.job_id, event.seq, len(event.rows))
+                for event, fresh in zip(events, claimed)
+                if fresh
                 for row in event.rows
             ]
             if records:

@@ -133,42 +133,47 @@ async def _parse_failed(connection: asyncpg.Connection, event: ParseFailed) -> N
     )
 
 
-async def _batch_applied(connection: asyncpg.Connection, event: BatchApplied) -> None:
-    first_time = await connection.fetchval(
-        "INSERT INTO job_batches (job_id, projection, seq) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING RETURNING true",
-        event.job_id,
-        event.projection,
-        event.seq,
+_COUNT_BATCHES = """
+    INSERT INTO job_batches (job_id, projection, seq)
+    SELECT $1, projection, seq FROM unnest($2::text[], $3::integer[]) AS b(projection, seq) ORDER BY 2, 3
+    ON CONFLICT DO NOTHING RETURNING projection, seq
+"""
+_ADD_COUNTS = """
+    UPDATE jobs SET rows_accepted = rows_accepted + $2, rows_inserted = rows_inserted + $3,
+           rows_duplicate = rows_duplicate + $4, rows_updated = rows_updated + $5,
+           data_batches_applied = data_batches_applied + $6,
+           rows_rejected = rows_rejected + $7, error_batches_applied = error_batches_applied + $8,
+           status = CASE WHEN status = 'pending' THEN 'processing' ELSE status END, updated_at = now()
+     WHERE job_id = $1
+"""
+
+
+async def _batches_applied(connection: asyncpg.Connection, job_id: str, events: list[BatchApplied]) -> None:
+    """Add the counts of one job's batches, each the first time it is told (a repeat adds nothing).
+
+    Two statements for all the batches of the group: a batch of 500 rows used to take two of its own.
+    """
+    for event in events:
+        if event.projection not in (DATA_GROUP, ERRORS_GROUP):
+            raise ValueError(f"BatchApplied from unknown projection {event.projection!r}")
+    counted = await connection.fetch(
+        _COUNT_BATCHES, job_id, [event.projection for event in events], [event.seq for event in events]
     )
-    if not first_time:
-        return
-    if event.projection == DATA_GROUP:
-        await connection.execute(
-            """
-            UPDATE jobs SET rows_accepted = rows_accepted + $2, rows_inserted = rows_inserted + $3,
-                   rows_duplicate = rows_duplicate + $4, rows_updated = rows_updated + $5,
-                   data_batches_applied = data_batches_applied + 1,
-                   status = CASE WHEN status = 'pending' THEN 'processing' ELSE status END, updated_at = now()
-             WHERE job_id = $1
-            """,
-            event.job_id,
-            event.rows,
-            event.inserted,
-            event.duplicate,
-            event.updated,
-        )
-    elif event.projection == ERRORS_GROUP:
-        await connection.execute(
-            """
-            UPDATE jobs SET rows_rejected = rows_rejected + $2, error_batches_applied = error_batches_applied + 1,
-                   status = CASE WHEN status = 'pending' THEN 'processing' ELSE status END, updated_at = now()
-             WHERE job_id = $1
-            """,
-            event.job_id,
-            event.rows,
-        )
-    else:
-        raise ValueError(f"BatchApplied from unknown projection {event.projection!r}")
+    first_time = {(projection, seq) for projection, seq in counted}
+    # accepted, inserted, duplicate, updated, data batches, rejected, error batches
+    sums = [0] * 7
+    for event in events:
+        if (event.projection, event.seq) not in first_time:
+            continue
+        first_time.discard((event.projection, event.seq))  # told twice in the group: counted once
+        if event.projection == DATA_GROUP:
+            for column, value in enumerate((event.rows, event.inserted, event.duplicate, event.updated, 1)):
+                sums[column] += value
+        else:
+            sums[5] += event.rows
+            sums[6] += 1
+    if sums[4] or sums[6]:  # some batch was told for the first time
+        await connection.execute(_ADD_COUNTS, job_id, *sums)
 
 
 @attrs.define
@@ -221,16 +226,29 @@ class JobsProjection:
         if not events:
             return
         known = [*positions, *[None] * (len(events) - len(positions))]
+        by_job: dict[str, list[tuple[Event, str | None]]] = {}
+        for event, position in zip(events, known):
+            by_job.setdefault(event.job_id, []).append((event, position))
         async with self.pool.acquire() as connection, connection.transaction():
-            before = await job_status.statuses(connection, sorted({event.job_id for event in events}))
-            for event, position in sorted(zip(events, known), key=lambda pair: pair[0].job_id):
-                await _apply(connection, event, position)
+            before = await job_status.statuses(connection, sorted(by_job))
+            for job_id in sorted(by_job):
+                await connection.execute(_ENSURE_ROW, job_id)
+                applied: list[BatchApplied] = []
+                for event, position in by_job[job_id]:
+                    if isinstance(event, BatchApplied):
+                        applied.append(event)
+                    else:
+                        await _apply(connection, event, position)
+                if applied:
+                    await _batches_applied(connection, job_id, applied)
+                # Once per job, after all its events: whether it is done depends only on where they leave it.
+                await connection.execute(_COMPLETE_IF_DONE, job_id)
             changes = await job_status.changes_since(connection, before)
         await job_status.announce(self.redis, changes)  # after the commit: never a status rolled back
 
 
 async def _apply(connection: asyncpg.Connection, event: Event, position: str | None = None) -> None:
-    await connection.execute(_ENSURE_ROW, event.job_id)
+    """Apply a lifecycle event to its job's row (which exists); other events are ignored."""
     if isinstance(event, FileReceived):
         await record_file_received(connection, event, position)
     elif isinstance(event, ParseStarted):
@@ -239,8 +257,3 @@ async def _apply(connection: asyncpg.Connection, event: Event, position: str | N
         await _parse_completed(connection, event)
     elif isinstance(event, ParseFailed):
         await _parse_failed(connection, event)
-    elif isinstance(event, BatchApplied):
-        await _batch_applied(connection, event)
-    else:
-        return
-    await connection.execute(_COMPLETE_IF_DONE, event.job_id)
