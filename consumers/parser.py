@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
-import gc
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 
 import attrs
 import redis.asyncio as aioredis
@@ -28,24 +26,6 @@ log = logging.getLogger(__name__)
 
 #: Batches published per Redis round trip.
 _EVENTS_PER_ROUND_TRIP = 8
-#: Allocations between two collections of the youngest generation while a file is parsed
-#: (CPython's default is 700). Every row leaves a few containers that live until its batch
-#: is published: at the default, the collector runs about twice per batch, scanning batches
-#: (and now and then the whole heap) that are not garbage: about 5% of the parser's CPU.
-_PARSING_GC_THRESHOLD = 10_000
-
-
-@contextlib.contextmanager
-def _fewer_collections() -> Iterator[None]:
-    """Collect cycles less often for a while; the garbage of parsing is freed by reference counting."""
-    threshold = gc.get_threshold()
-    gc.set_threshold(max(threshold[0], _PARSING_GC_THRESHOLD), *threshold[1:])
-    try:
-        yield
-    finally:
-        gc.set_threshold(*threshold)
-
-
 @attrs.define
 class Parser:
     """Handles FileReceived. Parsing a file again (a redelivery) emits the same batches."""
@@ -82,8 +62,7 @@ class Parser:
         parsed_events = parse_file(
             event.job_id, stored, event.format, dataset, self.batch_size, event.options, self.limits, position
         )
-        with _fewer_collections():
-            await self._publish_pipelined(dataset.name, parsed_events)
+        await self._publish_pipelined(dataset.name, parsed_events)
 
     async def _publish_pipelined(self, dataset: str, events: Iterable[Event]) -> None:
         """Publish in order, a few batches per round trip, parsing on while Redis appends the last chunk."""

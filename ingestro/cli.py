@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import os
 import signal
@@ -112,8 +113,25 @@ def cmd_consume(args: argparse.Namespace) -> int:
         await run_consumer(args.name, settings, args.slot, stop)
 
     log.info("consumer starting", extra={"group": args.name, "slot": args.slot})
+    _collect_less_often()
     asyncio.run(main())
     return 0
+
+
+#: Allocations between two collections of the youngest generation in a consumer (CPython's default is 700).
+_CONSUMER_GC_THRESHOLD = 10_000
+
+
+def _collect_less_often() -> None:
+    """Run the cycle collector less often in a consumer process: its garbage is freed by reference counting.
+
+    A batch's rows (a few containers each) live until the batch is published or applied: at the
+    default threshold the collector ran about twice per batch, scanning batches that are not
+    garbage (about 5% of the parser's CPU, 0.5 µs per row in the data projection). What the
+    process holds from startup is frozen out of every collection.
+    """
+    gc.freeze()
+    gc.set_threshold(_CONSUMER_GC_THRESHOLD, *gc.get_threshold()[1:])
 
 
 def cmd_dlq(args: argparse.Namespace) -> int:

@@ -16,8 +16,11 @@ from ingestro.events import EVENT_TYPES, AcceptedRow, Event
 _converter = make_converter()
 # Rows travel as compact arrays: a batch of 500 then carries no repeated attribute
 # names, and (un)structuring skips cattrs' per-attribute machinery on the hot path.
-_converter.register_unstructure_hook(AcceptedRow, lambda row: [row.line, row.content_hash, row.values])
-_converter.register_structure_hook(AcceptedRow, lambda data, _: AcceptedRow(data[0], data[1], data[2]))
+_ROWS = list[AcceptedRow]
+_converter.register_unstructure_hook_func(lambda kind: kind == _ROWS, lambda rows: [list(row) for row in rows])
+_converter.register_structure_hook_func(
+    lambda kind: kind == _ROWS, lambda rows, _: [AcceptedRow._make(row) for row in rows]
+)
 _BY_NAME: dict[str, type[Event]] = {cls.type_name: cls for cls in EVENT_TYPES}
 
 EntryFields = dict[bytes, bytes]
