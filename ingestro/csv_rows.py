@@ -10,6 +10,9 @@ Header columns match field names and aliases (``ingestro.rules.match_columns``).
 columns are, by the dataset's ``unknown_columns``: noted and dropped (ignore); noted and
 given with each record under ``extra_columns`` as {name as written: text} (keep); or
 the file's failure at the header (reject).
+
+A row read whole is a ``CsvRow``: the parser checks its cells by position, with the check
+made for the header's layout, and its ``record`` is made only when someone asks for it.
 """
 
 from __future__ import annotations
@@ -19,11 +22,13 @@ import itertools
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
+import attrs
+
 from ingestro.datasets import EXTRA_COLUMNS, Dataset, UnknownColumns
 from ingestro.events import FieldError
 from ingestro.limits import Limits
 from ingestro.lines import LineTooLong, PhysicalLines, RowTooLarge, TrackedLines
-from ingestro.rules import match_columns
+from ingestro.rules import RowCheck, compile_dataset, match_columns
 from ingestro.source import FileNotes, ReadAgain, SourceRow, Unreadable, clean_text, named
 
 if TYPE_CHECKING:
@@ -87,7 +92,48 @@ def csv_rows(
         notes.note_unknown(name)
     notes.header = header
     kept = match.unknown_positions if dataset.unknown_columns is UnknownColumns.KEEP else {}
-    return _records(reader, lines, header, match.positions, kept, before_header, limits)
+    columns = CsvColumns(
+        list(match.positions.items()), list(kept.items()), compile_dataset(dataset).cells_check(match.positions, kept)
+    )
+    return _records(reader, lines, header, match.positions, columns, before_header, limits)
+
+
+@attrs.frozen
+class CsvColumns:
+    """Where a CSV file's fields are, by the header, and the check of its rows by position."""
+
+    #: (position, field name) of the columns that are fields.
+    fields: list[tuple[int, str]]
+    #: (position, name as written) of the unknown columns that go with each row under ``extra_columns``.
+    kept: list[tuple[int, str]]
+    #: ``CompiledDataset.check`` of the row's record, from the cells.
+    check: RowCheck
+
+    def record(self, cells: list[str]) -> dict[str, Any]:
+        """The row's values keyed by field name (and the kept unknown columns), as a JSON reader gives them."""
+        record: dict[str, Any] = {name: cells[position] for position, name in self.fields}
+        if self.kept:
+            record[EXTRA_COLUMNS] = {name: cells[position] for position, name in self.kept}
+        return record
+
+
+class CsvRow(SourceRow):
+    """A CSV row read whole (the header's width, within the limits): ``raw`` is its cells.
+
+    The parser checks it by position (``columns.check(raw)``); its ``record`` is made only when asked for.
+    """
+
+    __slots__ = ("columns",)
+
+    def __init__(self, line: int, cells: list[str], columns: CsvColumns) -> None:
+        self.line = line
+        self.raw = cells
+        self.error = None
+        self.columns = columns
+
+    @property
+    def record(self) -> dict[str, Any]:  # type: ignore[override]  # read-only: made from the cells
+        return self.columns.record(self.raw)
 
 
 def _records(
@@ -95,15 +141,13 @@ def _records(
     lines: PhysicalLines,
     header: list[str],
     positions: dict[int, str],
-    kept: dict[int, str],
+    columns: CsvColumns,
     before_header: int,
     limits: Limits,
 ) -> Iterator[SourceRow]:
-    """The header's records; ``kept``: the unknown columns to give under ``extra_columns`` (position -> name)."""
+    """The rows after the header: a ``CsvRow`` when read whole, else a ``SourceRow`` with its error."""
     # The hot path: per record, a few integer operations unless something is wrong.
     width = len(header)
-    pairs = list(positions.items())
-    extras = list(kept.items())
     field_chars = limits.field_chars
     tracked = lines if isinstance(lines, TrackedLines) else None
     # csv.reader counts the lines it read; blank lines before the header and lines
@@ -135,10 +179,7 @@ def _records(
                 if size > field_chars and (too_large := _too_large_field(fields, header, positions, field_chars)):
                     yield SourceRow(line, None, fields, too_large)
                     continue
-                record: dict[str, Any] = {name: fields[position] for position, name in pairs}
-                if extras:
-                    record[EXTRA_COLUMNS] = {name: fields[position] for position, name in extras}
-                yield SourceRow(line, record, fields)
+                yield CsvRow(line, fields, columns)
             return
         except LineTooLong:
             unseen += 1

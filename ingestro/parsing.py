@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from ingestro.csv_rows import CsvRow
 from ingestro.datasets import Dataset
 from ingestro.decoding import Source
 from ingestro.events import (
@@ -70,18 +71,20 @@ def parse_file(
         for row in reader:
             rows_total += 1
             errors: list[FieldError]
-            if row.error is not None or row.record is None:
-                errors = [row.error] if row.error is not None else []
-            else:
+            if isinstance(row, CsvRow):  # checked by position, from its cells: no record is made
+                values, content_hash, errors = row.columns.check(row.raw)
+            elif row.error is None and row.record is not None:
                 values, content_hash, errors = check(row.record)
-                if content_hash is not None:
-                    accepted.append(AcceptedRow(row.line, content_hash, values))
-                    rows_accepted += 1
-                    if len(accepted) >= batch_size:
-                        yield RowsAccepted(job_id, dataset.name, accepted_batches, accepted, dataset.version, position)
-                        accepted_batches += 1
-                        accepted = []
-                    continue
+            else:
+                content_hash, errors = None, [row.error] if row.error is not None else []
+            if content_hash is not None:
+                accepted.append(AcceptedRow(row.line, content_hash, values))
+                rows_accepted += 1
+                if len(accepted) >= batch_size:
+                    yield RowsAccepted(job_id, dataset.name, accepted_batches, accepted, dataset.version, position)
+                    accepted_batches += 1
+                    accepted = []
+                continue
             rejected.append(RejectedRow(row.line, errors, reader.as_written(row)))
             rows_rejected += 1
             if len(rejected) >= batch_size:

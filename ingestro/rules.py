@@ -3,8 +3,9 @@
 Pure functions over plain values: no I/O, no clock. ``compile_dataset`` resolves a
 declaration once into one function that checks every field (normalize by type, then
 the constraints the field declares, then required or default); ``check_row`` runs it
-over a record. A row is accepted when every field passes; its content hash is the
-SHA-256 of the canonical JSON (sorted keys) of its content: the normalized values that
+over a record (``CompiledDataset.cells_check``: the same check over a CSV row's cells, by
+the positions its header gives). A row is accepted when every field passes; its content
+hash is the SHA-256 of the canonical JSON (sorted keys) of its content: the normalized values that
 are neither null nor their field's default, plus, with ``unknown_columns = "keep"``,
 the unknown columns under ``extra_columns`` when a row has any. Leaving out what an
 empty value becomes keeps a row's identity when the dataset gains an optional field:
@@ -18,7 +19,7 @@ import math
 import re
 from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 import attrs
@@ -67,8 +68,8 @@ __all__ = [
 FieldCheck = Callable[[Any], Any]
 #: What a row check gives: the normalized values, the content hash (None if rejected) and the errors.
 RowOutcome = tuple[dict[str, Any], str | None, list[FieldError]]
-#: A record -> its values, its content (what the hash covers) and its errors.
-FieldsCheck = Callable[[Mapping[str, Any]], tuple[dict[str, Any], dict[str, Any], list[FieldError]]]
+#: A row (a record keyed by field name, or a CSV row's cells) -> its outcome.
+RowCheck = Callable[[Any], RowOutcome]
 
 
 @attrs.frozen
@@ -85,8 +86,8 @@ class CompiledDataset:
     """A dataset's rules, resolved once so the per-row work is one call."""
 
     dataset: Dataset
-    #: Every field checked (see ``_fields_check``).
-    check_fields: FieldsCheck
+    #: Checks a record keyed by field name (see ``_row_check``); the parser's hot path for JSON rows.
+    check: RowCheck
     #: ``column_key`` of each field's name and aliases -> the field's name.
     columns: dict[str, str]
     #: Whether a record's ``extra_columns`` go into the row (``unknown_columns = "keep"``).
@@ -94,19 +95,16 @@ class CompiledDataset:
     #: The normalized default of each field that has one.
     defaults: dict[str, Any]
 
-    def check(self, record: Mapping[str, Any]) -> RowOutcome:
-        """``check_row`` without the ``Checked`` around it (the parser's hot path)."""
-        values, content, errors = self.check_fields(record)
-        if self.keeps_unknown and (extra := record.get(EXTRA_COLUMNS)):
-            if (error := _unstorable(extra)) is not None:
-                errors.append(error)
-            values[EXTRA_COLUMNS] = content[EXTRA_COLUMNS] = extra
-        if errors:
-            return values, None, errors
-        try:
-            return values, content_hash(content), errors
-        except orjson.JSONEncodeError as error:  # text that is not valid Unicode (lone surrogates)
-            return values, None, [FieldError(None, "invalid_text", f"row is not valid Unicode: {error}")]
+    def cells_check(self, positions: Mapping[int, str], kept: Mapping[int, str]) -> RowCheck:
+        """``check`` for CSV rows by position, with no record made: the same outcome as ``check`` gives
+        the record of the row's cells.
+
+        ``positions``: column position -> field name; ``kept``: position -> name as written, of the
+        unknown columns that go with each row under ``extra_columns``.
+        """
+        at = {name: position for position, name in positions.items()}
+        layout = tuple(at.get(field.name) for field in self.dataset.fields)
+        return _cells_check(self.dataset, layout, tuple(kept.items()))
 
 
 def column_key(name: str) -> str:
@@ -117,11 +115,17 @@ def column_key(name: str) -> str:
 @cache
 def compile_dataset(dataset: Dataset) -> CompiledDataset:
     """The checks of ``dataset``; raises ``InvalidDeclaration`` if a field's default fails its own checks."""
-    check_fields, defaults = _fields_check(dataset)
+    check, defaults = _row_check(dataset)
     columns = {
         column_key(spelling): field.name for field in dataset.fields for spelling in (field.name, *field.aliases)
     }
-    return CompiledDataset(dataset, check_fields, columns, dataset.unknown_columns is UnknownColumns.KEEP, defaults)
+    return CompiledDataset(dataset, check, columns, dataset.unknown_columns is UnknownColumns.KEEP, defaults)
+
+
+# Per CSV header layout; bounded, as every upload may bring another header.
+@lru_cache(maxsize=256)
+def _cells_check(dataset: Dataset, layout: tuple[int | None, ...], kept: tuple[tuple[int, str], ...]) -> RowCheck:
+    return _row_check(dataset, layout, kept)[0]
 
 
 def _normalizer(dataset: Dataset, field: Field) -> FieldCheck:
@@ -227,21 +231,22 @@ def _default(dataset: Dataset, field: Field, normalize: FieldCheck, constraints:
 # closures for required, constraints and the normalizer) spent more of its time in calls
 # than in checking: this is the parser's hot path. The source holds only names made here
 # from field positions; what a block calls and compares with is bound in its namespace.
-# Per field, in declared order: normalize, then the constraints on a value that is not
-# None, then required or the default; the value goes into ``values`` and, unless it is
-# None or the default, into ``content`` (what the hash covers); an ``Invalid`` is the
-# field's one error.
+# Per field, in declared order: read (from a record by name, or from a CSV row by a
+# position known from its header: no record is made), normalize, then the constraints on
+# a value that is not None, then required or the default; the value goes into ``values``
+# and, unless it is None or the default, into ``content`` (what the hash covers); an
+# ``Invalid`` is the field's one error. ``outcome`` adds the kept unknown columns and hashes.
 _ROW_CHECK = """\
-def check_fields(record):
-    get = record.get
-    values = {{}}
+def check(row):
+{prologue}    values = {{}}
     content = {{}}
     errors = []
-{blocks}    return values, content, errors
+{blocks}    return outcome(values, content, errors, {extra})
 """
+_BY_NAME = "    get = row.get\n"
 _FIELD = """\
     try:
-        value = get(name_{i})
+        value = {read}
 {normalize}{constrain}{complete}
     except Invalid as invalid:
         errors.append(FieldError(name_{i}, invalid.code, invalid.message))
@@ -271,9 +276,18 @@ _DEFAULTED = """\
             content[name_{i}] = value"""
 
 
-def _fields_check(dataset: Dataset) -> tuple[FieldsCheck, dict[str, Any]]:
-    """The generated check of every field of ``dataset`` (see above), and the fields' normalized defaults."""
-    scope: dict[str, Any] = {"Invalid": Invalid, "FieldError": FieldError, "text": text, "fresh": _fresh}
+def _row_check(
+    dataset: Dataset, layout: tuple[int | None, ...] | None = None, kept: tuple[tuple[int, str], ...] = ()
+) -> tuple[RowCheck, dict[str, Any]]:
+    """The generated check of a row of ``dataset`` (see above), and the fields' normalized defaults.
+
+    ``layout`` None: the row is a record keyed by field name. Else it is a CSV row's cells, field i at
+    position ``layout[i]`` (None: no column), and ``kept`` the (position, name as written) of the
+    unknown columns that go with it under ``extra_columns``.
+    """
+    scope: dict[str, Any] = {
+        "Invalid": Invalid, "FieldError": FieldError, "text": text, "fresh": _fresh, "outcome": _outcome
+    }
     blocks = []
     defaults: dict[str, Any] = {}
     for i, field in enumerate(dataset.fields):
@@ -297,17 +311,43 @@ def _fields_check(dataset: Dataset) -> tuple[FieldsCheck, dict[str, Any]]:
             complete = _DEFAULTED.replace("{default}", f"fresh(default_{i})" if mutable else f"default_{i}")
         else:
             complete = _OPTIONAL
+        position = None if layout is None else layout[i]
+        read = f"get(name_{i})" if layout is None else "None" if position is None else f"row[{int(position)}]"
         blocks.append(
             _FIELD.format(
                 i=i,
+                read=read,
                 normalize=_TEXT if normalize is text else _NORMALIZE.format(i=i),
                 constrain=_CONSTRAIN.format(calls=calls) if calls else "",
                 complete=complete.format(i=i),
             )
         )
-    exec(_ROW_CHECK.format(blocks="".join(blocks)), scope)  # noqa: S102 - our own source, see above
-    check: FieldsCheck = scope["check_fields"]
+    extra = "None"
+    if layout is None and dataset.unknown_columns is UnknownColumns.KEEP:
+        scope["EXTRA_COLUMNS"] = EXTRA_COLUMNS
+        extra = "get(EXTRA_COLUMNS)"
+    elif kept:
+        for j, (_, name) in enumerate(kept):
+            scope[f"kept_{j}"] = name
+        extra = "{" + ", ".join(f"kept_{j}: row[{int(position)}]" for j, (position, _) in enumerate(kept)) + "}"
+    source = _ROW_CHECK.format(prologue=_BY_NAME if layout is None else "", blocks="".join(blocks), extra=extra)
+    exec(source, scope)  # noqa: S102 - our own source, see above
+    check: RowCheck = scope["check"]
     return check, defaults
+
+
+def _outcome(values: dict[str, Any], content: dict[str, Any], errors: list[FieldError], extra: Any) -> RowOutcome:
+    """A row's outcome once its fields are checked; ``extra``: its kept unknown columns, if any."""
+    if extra:
+        if (error := _unstorable(extra)) is not None:
+            errors.append(error)
+        values[EXTRA_COLUMNS] = content[EXTRA_COLUMNS] = extra
+    if errors:
+        return values, None, errors
+    try:
+        return values, content_hash(content), errors
+    except orjson.JSONEncodeError as error:  # text that is not valid Unicode (lone surrogates)
+        return values, None, [FieldError(None, "invalid_text", f"row is not valid Unicode: {error}")]
 
 
 def _fresh(value: Any) -> Any:
