@@ -16,6 +16,7 @@ from ingestro.datasets import EXTRA_COLUMNS, Dataset, declaration_of, get_datase
 from ingestro.readers import RowReader
 from ingestro.rules import check_row, content_hash, match_columns
 from tests.parse_outcome import Outcome, parse
+from tests.test_rules import valid_record
 
 
 def people(unknown_columns: str = "ignore") -> Dataset:
@@ -189,15 +190,7 @@ def test_reject_rejects_a_json_row_with_unknown_keys_as_unknown_column(tmp_path:
 def test_the_hash_of_a_contacts_row_is_pinned() -> None:
     # A full row hashes as it did before declared datasets; a row with empty fields leaves them out.
     contacts = get_dataset("contacts")
-    full = {
-        "email": "ada@example.com",
-        "first_name": "Ada",
-        "last_name": "Lovelace",
-        "age": 36,
-        "signup_date": "2024-01-05",
-        "metadata": {"source": "import", "tags": ["a", "b"]},
-        "id": "c-1",
-    }
+    full = valid_record()
     assert check_row(contacts, full).content_hash == "a39d69902145566bcb76b423068ca0a58450d947623874a90c45e78db09912c9"
     least = {"email": "a@example.com", "first_name": "A", "last_name": "B", "signup_date": "2024-01-05"}
     assert check_row(contacts, least).content_hash == "24246e64a96a4315d1f993e9ea2aa46b8e1956d3c288c5dc21183e3bc434fe08"
