@@ -86,7 +86,6 @@ def _cast(dataset: Dataset, column: str) -> str:
 
 @attrs.frozen
 class UpsertSql:
-    table: str
     staging: str
     create_staging: str
     columns: tuple[str, ...]
@@ -151,7 +150,7 @@ def upsert_sql(dataset: Dataset) -> UpsertSql:
           FROM upserted u JOIN {staging} s ON {joined("u", "s")} {join_before} GROUP BY s.batch
     """
     create = f"CREATE TEMP TABLE IF NOT EXISTS {staging} ({columns}) ON COMMIT DELETE ROWS"
-    return UpsertSql(table, staging_name, create, (*dataset.field_names, *(name for name, _ in _STAGED_TAIL)), upsert)
+    return UpsertSql(staging_name, create, (*dataset.field_names, *(name for name, _ in _STAGED_TAIL)), upsert)
 
 
 #: Bits of a position number given to the stream id's sequence within its millisecond.
@@ -171,8 +170,9 @@ def position_number(position: str | None) -> int:
     return (int(milliseconds) << _SEQUENCE_BITS) | min(int(sequence or 0), (1 << _SEQUENCE_BITS) - 1)
 
 
-def _restaging(dataset: Dataset, version: int) -> Any:
-    """For rows accepted under another version: each field's value as the current version stages it."""
+@cache
+def _restaging(dataset: Dataset) -> Any:
+    """For rows accepted under another version: each field's value as ``dataset`` (the latest) stages it."""
     defaults = defaults_of(dataset)
 
     def convert(kind: FieldType, value: Any) -> Any:
@@ -214,13 +214,8 @@ def staged_records(dataset: Dataset, batches_: list[RowsAccepted]) -> list[tuple
     slot_of: dict[Any, int] = {}
     made_from: list[AcceptedRow] = []
     repeated: dict[int, list[tuple[AcceptedRow, int]]] = {}  # rare: record index -> every occurrence
-    restagers: dict[int, Any] = {}
     for index, batch in enumerate(batches_):
-        restage = None
-        if batch.schema_version != dataset.version:
-            restage = restagers.get(batch.schema_version) or restagers.setdefault(
-                batch.schema_version, _restaging(dataset, batch.schema_version)
-            )
+        restage = _restaging(dataset) if batch.schema_version != dataset.version else None
         # The hot loop: most rows are an identity's only occurrence, staged as they come.
         for row in batch.rows:
             if single_key is not None:
@@ -254,7 +249,7 @@ def staged_records(dataset: Dataset, batches_: list[RowsAccepted]) -> list[tuple
             version = batches_[last_index].schema_version
             values = last.values
             records[slot] = (
-                *(map(values.get, names) if version == dataset.version else restagers[version](values)),
+                *(map(values.get, names) if version == dataset.version else _restaging(dataset)(values)),
                 values.get(EXTRA_COLUMNS),
                 last.content_hash,
                 first_index,

@@ -192,3 +192,15 @@ async def table_checksum(stack: Stack, table: str) -> tuple[int, str]:
     rows = await stack.pool.fetch(f"SELECT * FROM {table}")
     texts = sorted(repr(sorted((k, v) for k, v in row.items() if k not in ("created_at", "updated_at"))) for row in rows)
     return len(texts), hashlib.md5("\n".join(texts).encode()).hexdigest()
+
+
+async def test_a_batch_accepted_under_an_older_version_is_stored_with_the_new_fields_defaults(stack: Stack) -> None:
+    await declare(stack.pool, declaration_of(PRODUCTS))
+    older = batch("00000000-0000-4000-8000-00000000000c", "1700000000000-0", 0, [(2, "A", "1"), (3, "B", "2"), (4, "B", "3")])
+    evolved = PRODUCTS | {"fields": [*PRODUCTS["fields"], {"name": "colour", "type": "string", "default": "none"}]}
+    assert (await declare(stack.pool, declaration_of(evolved))).dataset.version == 2
+
+    await DataProjection(stack.pool, stack.redis).apply(older)  # rows of version 1, one key twice
+
+    rows = await stack.pool.fetch("SELECT sku, price::text, colour, schema_version FROM products ORDER BY sku")
+    assert [tuple(row) for row in rows] == [("A", "1", "none", 1), ("B", "3", "none", 1)]
