@@ -33,7 +33,7 @@ import redis.asyncio as aioredis
 
 from ingestro.connections import text
 from ingestro.names import ACCEPTED_STREAM, FILES_STREAM, JOB_EVENTS_STREAM, REJECTED_STREAM
-from ingestro.outages import is_outage
+from ingestro.maintenance import run_rounds
 from ingestro.retention import id_key
 from ingestro.storage import Storage
 
@@ -165,17 +165,10 @@ async def run_file_retention(
     pool: asyncpg.Pool, storage: Storage, days: float, interval_s: float, stop: asyncio.Event
 ) -> None:
     """Expire files every ``interval_s`` until ``stop`` is set; a round that fails is logged and skipped."""
-    while not stop.is_set():
-        try:
-            deleted = await expire_files(pool, storage, days)
-            if deleted:
-                log.info("deleted expired uploads", extra={"deleted": deleted})
-        except Exception as error:  # maintenance: a failed round must not stop the consumer it runs beside
-            if is_outage(error):
-                log.warning("file retention skips a round", extra={"error": str(error)})
-            else:
-                log.exception("file retention failed; trying again next round")
-        try:
-            await asyncio.wait_for(stop.wait(), interval_s)
-        except TimeoutError:
-            pass
+
+    async def expire() -> None:
+        deleted = await expire_files(pool, storage, days)
+        if deleted:
+            log.info("deleted expired uploads", extra={"deleted": deleted})
+
+    await run_rounds("file retention", expire, interval_s, stop)

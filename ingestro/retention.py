@@ -29,7 +29,7 @@ import time
 import redis.asyncio as aioredis
 
 from ingestro.names import DLQ_STREAM, GROUP_STREAMS, UNGROUPED_STREAMS
-from ingestro.outages import is_outage
+from ingestro.maintenance import run_rounds
 from ingestro.stream_state import GroupState, read_groups
 
 log = logging.getLogger(__name__)
@@ -97,17 +97,10 @@ async def trim_by_age(redis: aioredis.Redis, stream: str, retention_s: float, no
 
 async def run_retention(redis: aioredis.Redis, retention_s: float, interval_s: float, stop: asyncio.Event) -> None:
     """Trim every ``interval_s`` until ``stop`` is set; a round that fails is logged and skipped."""
-    while not stop.is_set():
-        try:
-            deleted = await trim_streams(redis, retention_s)
-            if any(deleted.values()):
-                log.info("trimmed streams", extra={"deleted": deleted})
-        except Exception as error:  # maintenance: a failed round must not stop the consumer it runs beside
-            if is_outage(error):
-                log.warning("redis unreachable; retention skips a round", extra={"error": str(error)})
-            else:
-                log.exception("retention failed; trying again next round")
-        try:
-            await asyncio.wait_for(stop.wait(), interval_s)
-        except TimeoutError:
-            pass
+
+    async def trim() -> None:
+        deleted = await trim_streams(redis, retention_s)
+        if any(deleted.values()):
+            log.info("trimmed streams", extra={"deleted": deleted})
+
+    await run_rounds("stream retention", trim, interval_s, stop)
