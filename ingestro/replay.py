@@ -9,7 +9,7 @@ a lock**:
    constraints, indexes): ``data`` owns every dataset table, ``errors``
    ``validation_errors``, both their rows of ``applied_batches``; ``jobs`` owns ``jobs``
    and ``job_batches``.
-2. **Build.** The projection's own code (``apply_all``; ``stall`` for dead letters)
+2. **Build.** The projection's own code (``apply_entries``, ``apply_all`` for jobs; ``stall`` for dead letters)
    runs on connections whose ``search_path`` is ``<shadow schema>, public``, so its
    unqualified table names hit the shadows; nothing is published (no BatchApplied).
    The streams are read with XRANGE in chunks up to the head seen at the start, and
@@ -65,7 +65,7 @@ from ingestro.connections import text
 from ingestro.database import create_pool, quote_ident
 from ingestro.dataset_registry import DatasetRegistry, hold_declarations
 from ingestro.dlq import DeadLetter
-from ingestro.events import Event, FileReceived, RowsAccepted, RowsRejected
+from ingestro.events import Event, FileReceived
 from ingestro.job_sources import file_received_of, job_rows
 from ingestro.names import (
     ACCEPTED_STREAM,
@@ -146,39 +146,21 @@ def owns_batches(projection: str) -> bool:
     return projection in (DATA_GROUP, ERRORS_GROUP)
 
 
-def _events(entries: list[Entry], kind: type[Any]) -> list[Any]:
-    return [event for event in (codec.decode(entry.fields) for entry in entries) if isinstance(event, kind)]
-
-
 def _applier(projection: str, pool: asyncpg.Pool, redis: aioredis.Redis, classes: Projections, group: int) -> Apply:
     """Applies entries of the projection's streams with its own code, ``group`` entries per transaction."""
 
-    async def in_groups(entries: list[Entry], apply: Callable[[list[Entry]], Awaitable[None]]) -> None:
+    async def in_groups(entries: list[Entry], apply: Callable[[list[Entry]], Awaitable[object]]) -> None:
         for start in range(0, len(entries), group):
             await apply(entries[start : start + group])
 
-    if projection == DATA_GROUP:
-        data = classes.data(pool, redis)
+    if projection in (DATA_GROUP, ERRORS_GROUP):
+        # Their own decoding and applying, without the announcement a live group makes.
+        batches = classes.data(pool, redis) if projection == DATA_GROUP else classes.errors(pool, redis)
 
-        async def apply_data(_stream: str, entries: list[Entry]) -> None:
-            async def one(chunk: list[Entry]) -> None:
-                if events := _events(chunk, RowsAccepted):
-                    await data.apply_all(events)
+        async def apply_batches(_stream: str, entries: list[Entry]) -> None:
+            await in_groups(entries, batches.apply_entries)
 
-            await in_groups(entries, one)
-
-        return apply_data
-    if projection == ERRORS_GROUP:
-        errors = classes.errors(pool, redis)
-
-        async def apply_errors(_stream: str, entries: list[Entry]) -> None:
-            async def one(chunk: list[Entry]) -> None:
-                if events := _events(chunk, RowsRejected):
-                    await errors.apply_all(events)
-
-            await in_groups(entries, one)
-
-        return apply_errors
+        return apply_batches
     jobs = classes.jobs(pool)
 
     async def apply_jobs(stream: str, entries: list[Entry]) -> None:

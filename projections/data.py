@@ -277,19 +277,21 @@ class DataProjection:
 
     async def handle_group(self, entries: list[Entry]) -> None:
         """Apply the entries' batches in one transaction, then announce each as BatchApplied."""
-        events = [event for event in map(codec.decode, (entry.fields for entry in entries)) if isinstance(event, RowsAccepted)]
-        if not events:
-            return
-        outcomes = await self.apply_all(events)
+        applied = await self.apply_entries(entries)
         await publish_all(
             self.redis,
             [
                 BatchApplied(
                     event.job_id, self.name, event.seq, outcome.rows, outcome.inserted, outcome.duplicate, outcome.updated
                 )
-                for event, outcome in zip(events, outcomes)
+                for event, outcome in applied
             ],
         )
+
+    async def apply_entries(self, entries: list[Entry]) -> list[tuple[RowsAccepted, batches.Outcome]]:
+        """Apply the RowsAccepted among ``entries`` (other events are ignored) in one transaction; announce nothing."""
+        events = [event for event in map(codec.decode, (entry.fields for entry in entries)) if isinstance(event, RowsAccepted)]
+        return list(zip(events, await self.apply_all(events))) if events else []
 
     async def apply(self, event: RowsAccepted) -> batches.Outcome:
         """Apply one batch once; on a repeat, return the outcome stored the first time."""

@@ -30,13 +30,17 @@ class ErrorsProjection:
 
     async def handle_group(self, entries: list[Entry]) -> None:
         """Store the entries' batches in one transaction, then announce each as BatchApplied."""
-        events = [event for event in map(codec.decode, (entry.fields for entry in entries)) if isinstance(event, RowsRejected)]
-        if not events:
-            return
-        await self.apply_all(events)
+        events = await self.apply_entries(entries)
         await publish_all(
             self.redis, [BatchApplied(event.job_id, self.name, event.seq, len(event.rows), 0, 0) for event in events]
         )
+
+    async def apply_entries(self, entries: list[Entry]) -> list[RowsRejected]:
+        """Store the RowsRejected among ``entries`` (other events are ignored) in one transaction; announce nothing."""
+        events = [event for event in map(codec.decode, (entry.fields for entry in entries)) if isinstance(event, RowsRejected)]
+        if events:
+            await self.apply_all(events)
+        return events
 
     async def apply(self, event: RowsRejected) -> None:
         """Store the batch's rejected rows once; a repeat writes nothing."""
