@@ -48,7 +48,8 @@ def cmd_migrate(_args: argparse.Namespace) -> int:
 
     settings = _settings()
     try:
-        prepared = asyncio.run(prepare_database(settings.database_url, _datasets_dir(settings)))
+        datasets_dir = Path(settings.datasets_dir) if settings.datasets_dir else None
+        prepared = asyncio.run(prepare_database(settings.database_url, datasets_dir))
     except InvalidDeclaration as error:
         print(f"ingestro migrate: {error}", file=sys.stderr)
         return 1
@@ -57,16 +58,6 @@ def cmd_migrate(_args: argparse.Namespace) -> int:
     for declared in prepared.datasets:
         print(f"dataset {declared.dataset.name}: {declared.outcome} (version {declared.dataset.version})")
     return 0
-
-
-def _datasets_dir(settings: Settings) -> Path | None:
-    """INGESTRO_DATASETS_DIR, which must be a directory when set."""
-    if not settings.datasets_dir:
-        return None
-    directory = Path(settings.datasets_dir)
-    if not directory.is_dir():
-        raise SystemExit(f"ingestro: INGESTRO_DATASETS_DIR={settings.datasets_dir!r} is not a directory")
-    return directory
 
 
 def cmd_api(args: argparse.Namespace) -> int:

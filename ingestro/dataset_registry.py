@@ -146,6 +146,8 @@ def read_declaration_file(path: Path) -> Dataset:
 async def sync(pool: asyncpg.Pool, directory: Path | None = None) -> list[Declared]:
     """Declare the built-in datasets, then every declaration file in ``directory`` (a file wins over a built-in)."""
     declarations: dict[str, Dataset] = dict(builtin_datasets())
+    if directory is not None and not directory.is_dir():
+        raise InvalidDeclaration(f"{directory} is not a directory of dataset declarations (INGESTRO_DATASETS_DIR)")
     if directory is not None:
         for path in declaration_files(directory):
             dataset = read_declaration_file(path)

@@ -16,6 +16,7 @@ from types import FrameType
 
 import attrs
 
+from ingestro.datasets import InvalidDeclaration
 from ingestro.schema import prepare_database
 from ingestro.names import CONSUMER_NAMES
 from ingestro.servers import PostgresServer, RedisServer, free_port
@@ -106,7 +107,10 @@ def run_dev(data_dir: Path, host: str, port: int, copies: int) -> int:
         metrics_urls = [f"http://{host}:{p}/metrics" for p in (port, *metrics_ports.values())]
         write_env(data_dir / "env", values | {"INGESTRO_METRICS_URLS": ",".join(metrics_urls)})
         datasets_dir = os.environ.get("INGESTRO_DATASETS_DIR")
-        prepared = asyncio.run(prepare_database(database_url, Path(datasets_dir) if datasets_dir else None))
+        try:
+            prepared = asyncio.run(prepare_database(database_url, Path(datasets_dir) if datasets_dir else None))
+        except InvalidDeclaration as error:
+            raise SystemExit(f"ingestro dev: {error}") from None
         log.info("migrations applied", extra={"count": len(prepared.migrations)})
 
         env = {**os.environ, **values}

@@ -27,6 +27,7 @@ import orjson
 
 from ingestro.dates import DATE_FORMATS, date_normalizer, datetime_normalizer, normalize_date
 from ingestro.datasets import EXTRA_COLUMNS, Dataset, Field, FieldType, InvalidDeclaration, UnknownColumns
+from ingestro.datasets.declarations import column_key
 from ingestro.events import FieldError
 from ingestro.field_values import (
     Invalid,
@@ -106,10 +107,6 @@ class CompiledDataset:
         layout = tuple(at.get(field.name) for field in self.dataset.fields)
         return _cells_check(self.dataset, layout, tuple(kept.items()))
 
-
-def column_key(name: str) -> str:
-    """How a header or JSON key is compared with field names and aliases: case-insensitive, trimmed."""
-    return name.strip().lower()
 
 
 @cache

@@ -46,6 +46,9 @@ async def test_a_declaration_may_be_toml_and_takes_its_name_from_the_path(stack:
     nameless = {key: value for key, value in PRODUCTS.items() if key != "name"}
     response = await stack.client.put("/datasets/gadgets", content=orjson.dumps(nameless | {"table": "gadgets"}))
     assert (response.status_code, response.json()["name"]) == (201, "gadgets")
+    nameless_toml = TOML.replace(b'name = "products"', b"")
+    response = await stack.client.put("/datasets/widgets", content=nameless_toml, headers={"content-type": "application/toml"})
+    assert (response.status_code, response.json()["name"]) == (201, "widgets")
 
 
 @pytest.mark.parametrize(

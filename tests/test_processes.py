@@ -90,6 +90,11 @@ def test_migrate_declares_the_datasets_of_the_datasets_directory(env: dict[str, 
     assert "field text is removed" in refused.stderr
     subprocess.run(["psql", env["INGESTRO_DATABASE_URL"], "-qc", "DROP TABLE notes; DELETE FROM datasets WHERE name = 'notes'"], check=True)
 
+    missing = {**env, "INGESTRO_DATASETS_DIR": str(tmp_path / "absent")}
+    refused = subprocess.run([*COMMAND, "migrate"], env=missing, capture_output=True, text=True)
+    assert refused.returncode == 1
+    assert "absent is not a directory of dataset declarations (INGESTRO_DATASETS_DIR)" in refused.stderr
+
 
 def test_separate_processes_with_two_copies_of_each_consumer_ingest_exactly(env: dict[str, str], tmp_path: Path) -> None:
     port = free_port()

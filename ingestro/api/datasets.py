@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -20,8 +19,8 @@ from ingestro.api.context import AppContext
 from ingestro.api.problems import Problem
 from ingestro.api.responses import JSON
 from ingestro.dataset_registry import declare
-from ingestro.datasets import Dataset, InvalidDeclaration, RefusedChange, UnknownDataset, parse_declaration
-from ingestro.datasets.declarations import unstructured
+from ingestro.datasets import Dataset, InvalidDeclaration, RefusedChange, UnknownDataset, declaration_of
+from ingestro.datasets.declarations import decoded, unstructured
 
 #: Largest declaration accepted; a real one is a few kilobytes.
 MAX_DECLARATION_BYTES = 1024 * 1024
@@ -64,13 +63,10 @@ async def put_dataset(request: Request) -> Response:
         if len(body) > MAX_DECLARATION_BYTES:
             raise Problem(413, "Content Too Large", f"a declaration is at most {MAX_DECLARATION_BYTES} bytes")
     try:
-        raw = orjson.loads(body) if syntax == "json" else None
+        raw = decoded(bytes(body), syntax)
         if isinstance(raw, dict):
-            raw.setdefault("name", name)
-            body = bytearray(orjson.dumps(raw))
-        dataset = parse_declaration(bytes(body), syntax)
-    except orjson.JSONDecodeError as error:
-        raise Problem(422, "Unprocessable Content", f"not valid JSON: {error}") from None
+            raw.setdefault("name", name)  # the path names it when the body does not
+        dataset = declaration_of(raw)
     except InvalidDeclaration as error:
         raise Problem(422, "Unprocessable Content", str(error)) from None
     if dataset.name != name:

@@ -55,23 +55,26 @@ _converter.register_structure_hook(Decimal, _decimal)
 _converter.register_structure_hook_func(lambda kind: kind == (Scalar | None), _scalar)
 
 
-def _key(text: str) -> str:
-    """How header names, aliases and field names are compared: trimmed, case-insensitive."""
-    return text.strip().lower()
+def column_key(name: str) -> str:
+    """How a header or JSON key is compared with field names and aliases: case-insensitive, trimmed."""
+    return name.strip().lower()
+
+
+def decoded(text: str | bytes, syntax: str = "json") -> Any:
+    """The JSON or TOML value of ``text`` (``syntax``: "json" or "toml"), not yet checked as a declaration."""
+    try:
+        if syntax == "toml":
+            return tomllib.loads(text.decode() if isinstance(text, bytes) else text)
+        if syntax == "json":
+            return orjson.loads(text)
+    except (tomllib.TOMLDecodeError, orjson.JSONDecodeError, UnicodeDecodeError) as error:
+        raise InvalidDeclaration(f"not valid {syntax.upper()}: {error}") from None
+    raise InvalidDeclaration(f"declarations are JSON or TOML, not {syntax!r}")
 
 
 def parse_declaration(text: str | bytes, syntax: str = "json") -> Dataset:
     """The dataset declared by ``text`` (``syntax``: "json" or "toml")."""
-    try:
-        if syntax == "toml":
-            raw = tomllib.loads(text.decode() if isinstance(text, bytes) else text)
-        elif syntax == "json":
-            raw = orjson.loads(text)
-        else:
-            raise InvalidDeclaration(f"declarations are JSON or TOML, not {syntax!r}")
-    except (tomllib.TOMLDecodeError, orjson.JSONDecodeError, UnicodeDecodeError) as error:
-        raise InvalidDeclaration(f"not valid {syntax.upper()}: {error}") from None
-    return declaration_of(raw)
+    return declaration_of(decoded(text, syntax))
 
 
 def declaration_of(raw: Any) -> Dataset:
@@ -108,7 +111,7 @@ def checked(dataset: Dataset) -> Dataset:
     for field in dataset.fields:
         problems.extend(_field_problems(field))
         for spelling in (field.name, *field.aliases):
-            key = _key(spelling)
+            key = column_key(spelling)
             if key in seen and seen[key] != field.name:
                 problems.append(f"field {field.name}: {spelling!r} already names field {seen[key]}")
             elif key in seen and spelling == field.name:
