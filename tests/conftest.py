@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+import redis.asyncio as aioredis
 
 from ingestro.schema import prepare_database
 from ingestro.servers import PostgresServer, RedisServer
@@ -36,6 +37,15 @@ async def migrated(postgres_server: PostgresServer) -> str:
     """The database URL, with every migration applied and the built-in datasets declared, once per session."""
     await prepare_database(postgres_server.url)
     return postgres_server.url
+
+
+@pytest.fixture
+async def redis(redis_server: RedisServer) -> AsyncIterator[aioredis.Redis]:
+    """A client of the session's Redis, emptied first."""
+    client = aioredis.Redis.from_url(redis_server.url)
+    await client.flushdb()
+    yield client
+    await client.aclose()
 
 
 @pytest.fixture

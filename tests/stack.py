@@ -122,6 +122,18 @@ class Stack:
                 raise AssertionError("consumers did not go idle")
             await asyncio.sleep(0.1)
 
+    async def follow_pages(self, url: str) -> list[dict[str, Any]]:
+        """Every item of a paginated list, following its ``Link: <…>; rel="next"`` headers from ``url``."""
+        items: list[dict[str, Any]] = []
+        next_url: str | None = url
+        while next_url:
+            response = await self.client.get(next_url)
+            assert response.status_code == 200, response.text
+            items += response.json()["items"]
+            link = response.headers.get("link")
+            next_url = link[1 : link.index(">")] if link else None
+        return items
+
     async def ingest(self, content: bytes, content_type: str = "text/csv") -> dict[str, Any]:
         accepted = await self.upload(content, content_type)
         return await self.wait_for_job(accepted["job_id"])

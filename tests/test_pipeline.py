@@ -143,13 +143,5 @@ async def test_data_is_readable_page_by_page(stack: Stack) -> None:
     content, expected = sample("csv", rows=300)
     stack.start_consumers()
     await stack.ingest(content)
-    seen: list[str] = []
-    url: str | None = "/data?dataset=contacts&limit=100"
-    while url:
-        response = await stack.client.get(url)
-        assert response.status_code == 200
-        body = response.json()
-        seen.extend(item["content_hash"] for item in body["items"])
-        link = response.headers.get("link")
-        url = link[1 : link.index(">")] if link else None
+    seen = [item["content_hash"] for item in await stack.follow_pages("/data?dataset=contacts&limit=100")]
     assert len(seen) == len(set(seen)) == expected.distinct

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 
-import pytest
 import redis.asyncio as aioredis
 
 from ingestro.names import (
@@ -19,16 +17,7 @@ from ingestro.names import (
     PARSER_GROUP,
 )
 from ingestro.retention import UNGROUPED_FLOOR_S, trim_by_age, trim_stream, trim_streams
-from ingestro.servers import RedisServer
 from tests.stack import StackFactory
-
-
-@pytest.fixture
-async def redis(redis_server: RedisServer) -> AsyncIterator[aioredis.Redis]:
-    client = aioredis.Redis.from_url(redis_server.url)
-    await client.flushdb()
-    yield client
-    await client.aclose()
 
 
 async def ids(redis: aioredis.Redis, stream: str) -> list[str]:

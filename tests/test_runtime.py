@@ -38,12 +38,10 @@ SETTINGS = ConsumerSettings(
 
 
 @pytest.fixture
-async def redis(redis_server: RedisServer) -> AsyncIterator[aioredis.Redis]:
-    client = aioredis.Redis.from_url(redis_server.url)
-    await client.flushdb()
-    await client.xgroup_create(STREAM, GROUP, id="0", mkstream=True)
-    yield client
-    await client.aclose()
+async def redis(redis: aioredis.Redis) -> aioredis.Redis:
+    """The session's Redis, emptied, with the test stream's group (conftest's ``redis``, plus the group)."""
+    await redis.xgroup_create(STREAM, GROUP, id="0", mkstream=True)
+    return redis
 
 
 @attrs.define

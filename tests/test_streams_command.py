@@ -3,23 +3,13 @@
 from __future__ import annotations
 
 import io
-from collections.abc import AsyncIterator
 
-import pytest
 import redis.asyncio as aioredis
 
 from ingestro import streams_command
 from ingestro.cli import build_parser
 from ingestro.names import ACCEPTED_STREAM, DATA_GROUP, FILES_STREAM, JOBS_GROUP, PARSER_GROUP
 from ingestro.servers import RedisServer
-
-
-@pytest.fixture
-async def redis(redis_server: RedisServer) -> AsyncIterator[aioredis.Redis]:
-    client = aioredis.Redis.from_url(redis_server.url)
-    await client.flushdb()
-    yield client
-    await client.aclose()
 
 
 async def lines(redis_server: RedisServer) -> list[str]:

@@ -10,21 +10,12 @@ from ingestro.api.pagination import cursor_of, limit_of, page
 from ingestro.api.problems import Problem
 from ingestro.api.responses import JSON
 from ingestro.database import quote_ident
+from ingestro.dataset_tables import SYSTEM_COLUMN_SQL
 from ingestro.datasets import UnknownDataset
 
 
 #: The bookkeeping columns a row is shown with (the upload positions only order rows: see projections/data.py).
-SHOWN_BOOKKEEPING = (
-    "extra_columns",
-    "content_hash",
-    "schema_version",
-    "first_job_id",
-    "first_line",
-    "last_job_id",
-    "last_line",
-    "created_at",
-    "updated_at",
-)
+SHOWN_BOOKKEEPING = tuple(name for name, _ in SYSTEM_COLUMN_SQL if not name.endswith("_position"))
 
 
 async def list_data(request: Request) -> Response:
