@@ -24,10 +24,9 @@ RUN pip install --no-deps . \
     && mkdir -p /data/uploads \
     && chown ingestro /data/uploads
 
-# Installed into site-packages, the code cannot find db/ beside itself: tell it where the migrations are.
-# /data/uploads is owned by the app user, so a fresh named volume mounted there is writable.
-ENV INGESTRO_MIGRATIONS_DIR=/app/db \
-    INGESTRO_UPLOAD_DIR=/data/uploads
+# The migrations ship inside the package (ingestro.migrations). /data/uploads is owned by the app user,
+# so a fresh named volume mounted there is writable.
+ENV INGESTRO_UPLOAD_DIR=/data/uploads
 
 USER ingestro
 # The API; a consumer's metrics (INGESTRO_METRICS_PORT in docker-compose.yml).

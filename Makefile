@@ -1,7 +1,8 @@
 # Entry points. Each first installs what it needs: the system packages
 # (scripts/install-system-deps, a no-op when all are there) and .venv.
 #   make run   ARGS=...   ingestro dev: the whole system on private servers
-#   make test  ARGS=...   mypy, then pytest (ARGS go to pytest)
+#   make test  ARGS=...   the checks (ruff, import-linter, mypy), then pytest (ARGS go to pytest)
+#   make check            the checks alone
 #   make bench ARGS=...   the benchmarks
 
 PYTHON ?= python3
@@ -9,7 +10,7 @@ VENV := .venv
 # Touched once .venv holds what pyproject.toml asks for; older than it = reinstall.
 VENV_STAMP := $(VENV)/.installed
 
-.PHONY: deps venv run test typecheck bench
+.PHONY: deps venv run test check typecheck bench
 
 deps:
 	@PYTHON='$(PYTHON)' scripts/install-system-deps
@@ -28,11 +29,18 @@ $(VENV_STAMP): pyproject.toml | deps
 run: venv
 	$(VENV)/bin/ingestro dev $(ARGS)
 
-test: typecheck
+test: check
 	$(VENV)/bin/python -m pytest $(ARGS)
+
+# Lint and format (ruff), the layers (import-linter: see [tool.importlinter] in pyproject.toml), types (mypy --strict).
+check: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy
 
 typecheck: venv
 	$(VENV)/bin/mypy
 
 bench: venv
-	$(VENV)/bin/python -m ingestro.bench $(ARGS)
+	$(VENV)/bin/python -m ingestro.devtools.bench $(ARGS)

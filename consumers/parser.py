@@ -10,22 +10,24 @@ from collections.abc import Iterable
 import attrs
 import redis.asyncio as aioredis
 
-from ingestro import codec
-from ingestro.dataset_registry import DatasetRegistry
 from ingestro.datasets import UnknownDataset
-from ingestro.events import Event, FileReceived, ParseFailed, ParseStarted, RowsAccepted, RowsRejected
-from ingestro.limits import DEFAULT_LIMITS, Limits
+from ingestro.datasets.registry import DatasetRegistry
+from ingestro.domain import codec
+from ingestro.domain.events import Event, FileReceived, ParseFailed, ParseStarted, RowsAccepted, RowsRejected
+from ingestro.domain.limits import DEFAULT_LIMITS, Limits
+from ingestro.formats.parsing import parse_file
 from ingestro.metrics import ROWS_PARSED
-from ingestro.names import PARSER_GROUP
-from ingestro.parsing import parse_file
-from ingestro.publisher import publish, publish_all
-from ingestro.runtime import Entry
 from ingestro.storage import Storage
+from ingestro.streams.names import PARSER_GROUP
+from ingestro.streams.publisher import publish, publish_all
+from ingestro.streams.runtime import Entry
 
 log = logging.getLogger(__name__)
 
 #: Batches published per Redis round trip.
 _EVENTS_PER_ROUND_TRIP = 8
+
+
 @attrs.define
 class Parser:
     """Handles FileReceived. Parsing a file again (a redelivery) emits the same batches."""
@@ -57,7 +59,8 @@ class Parser:
             await publish(self.redis, ParseFailed(event.job_id, "the stored file is missing", None, 0, 0, 0))
             return
         log.info("parsing", extra={"job_id": event.job_id, "format": event.format, "bytes": event.bytes})
-        # The readers open the file as they need it (more than once: see ingestro.readers), from whichever storage.
+        # The readers open the file as they need it (more than once: see ingestro.formats.readers),
+        # from whichever storage.
         stored = functools.partial(self.storage.open, event.storage_key)
         parsed_events = parse_file(
             event.job_id, stored, event.format, dataset, self.batch_size, event.options, self.limits, position

@@ -1,5 +1,5 @@
 import sys
 
-from ingestro.cli import main
+from ingestro.cli.main import main
 
 sys.exit(main())

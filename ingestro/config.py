@@ -9,7 +9,7 @@ from typing import TypeVar
 
 import attrs
 
-from ingestro.limits import DEFAULT_LIMITS, DEPTH_CEILING, Limits
+from ingestro.domain.limits import DEFAULT_LIMITS, DEPTH_CEILING, Limits
 
 #: Each setting: environment variable -> (Settings attribute, default, meaning); `ingestro --help` lists them.
 #: An empty attribute marks a variable read where it is used (a command's option default, the migrations).
@@ -144,7 +144,6 @@ ENVIRONMENT: dict[str, tuple[str, str, str]] = {
         "Port `ingestro consume` serves Prometheus metrics on (0: none; the API serves them at /metrics)",
     ),
     "INGESTRO_CONSUMER_SLOT": ("", "0", "Default --slot of `ingestro consume`"),
-    "INGESTRO_MIGRATIONS_DIR": ("", "db/ of the source tree", "Where the SQL migrations are"),
     "INGESTRO_DATASETS_DIR": (
         "datasets_dir",
         "",

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -15,7 +15,7 @@ import orjson
 #: Attributes every LogRecord has; anything else on a record came from ``extra=`` and is logged.
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime", "taskName"}
 #: Fields of the work in hand (e.g. the stream entry being handled), added to every record logged meanwhile.
-_BOUND: ContextVar[dict[str, Any]] = ContextVar("ingestro_log_fields", default={})
+_BOUND: ContextVar[dict[str, Any]] = ContextVar("ingestro_log_fields", default={})  # noqa: B039 - never mutated: bound() sets a new dict
 
 
 @contextmanager
@@ -35,7 +35,7 @@ def _extras(record: logging.LogRecord) -> dict[str, Any]:
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
-            "time": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),
@@ -49,7 +49,8 @@ class JsonFormatter(logging.Formatter):
 class HumanFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         extras = " ".join(f"{key}={value}" for key, value in _extras(record).items())
-        line = f"{datetime.fromtimestamp(record.created).strftime('%H:%M:%S')} {record.levelname:<7} {record.name}: {record.getMessage()}"
+        at = datetime.fromtimestamp(record.created).strftime("%H:%M:%S")
+        line = f"{at} {record.levelname:<7} {record.name}: {record.getMessage()}"
         if extras:
             line += f"  [{extras}]"
         if record.exc_info:

@@ -4,7 +4,7 @@ Counters and histograms live in the process-wide default registry: each process
 (the API, every consumer replica) exports what it did itself, and Prometheus sums
 over replicas. The gauges below the line are not kept by any process: they
 describe shared state (Redis streams, the jobs table) and are computed at scrape
-time by ``ingestro.collector``, only in the API, so N replicas do not report the
+time by ``ingestro.streams.collector``, only in the API, so N replicas do not report the
 same backlog N times.
 
 Labels are bounded sets (group, stream, event type, dataset, format, outcome,
@@ -84,7 +84,7 @@ COLLECTOR_ERRORS = Counter(
     ["source"],
 )
 
-# Gauges computed on scrape by ingestro.collector (names only: they are built per scrape).
+# Gauges computed on scrape by ingestro.streams.collector (names only: they are built per scrape).
 STREAM_LENGTH = "ingestro_stream_length"
 GROUP_LAG = "ingestro_group_lag"
 GROUP_PENDING = "ingestro_group_pending"

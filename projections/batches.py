@@ -93,8 +93,9 @@ async def stored(connection: asyncpg.Connection, projection: str, batches: Seque
     """The stored outcome of each of ``batches`` (claimed before), in their order."""
     if not batches:
         return []
-    rows = await connection.fetch(
-        _STORED, projection, [job_id for job_id, _ in batches], [seq for _, seq in batches]
-    )
-    found = {(job_id, seq): Outcome(count, inserted, duplicate, updated) for job_id, seq, count, inserted, duplicate, updated in rows}
+    rows = await connection.fetch(_STORED, projection, [job_id for job_id, _ in batches], [seq for _, seq in batches])
+    found = {
+        (job_id, seq): Outcome(count, inserted, duplicate, updated)
+        for job_id, seq, count, inserted, duplicate, updated in rows
+    }
     return [found[(_canonical(job_id), seq)] for job_id, seq in batches]

@@ -22,16 +22,15 @@ import asyncpg
 import attrs
 import redis.asyncio as aioredis
 
-from ingestro import codec
-from ingestro.database import quote_ident
-from ingestro.dataset_registry import DatasetRegistry, defaults_of, hold_declarations
-from ingestro.dataset_tables import SYSTEM_COLUMN_SQL, identity
 from ingestro.datasets import EXTRA_COLUMNS, SQL_TYPES, Dataset, FieldType
-from ingestro.events import AcceptedRow, BatchApplied, RowsAccepted
+from ingestro.datasets.registry import DatasetRegistry, defaults_of, hold_declarations
+from ingestro.datasets.tables import SYSTEM_COLUMN_SQL, identity, quote_ident
+from ingestro.domain import codec
+from ingestro.domain.events import AcceptedRow, BatchApplied, RowsAccepted
 from ingestro.metrics import ROWS_UPSERTED
-from ingestro.names import DATA_GROUP
-from ingestro.publisher import publish_all
-from ingestro.runtime import Entry
+from ingestro.streams.names import DATA_GROUP
+from ingestro.streams.publisher import publish_all
+from ingestro.streams.runtime import Entry
 from projections import batches
 
 #: The bookkeeping columns an upserted row fills (the times are the table's defaults), and where each comes
@@ -106,26 +105,36 @@ def upsert_sql(dataset: Dataset) -> UpsertSql:
     staging_name = "staging_" + digest
     staging = quote_ident(staging_name)
     targets = ", ".join(map(quote_ident, (*dataset.field_names, *_BOOKKEEPING)))
-    sources = ", ".join(
-        f"s.{quote_ident(f.name)}::{SQL_TYPES[f.type]}" if f.type in _CAST_FROM_TEXT else f"s.{quote_ident(f.name)}"
-        for f in dataset.fields
-    ) + ", " + ", ".join(_BOOKKEEPING_SOURCES[name] for name in _BOOKKEEPING)
+    sources = (
+        ", ".join(
+            f"s.{quote_ident(f.name)}::{SQL_TYPES[f.type]}" if f.type in _CAST_FROM_TEXT else f"s.{quote_ident(f.name)}"
+            for f in dataset.fields
+        )
+        + ", "
+        + ", ".join(_BOOKKEEPING_SOURCES[name] for name in _BOOKKEEPING)
+    )
     ident = ", ".join(f"s.{quote_ident(c)}" for c in identity(dataset))
 
     def joined(left: str, staged: str) -> str:
         """Rows of ``left`` and of the staging table ``staged`` with the same identity (staged as text or not)."""
-        return " AND ".join(f"{left}.{c} = {staged}.{c}{_cast(dataset, c)}" for c in map(quote_ident, identity(dataset)))
+        return " AND ".join(
+            f"{left}.{c} = {staged}.{c}{_cast(dataset, c)}" for c in map(quote_ident, identity(dataset))
+        )
 
     content = (*dataset.field_names, EXTRA_COLUMNS, "content_hash", "schema_version") if dataset.key else ()
-    sets = [f"{quote_ident(c)} = CASE WHEN {_NEWER} THEN EXCLUDED.{quote_ident(c)} ELSE stored.{quote_ident(c)} END"
-            for c in (*content, "last_job_id", "last_line", "last_position")]
-    sets += [f"{c} = CASE WHEN {_OLDER} THEN EXCLUDED.{c} ELSE stored.{c} END"
-             for c in ("first_job_id", "first_line", "first_position")]
+    sets = [
+        f"{quote_ident(c)} = CASE WHEN {_NEWER} THEN EXCLUDED.{quote_ident(c)} ELSE stored.{quote_ident(c)} END"
+        for c in (*content, "last_job_id", "last_line", "last_position")
+    ]
+    sets += [
+        f"{c} = CASE WHEN {_OLDER} THEN EXCLUDED.{c} ELSE stored.{c} END"
+        for c in ("first_job_id", "first_line", "first_position")
+    ]
     sets.append("updated_at = now()")
     if dataset.key:
         # What the stored rows were before this statement (its snapshot): a changed winner is an update.
         before = f"""before AS (
-            SELECT {', '.join(f'stored.{quote_ident(k)}' for k in dataset.key)}, stored.content_hash,
+            SELECT {", ".join(f"stored.{quote_ident(k)}" for k in dataset.key)}, stored.content_hash,
                    stored.last_position, stored.last_line
               FROM {table} stored JOIN {staging} s ON {joined("stored", "s")}
         ),"""
@@ -142,7 +151,7 @@ def upsert_sql(dataset: Dataset) -> UpsertSql:
               JOIN batch_attributes f ON f.batch = s.first_batch
               JOIN batch_attributes l ON l.batch = s.last_batch
              ORDER BY {ident}
-            ON CONFLICT ({", ".join(map(quote_ident, identity(dataset)))}) DO UPDATE SET {', '.join(sets)}
+            ON CONFLICT ({", ".join(map(quote_ident, identity(dataset)))}) DO UPDATE SET {", ".join(sets)}
              WHERE {_NEWER} OR {_OLDER}
             RETURNING {", ".join(map(quote_ident, identity(dataset)))}, (xmax = 0) AS inserted
         )
@@ -282,7 +291,13 @@ class DataProjection:
             self.redis,
             [
                 BatchApplied(
-                    event.job_id, self.name, event.seq, outcome.rows, outcome.inserted, outcome.duplicate, outcome.updated
+                    event.job_id,
+                    self.name,
+                    event.seq,
+                    outcome.rows,
+                    outcome.inserted,
+                    outcome.duplicate,
+                    outcome.updated,
                 )
                 for event, outcome in applied
             ],
@@ -290,8 +305,10 @@ class DataProjection:
 
     async def apply_entries(self, entries: list[Entry]) -> list[tuple[RowsAccepted, batches.Outcome]]:
         """Apply the RowsAccepted among ``entries`` (other events are ignored) in one transaction; announce nothing."""
-        events = [event for event in map(codec.decode, (entry.fields for entry in entries)) if isinstance(event, RowsAccepted)]
-        return list(zip(events, await self.apply_all(events))) if events else []
+        events = [
+            event for event in map(codec.decode, (entry.fields for entry in entries)) if isinstance(event, RowsAccepted)
+        ]
+        return list(zip(events, await self.apply_all(events), strict=True)) if events else []
 
     async def apply(self, event: RowsAccepted) -> batches.Outcome:
         """Apply one batch once; on a repeat, return the outcome stored the first time."""
@@ -304,7 +321,7 @@ class DataProjection:
             claimed = await batches.claim(connection, self.name, [(e.job_id, e.seq, len(e.rows)) for e in events])
             repeats = [index for index, fresh in enumerate(claimed) if not fresh]
             stored = await batches.stored(connection, self.name, [(events[i].job_id, events[i].seq) for i in repeats])
-            outcomes: dict[int, batches.Outcome] = dict(zip(repeats, stored))
+            outcomes: dict[int, batches.Outcome] = dict(zip(repeats, stored, strict=True))
             fresh_by_dataset: dict[str, list[int]] = {}
             for index, fresh in enumerate(claimed):
                 if fresh:
@@ -331,7 +348,9 @@ class DataProjection:
                 for position, index in enumerate(indices):
                     event = events[index]
                     inserted, updated = counts.get(position, (0, 0))
-                    outcomes[index] = batches.Outcome(len(event.rows), inserted, len(event.rows) - inserted - updated, updated)
+                    outcomes[index] = batches.Outcome(
+                        len(event.rows), inserted, len(event.rows) - inserted - updated, updated
+                    )
                     first_time.append((dataset.name, outcomes[index]))
             await batches.record(
                 connection,

@@ -7,11 +7,11 @@ import attrs
 import redis.asyncio as aioredis
 from cattrs import unstructure
 
-from ingestro import codec
-from ingestro.events import BatchApplied, RowsRejected
-from ingestro.names import ERRORS_GROUP
-from ingestro.publisher import publish_all
-from ingestro.runtime import Entry
+from ingestro.domain import codec
+from ingestro.domain.events import BatchApplied, RowsRejected
+from ingestro.streams.names import ERRORS_GROUP
+from ingestro.streams.publisher import publish_all
+from ingestro.streams.runtime import Entry
 from projections import batches
 
 _COLUMNS = ("job_id", "line", "errors", "raw")
@@ -37,7 +37,9 @@ class ErrorsProjection:
 
     async def apply_entries(self, entries: list[Entry]) -> list[RowsRejected]:
         """Store the RowsRejected among ``entries`` (other events are ignored) in one transaction; announce nothing."""
-        events = [event for event in map(codec.decode, (entry.fields for entry in entries)) if isinstance(event, RowsRejected)]
+        events = [
+            event for event in map(codec.decode, (entry.fields for entry in entries)) if isinstance(event, RowsRejected)
+        ]
         if events:
             await self.apply_all(events)
         return events
@@ -52,7 +54,7 @@ class ErrorsProjection:
             claimed = await batches.claim(connection, self.name, [(e.job_id, e.seq, len(e.rows)) for e in events])
             records = [
                 (event.job_id, row.line, unstructure(row.errors), row.raw)
-                for event, fresh in zip(events, claimed)
+                for event, fresh in zip(events, claimed, strict=True)
                 if fresh
                 for row in event.rows
             ]

@@ -19,8 +19,8 @@ from collections.abc import Collection
 import asyncpg
 import redis.asyncio as aioredis
 
-from ingestro.events import JobStatusChanged
-from ingestro.publisher import publish_all
+from ingestro.domain.events import JobStatusChanged
+from ingestro.streams.publisher import publish_all
 
 _STATUSES = "SELECT job_id::text, status FROM jobs WHERE job_id = ANY($1::uuid[])"
 _NOW = """

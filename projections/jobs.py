@@ -24,8 +24,8 @@ import attrs
 import redis.asyncio as aioredis
 from cattrs import unstructure
 
-from ingestro import codec
-from ingestro.events import (
+from ingestro.domain import codec
+from ingestro.domain.events import (
     BatchApplied,
     Event,
     FileReceived,
@@ -35,9 +35,9 @@ from ingestro.events import (
     RowsAccepted,
     RowsRejected,
 )
-from ingestro.dlq import DeadLetter
-from ingestro.names import DATA_GROUP, DLQ_STREAM, ERRORS_GROUP, JOBS_GROUP
-from ingestro.runtime import Entry
+from ingestro.streams.dlq import DeadLetter
+from ingestro.streams.names import DATA_GROUP, DLQ_STREAM, ERRORS_GROUP, JOBS_GROUP
+from ingestro.streams.runtime import Entry
 from projections import job_status
 
 _ENSURE_ROW = "INSERT INTO jobs (job_id) VALUES ($1) ON CONFLICT DO NOTHING"
@@ -58,7 +58,9 @@ _STALL = """
 _COUNTED = "SELECT true FROM job_batches WHERE job_id = $1 AND projection = $2 AND seq = $3"
 
 
-async def record_file_received(connection: asyncpg.Connection, event: FileReceived, position: str | None = None) -> None:
+async def record_file_received(
+    connection: asyncpg.Connection, event: FileReceived, position: str | None = None
+) -> None:
     """Create or complete the job's row from its FileReceived; the status is left as it is.
 
     ``position`` is the FileReceived's stream entry id; with the storage key and the options it is
@@ -227,7 +229,7 @@ class JobsProjection:
             return
         known = [*positions, *[None] * (len(events) - len(positions))]
         by_job: dict[str, list[tuple[Event, str | None]]] = {}
-        for event, position in zip(events, known):
+        for event, position in zip(events, known, strict=True):
             by_job.setdefault(event.job_id, []).append((event, position))
         async with self.pool.acquire() as connection, connection.transaction():
             before = await job_status.statuses(connection, sorted(by_job))

@@ -44,10 +44,10 @@ import orjson
 import redis.asyncio as aioredis
 
 from ingestro.database import create_pool
-from ingestro.schema import prepare_database
-from ingestro.names import DLQ_STREAM, FILES_STREAM, GROUP_STREAMS, PARSER_GROUP
-from ingestro.samples import Expected, sample_rows, write_sample_file
-from ingestro.servers import PostgresServer, RedisServer, free_port
+from ingestro.database.schema import prepare_database
+from ingestro.devtools.samples import Expected, sample_rows, write_sample_file
+from ingestro.devtools.servers import PostgresServer, RedisServer, free_port
+from ingestro.streams.names import DLQ_STREAM, FILES_STREAM, GROUP_STREAMS, PARSER_GROUP
 
 #: Processes per consumer group.
 COPIES = {"parser": 2, "data": 3, "errors": 2, "jobs": 2}
@@ -296,7 +296,9 @@ async def _verify(
     for job in jobs:
         assert job["status"] == "completed", job
         assert (job["rows_total"], job["rows_accepted"], job["rows_rejected"]) == (
-            expected.rows, expected.valid, expected.invalid
+            expected.rows,
+            expected.valid,
+            expected.invalid,
         ), job
         assert job["rows_inserted"] + job["rows_duplicate"] == expected.valid, job
         lines = await pool.fetch("SELECT line FROM validation_errors WHERE job_id = $1 ORDER BY line", job["job_id"])

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import redis.asyncio as aioredis
 
-from ingestro.schema import prepare_database
-from ingestro.servers import PostgresServer, RedisServer
+from ingestro.database.schema import prepare_database
+from ingestro.devtools.servers import PostgresServer, RedisServer
 from tests.stack import Stack, StackFactory
 
 
@@ -27,9 +27,11 @@ def postgres_server() -> Iterator[PostgresServer]:
     # The temporary directory itself, whose parent is the world-searchable /tmp:
     # as root, a directory inside pytest's private (0700) ones would push the
     # cluster to /var/tmp, where nothing would ever remove it.
-    with tempfile.TemporaryDirectory(prefix="ingestro-test-pg-") as tmp:
-        with PostgresServer(Path(tmp), durable=False) as server:
-            yield server
+    with (
+        tempfile.TemporaryDirectory(prefix="ingestro-test-pg-") as tmp,
+        PostgresServer(Path(tmp), durable=False) as server,
+    ):
+        yield server
 
 
 @pytest.fixture(scope="session")

@@ -7,11 +7,11 @@ from typing import Any
 
 import attrs
 
-from ingestro import codec
 from ingestro.datasets import Dataset, get_dataset
-from ingestro.events import ParseCompleted, ParseFailed, RowsAccepted, RowsRejected, UploadOptions
-from ingestro.limits import DEFAULT_LIMITS, Limits
-from ingestro.parsing import parse_file
+from ingestro.domain import codec
+from ingestro.domain.events import ParseCompleted, ParseFailed, RowsAccepted, RowsRejected, UploadOptions
+from ingestro.domain.limits import DEFAULT_LIMITS, Limits
+from ingestro.formats.parsing import parse_file
 
 CONTACTS = get_dataset("contacts")
 

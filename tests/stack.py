@@ -19,10 +19,11 @@ import redis.asyncio as aioredis
 
 from ingestro.api.app import create_app
 from ingestro.config import Settings
-from ingestro.database import create_pool, quote_ident
+from ingestro.database import create_pool
 from ingestro.datasets import builtin_datasets
-from ingestro.names import CONSUMER_NAMES, GROUP_STREAMS
-from ingestro.wiring import run_consumer
+from ingestro.datasets.tables import quote_ident
+from ingestro.processes import run_consumer
+from ingestro.streams.names import CONSUMER_NAMES, GROUP_STREAMS
 
 TABLES = ("jobs", "job_batches", "applied_batches", "validation_errors", "contacts", "api_keys", "deleted_files")
 
@@ -83,7 +84,9 @@ class Stack:
         self, content: bytes, content_type: str = "text/csv", dataset: str | None = None
     ) -> dict[str, Any]:
         params = {"dataset": dataset} if dataset else {}
-        response = await self.client.post("/upload", content=content, headers={"content-type": content_type}, params=params)
+        response = await self.client.post(
+            "/upload", content=content, headers={"content-type": content_type}, params=params
+        )
         assert response.status_code == 202, response.text
         body: dict[str, Any] = response.json()
         return body

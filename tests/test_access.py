@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from ingestro import keys
-from ingestro.dev import run_dev
-from ingestro.keys import Scope
+from ingestro.database import keys
+from ingestro.database.keys import Scope
+from ingestro.devtools.dev import run_dev
 from tests.stack import Stack, StackFactory
 from tests.test_api import CSV, assert_problem
 
@@ -83,7 +83,9 @@ async def test_an_upload_key_uploads_and_reads_only_the_jobs_it_uploaded(secured
 async def test_a_read_key_reads_its_tenants_jobs_and_data_but_may_not_upload(secured: Stack) -> None:
     job_id = await upload(secured, await bearer(secured, Scope.UPLOAD))
     reader = await bearer(secured, Scope.READ)
-    assert_problem(await secured.client.post("/upload", content=CSV, headers={"content-type": "text/csv", **reader}), 403)
+    assert_problem(
+        await secured.client.post("/upload", content=CSV, headers={"content-type": "text/csv", **reader}), 403
+    )
     assert (await secured.client.get(f"/jobs/{job_id}", headers=reader)).status_code == 200
     assert [job["job_id"] for job in (await secured.client.get("/jobs", headers=reader)).json()["items"]] == [job_id]
     assert (await secured.client.get("/data", headers=reader)).status_code == 200

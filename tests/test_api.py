@@ -31,7 +31,12 @@ async def test_a_multipart_upload_is_accepted_with_a_location(stack: Stack) -> N
     body = response.json()
     assert response.headers["location"] == f"/jobs/{body['job_id']}"
     assert body["status"] == "pending"
-    assert (body["filename"], body["format"], body["bytes"], body["dataset"]) == ("people.csv", "csv", len(CSV), "contacts")
+    assert (body["filename"], body["format"], body["bytes"], body["dataset"]) == (
+        "people.csv",
+        "csv",
+        len(CSV),
+        "contacts",
+    )
 
 
 async def test_a_job_is_visible_as_soon_as_its_upload_is_answered(stack: Stack) -> None:
@@ -62,9 +67,16 @@ async def test_the_upload_is_stored_byte_for_byte_with_its_sha256(stack: Stack) 
 
 @pytest.mark.parametrize(
     ("content_type", "expected"),
-    [("text/csv", "csv"), ("text/csv; charset=utf-8", "csv"), ("application/json", "json"), ("application/x-ndjson", "ndjson")],
+    [
+        ("text/csv", "csv"),
+        ("text/csv; charset=utf-8", "csv"),
+        ("application/json", "json"),
+        ("application/x-ndjson", "ndjson"),
+    ],
 )
-async def test_a_raw_body_takes_its_format_from_the_content_type(stack: Stack, content_type: str, expected: str) -> None:
+async def test_a_raw_body_takes_its_format_from_the_content_type(
+    stack: Stack, content_type: str, expected: str
+) -> None:
     body = await stack.upload(CSV, content_type)
     assert body["format"] == expected
 
@@ -105,7 +117,9 @@ async def test_a_multipart_body_without_a_file_field_is_400(stack: Stack) -> Non
 
 
 async def test_an_unknown_dataset_is_404(stack: Stack) -> None:
-    response = await stack.client.post("/upload", params={"dataset": "nope"}, content=CSV, headers={"content-type": "text/csv"})
+    response = await stack.client.post(
+        "/upload", params={"dataset": "nope"}, content=CSV, headers={"content-type": "text/csv"}
+    )
     assert_problem(response, 404)
 
 
@@ -161,7 +175,9 @@ async def test_jobs_are_filtered_by_status_dataset_and_time_across_pages(stack: 
     async def listed(**params: str) -> list[str]:
         ids, cursor = [], None
         while True:
-            response = await stack.client.get("/jobs", params={**params, "limit": "1", **({"cursor": cursor} if cursor else {})})
+            response = await stack.client.get(
+                "/jobs", params={**params, "limit": "1", **({"cursor": cursor} if cursor else {})}
+            )
             assert response.status_code == 200, response.text
             ids += [job["job_id"] for job in response.json()["items"]]
             if not (cursor := response.json()["next_cursor"]):

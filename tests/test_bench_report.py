@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from ingestro.bench.baseline import Baseline
-from ingestro.bench.cli import build_parser
-from ingestro.bench.report import Result, comparison_json, format_comparison
+from ingestro.devtools.bench.baseline import Baseline
+from ingestro.devtools.bench.cli import build_parser
+from ingestro.devtools.bench.report import Result, comparison_json, format_comparison
 
 
 def result(data_processes: int, e2e_s: float, projection_s: float) -> Result:
@@ -50,7 +50,11 @@ def test_rows_per_second_are_reported_per_count_in_the_table_and_the_json() -> N
     table = format_comparison(results).splitlines()
     document = comparison_json(results)
 
-    assert [line.split()[:3] for line in table[2:]] == [["1", "5,000", "9,000"], ["2", "10,000", "18,000"], ["4", "12,500", "20,000"]]
+    assert [line.split()[:3] for line in table[2:]] == [
+        ["1", "5,000", "9,000"],
+        ["2", "10,000", "18,000"],
+        ["4", "12,500", "20,000"],
+    ]
     assert document["by_data_processes"]["2"]["e2e_rows_per_s"] == 10_000
     assert document["by_data_processes"]["4"]["projection_rows_per_s"] == 20_000
     assert [run["processes"]["data"] for run in document["runs"]] == [1, 2, 4]

@@ -14,10 +14,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ingestro.csv_rows import CsvRow
 from ingestro.datasets import EXTRA_COLUMNS, Dataset, declaration_of
-from ingestro.readers import RowReader
-from ingestro.rules import compile_dataset, match_columns
+from ingestro.datasets.rules import compile_dataset, match_columns
+from ingestro.formats.csv_rows import CsvRow
+from ingestro.formats.readers import RowReader
 
 
 def shop(unknown_columns: str) -> Dataset:
@@ -42,8 +42,27 @@ HEADERS = [
     ["sold", "Cost", "sku", "note", "kind"],  # reordered, an alias, an unknown column, columns missing
     ["x", "sku", "y"],
 ]
-CELLS = st.sampled_from(["", " ", "AB-1", "ab-1", "3.50", "-1", "7", "100", "a", "c", "[1]", "{", "2024-02-30",
-                         "2024-02-03", "\x00", "\ud800", "é"])
+CELLS = st.sampled_from(
+    [
+        "",
+        " ",
+        "AB-1",
+        "ab-1",
+        "3.50",
+        "-1",
+        "7",
+        "100",
+        "a",
+        "c",
+        "[1]",
+        "{",
+        "2024-02-30",
+        "2024-02-03",
+        "\x00",
+        "\ud800",
+        "é",
+    ]
+)
 
 
 def record_of(header: list[str], dataset: Dataset, cells: list[str]) -> dict[str, Any]:
@@ -75,9 +94,7 @@ def test_the_cells_are_left_as_read(tmp_path: Path) -> None:
     dataset = shop("keep")
     match = match_columns(dataset, HEADERS[1])
     cells = ["2024-02-03", "3.5", " AB-1 ", "n", "a"]
-    values, content_hash, errors = compile_dataset(dataset).cells_check(match.positions, match.unknown_positions)(
-        cells
-    )
+    values, content_hash, errors = compile_dataset(dataset).cells_check(match.positions, match.unknown_positions)(cells)
     assert cells == ["2024-02-03", "3.5", " AB-1 ", "n", "a"]
     assert errors == [] and content_hash is not None
     assert values[EXTRA_COLUMNS] == {"note": "n"}
@@ -90,7 +107,11 @@ def test_a_csv_row_read_whole_gives_its_record_when_asked(tmp_path: Path) -> Non
     rows = list(RowReader(path, "csv", shop("keep")))
     assert isinstance(rows[0], CsvRow) and not isinstance(rows[1], CsvRow)
     assert rows[0].record == {
-        "sold": "2024-02-03", "price": "3.5", "sku": "AB-1", "kind": "a", EXTRA_COLUMNS: {"note": "n"}
+        "sold": "2024-02-03",
+        "price": "3.5",
+        "sku": "AB-1",
+        "kind": "a",
+        EXTRA_COLUMNS: {"note": "n"},
     }
     assert rows[0].raw == ["2024-02-03", "3.5", "AB-1", "n", "a"] and rows[0].error is None
     assert rows[1].record is None and rows[1].error is not None and rows[1].error.code == "field_count"

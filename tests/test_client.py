@@ -9,19 +9,24 @@ from pathlib import Path
 
 import httpx
 
-from ingestro.cli import build_parser
-from ingestro.client import list_jobs, send, show_errors, table, upload_files
+from ingestro.cli.client import list_jobs, send, show_errors, table, upload_files
+from ingestro.cli.main import build_parser
 from tests.served import app_of, served
-from tests.test_job_events import contacts
 from tests.stack import Stack
 from tests.test_api import CSV
+from tests.test_job_events import contacts
 
 
 async def test_files_are_uploaded_waited_for_and_summarized(stack: Stack, tmp_path: Path) -> None:
     stack.start_consumers()
     plain, packed = tmp_path / "people.csv", tmp_path / "more.ndjson.gz"
     plain.write_bytes(CSV)
-    packed.write_bytes(gzip.compress(b'{"email": "b@example.com", "first_name": "B", "last_name": "C", "signup_date": "2024-01-02"}\n{"email": "bad"}\n'))
+    packed.write_bytes(
+        gzip.compress(
+            b'{"email": "b@example.com", "first_name": "B", "last_name": "C", "signup_date": "2024-01-02"}\n'
+            b'{"email": "bad"}\n'
+        )
+    )
     out = io.StringIO()
     assert await upload_files(stack.client, [plain, packed], "contacts", True, out) == 0
     lines = out.getvalue().splitlines()
@@ -84,7 +89,16 @@ async def test_jobs_are_printed_newest_first_as_a_table(stack: Stack) -> None:
     assert await list_jobs(stack.client, 10, out) == 0
     header, *rows = out.getvalue().splitlines()
     assert header.split()[:10] == [
-        "job", "status", "dataset", "file", "rows", "accepted", "rejected", "inserted", "updated", "duplicates"
+        "job",
+        "status",
+        "dataset",
+        "file",
+        "rows",
+        "accepted",
+        "rejected",
+        "inserted",
+        "updated",
+        "duplicates",
     ]
     assert [row.split()[0] for row in rows] == [second["job_id"], first["job_id"]]
     assert rows[0].split()[1:3] == ["completed", "contacts"]
@@ -115,7 +129,9 @@ class Terminal(io.StringIO):
         return True
 
 
-async def test_progress_goes_to_stderr_as_a_few_plain_lines_when_it_is_not_a_terminal(stack: Stack, tmp_path: Path) -> None:
+async def test_progress_goes_to_stderr_as_a_few_plain_lines_when_it_is_not_a_terminal(
+    stack: Stack, tmp_path: Path
+) -> None:
     stack.start_consumers()
     path = tmp_path / "people.csv"
     path.write_bytes(CSV)
@@ -151,7 +167,9 @@ async def test_a_job_is_followed_live_from_its_event_stream_not_polled(stack: St
         asked.append(request.url.path)
 
     async with served(app_of(stack)) as url, httpx.AsyncClient(base_url=url, event_hooks={"request": [note]}) as client:
-        uploading = asyncio.create_task(upload_files(client, [path], "contacts", True, io.StringIO(), err := io.StringIO()))
+        uploading = asyncio.create_task(
+            upload_files(client, [path], "contacts", True, io.StringIO(), err := io.StringIO())
+        )
         while not any(asked_path.endswith("/events") for asked_path in asked):
             await asyncio.sleep(0.05)
         await asyncio.sleep(0.3)  # following a pending job: nothing is polled meanwhile

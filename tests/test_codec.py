@@ -1,4 +1,4 @@
-"""Specification of the event codec (``ingestro.codec``): events <-> Redis stream entries."""
+"""Specification of the event codec (``ingestro.domain.codec``): events <-> Redis stream entries."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import attrs
 import orjson
 import pytest
 
-from ingestro.codec import EntryFields, UnknownEvent, decode, encode, event_type
-from ingestro.events import (
+from ingestro.domain.codec import EntryFields, UnknownEvent, decode, encode, event_type
+from ingestro.domain.events import (
     EVENT_TYPES,
     AcceptedRow,
     BatchApplied,
@@ -90,8 +90,15 @@ SAMPLES: list[Event] = [
     ParseFailed(job_id=JOB, reason="empty file", line=None, rows_total=0, accepted_batches=0, rejected_batches=0),
     BatchApplied(job_id=JOB, projection="contacts", seq=0, rows=7, inserted=5, duplicate=2),
     JobStatusChanged(
-        job_id=JOB, status="failed", previous="processing", rows_total=11, rows_accepted=7, rows_rejected=1,
-        rows_inserted=5, rows_duplicate=2, error="invalid UTF-8",
+        job_id=JOB,
+        status="failed",
+        previous="processing",
+        rows_total=11,
+        rows_accepted=7,
+        rows_rejected=1,
+        rows_inserted=5,
+        rows_duplicate=2,
+        error="invalid UTF-8",
     ),
 ]
 

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from ingestro.datasets import EXTRA_COLUMNS, Dataset, declaration_of, get_dataset
-from ingestro.readers import RowReader
-from ingestro.rules import check_row, content_hash, match_columns
+from ingestro.datasets.rules import check_row, content_hash, match_columns
+from ingestro.formats.readers import RowReader
 from tests.parse_outcome import Outcome, parse
 from tests.test_rules import valid_record
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from ingestro.events import UploadOptions
+from ingestro.domain.events import UploadOptions
 from tests.parse_outcome import Outcome, contact, parse
 
 CORPUS = Path(__file__).parent / "corpus"
@@ -228,7 +228,10 @@ def test_invalid_json_fails_the_file_at_the_byte_and_line_where_it_broke_keeping
     content = (CORPUS / "json/invalid.json").read_bytes()
     outcome = corpus("json/invalid.json")
     assert list(outcome.accepted) == [1, 2]
-    assert outcome.failure == (f"invalid JSON in element 3 at byte {content.index(b'Alan')} (line 4): Expecting value", 3)
+    assert outcome.failure == (
+        f"invalid JSON in element 3 at byte {content.index(b'Alan')} (line 4): Expecting value",
+        3,
+    )
 
 
 @pytest.mark.parametrize("name", ["json/truncated.json", "json/unclosed.json"])

@@ -8,12 +8,12 @@ from typing import Any
 
 import orjson
 
-from ingestro.dataset_registry import declare
 from ingestro.datasets import declaration_of
-from ingestro.events import AcceptedRow, RowsAccepted
-from ingestro.replay import replay
-from ingestro.rules import check_row
+from ingestro.datasets.registry import declare
+from ingestro.datasets.rules import check_row
+from ingestro.domain.events import AcceptedRow, RowsAccepted
 from projections.data import DataProjection
+from projections.replay import replay
 from tests.stack import Stack
 
 PRODUCTS: dict[str, Any] = {
@@ -42,9 +42,7 @@ async def test_two_datasets_with_different_schemas_ingest_side_by_side(stack: St
     await declare(stack.pool, declaration_of(PRODUCTS))
     stack.start_consumers()
 
-    contacts_job = await upload(
-        stack, "email,first_name,last_name,signup_date\nA@X.io,Ada,L,2024-01-02\n", "contacts"
-    )
+    contacts_job = await upload(stack, "email,first_name,last_name,signup_date\nA@X.io,Ada,L,2024-01-02\n", "contacts")
     products_job = await upload(stack, "SKU Code,price,in_stock\n A-1 ,12.50,yes\nB-2,-1,no\nC-3,3,maybe\n", "products")
 
     contacts = await stack.wait_for_job(contacts_job)
@@ -111,18 +109,21 @@ async def test_the_stored_row_depends_on_upload_order_and_line_not_on_which_batc
         )
         results.append([tuple(row) for row in rows])
 
-    assert results[0] == results[1] == results[2] == [
-        ("A", "3", early, 2, late, 2),
-        ("B", "4", early, 3, late, 7),
-        ("C", "4", late, 8, late, 8),
-    ]
+    assert (
+        results[0]
+        == results[1]
+        == results[2]
+        == [
+            ("A", "3", early, 2, late, 2),
+            ("B", "4", early, 3, late, 7),
+            ("C", "4", late, 8, late, 8),
+        ]
+    )
 
 
 async def test_uploads_apply_in_upload_order_with_two_data_processes_racing(stack: Stack) -> None:
     await declare(stack.pool, declaration_of(PRODUCTS))
-    files = [
-        "sku,price\n" + "".join(f"K{key},{version * 1000 + key}\n" for key in range(300)) for version in range(6)
-    ]
+    files = ["sku,price\n" + "".join(f"K{key},{version * 1000 + key}\n" for key in range(300)) for version in range(6)]
     jobs = [await upload(stack, content, "products") for content in files]  # upload order is file order
     stack.start_consumers(copies=2)
     for job in jobs:
@@ -190,13 +191,17 @@ async def test_a_replay_of_the_data_projection_reproduces_the_typed_tables_exact
 async def table_checksum(stack: Stack, table: str) -> tuple[int, str]:
     """Row count and md5 of the rows' text, leaving out only created_at and updated_at (rebuild time)."""
     rows = await stack.pool.fetch(f"SELECT * FROM {table}")
-    texts = sorted(repr(sorted((k, v) for k, v in row.items() if k not in ("created_at", "updated_at"))) for row in rows)
+    texts = sorted(
+        repr(sorted((k, v) for k, v in row.items() if k not in ("created_at", "updated_at"))) for row in rows
+    )
     return len(texts), hashlib.md5("\n".join(texts).encode()).hexdigest()
 
 
 async def test_a_batch_accepted_under_an_older_version_is_stored_with_the_new_fields_defaults(stack: Stack) -> None:
     await declare(stack.pool, declaration_of(PRODUCTS))
-    older = batch("00000000-0000-4000-8000-00000000000c", "1700000000000-0", 0, [(2, "A", "1"), (3, "B", "2"), (4, "B", "3")])
+    older = batch(
+        "00000000-0000-4000-8000-00000000000c", "1700000000000-0", 0, [(2, "A", "1"), (3, "B", "2"), (4, "B", "3")]
+    )
     evolved = PRODUCTS | {"fields": [*PRODUCTS["fields"], {"name": "colour", "type": "string", "default": "none"}]}
     assert (await declare(stack.pool, declaration_of(evolved))).dataset.version == 2
 

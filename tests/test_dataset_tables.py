@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from ingestro.dataset_registry import DatasetRegistry, declare, sync
-from ingestro.dataset_tables import SYSTEM_COLUMN_SQL
 from ingestro.datasets import SYSTEM_COLUMNS, Dataset, InvalidDeclaration, RefusedChange, declaration_of
+from ingestro.datasets.registry import DatasetRegistry, declare, sync
+from ingestro.datasets.tables import SYSTEM_COLUMN_SQL
 from tests.stack import Stack
 
 ORDERS: dict[str, Any] = {
@@ -83,7 +83,10 @@ async def test_adding_an_optional_field_is_a_new_version_that_adds_a_column_with
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ({"fields": ORDERS["fields"][:-1]}, "field details is removed, with its stored values: list it in migration.drop"),
+        (
+            {"fields": ORDERS["fields"][:-1]},
+            "field details is removed, with its stored values: list it in migration.drop",
+        ),
         (
             {"fields": [*ORDERS["fields"][:-1], {"name": "details", "type": "string"}]},
             "field details changes type (json -> string): list it in migration.retype",
@@ -123,7 +126,8 @@ async def test_a_declared_migration_drops_and_retypes_columns(stack: Stack) -> N
 async def test_a_retype_the_stored_values_do_not_allow_is_refused_and_changes_nothing(stack: Stack) -> None:
     await declare(stack.pool, orders())
     await stack.pool.execute(
-        "INSERT INTO orders (order_id, customer, details, content_hash, first_job_id, first_line, last_job_id, last_line)"
+        "INSERT INTO orders"
+        " (order_id, customer, details, content_hash, first_job_id, first_line, last_job_id, last_line)"
         " VALUES (gen_random_uuid(), 'a@x.io', '{\"a\": 1}', 'h1', gen_random_uuid(), 2, gen_random_uuid(), 2)"
     )
     fields = [*ORDERS["fields"][:-1], {"name": "details", "type": "integer"}]
@@ -158,9 +162,9 @@ async def test_declarations_are_read_from_json_and_toml_files_in_a_directory(sta
 
 async def test_a_broken_declaration_file_is_named_in_the_error(stack: Stack, tmp_path: Path) -> None:
     (tmp_path / "bad.toml").write_text('name = "bad"\nfields = 3\n')
-    with pytest.raises(InvalidDeclaration, match="bad.toml"):
+    with pytest.raises(InvalidDeclaration, match=r"bad\.toml"):
         await sync(stack.pool, tmp_path)
 
 
 def test_the_names_a_field_may_not_take_are_the_bookkeeping_columns() -> None:
-    assert SYSTEM_COLUMNS == {name for name, _ in SYSTEM_COLUMN_SQL}
+    assert {name for name, _ in SYSTEM_COLUMN_SQL} == SYSTEM_COLUMNS

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 import orjson
 import pytest
 
-from ingestro.keys import Scope
+from ingestro.database.keys import Scope
 from tests.stack import Stack, StackFactory
 from tests.test_access import bearer
 from tests.test_api import assert_problem
@@ -47,7 +47,9 @@ async def test_a_declaration_may_be_toml_and_takes_its_name_from_the_path(stack:
     response = await stack.client.put("/datasets/gadgets", content=orjson.dumps(nameless | {"table": "gadgets"}))
     assert (response.status_code, response.json()["name"]) == (201, "gadgets")
     nameless_toml = TOML.replace(b'name = "products"', b"")
-    response = await stack.client.put("/datasets/widgets", content=nameless_toml, headers={"content-type": "application/toml"})
+    response = await stack.client.put(
+        "/datasets/widgets", content=nameless_toml, headers={"content-type": "application/toml"}
+    )
     assert (response.status_code, response.json()["name"]) == (201, "widgets")
 
 
@@ -92,7 +94,9 @@ async def secured(stack_factory: StackFactory) -> AsyncIterator[Stack]:
 async def test_declaring_needs_the_admin_scope_and_reading_does_not(secured: Stack) -> None:
     for scope in (Scope.UPLOAD, Scope.READ):
         auth = await bearer(secured, scope, name=scope.value)
-        assert_problem(await secured.client.put("/datasets/products", content=orjson.dumps(PRODUCTS), headers=auth), 403)
+        assert_problem(
+            await secured.client.put("/datasets/products", content=orjson.dumps(PRODUCTS), headers=auth), 403
+        )
         assert (await secured.client.get("/datasets", headers=auth)).status_code == 200
     admin = await bearer(secured, Scope.ADMIN, name="admin")
     response = await secured.client.put("/datasets/products", content=orjson.dumps(PRODUCTS), headers=admin)

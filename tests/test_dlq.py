@@ -11,11 +11,13 @@ from typing import Any
 import orjson
 import redis.asyncio as aioredis
 
-from ingestro import codec, dlq, dlq_command
-from ingestro.dlq import DeadLetter
-from ingestro.events import BatchApplied, ParseCompleted, ParseFailed, ParseStarted, RowsAccepted
-from ingestro.names import ACCEPTED_STREAM, DLQ_STREAM
-from ingestro.samples import Expected, sample_rows, write_sample
+from ingestro.cli import dlq as dlq_command
+from ingestro.devtools.samples import Expected, sample_rows, write_sample
+from ingestro.domain import codec
+from ingestro.domain.events import BatchApplied, ParseCompleted, ParseFailed, ParseStarted, RowsAccepted
+from ingestro.streams import dlq
+from ingestro.streams.dlq import DeadLetter
+from ingestro.streams.names import ACCEPTED_STREAM, DLQ_STREAM
 from projections.jobs import JobsProjection
 from tests.stack import Stack, StackFactory
 
@@ -38,7 +40,10 @@ def line_of_a_distinct_valid_row(rows: int, seed: int, after_line: int) -> int:
 
 async def ingestro_cli(redis_url: str, *args: str) -> tuple[int, str, str]:
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "ingestro", *args,
+        sys.executable,
+        "-m",
+        "ingestro",
+        *args,
         env={**os.environ, "INGESTRO_REDIS_URL": redis_url},
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
@@ -88,7 +93,9 @@ async def test_a_batch_the_database_refuses_is_dead_lettered_the_rest_completes_
             [summary] = (await stack.client.get("/dlq")).json()["items"]
             assert (summary["group"], summary["stream"], summary["job_id"]) == ("data", ACCEPTED_STREAM, job_id)
             assert (summary["event_type"], summary["error_type"], summary["deliveries"]) == (
-                "RowsAccepted", "CheckViolationError", 3
+                "RowsAccepted",
+                "CheckViolationError",
+                3,
             )
             entry = await dlq.get(stack.redis, summary["id"])
             assert entry is not None
@@ -112,7 +119,9 @@ async def test_a_batch_the_database_refuses_is_dead_lettered_the_rest_completes_
         assert job["status"] == "completed", job
         assert job["error"] is None
         assert (job["rows_total"], job["rows_accepted"], job["rows_rejected"]) == (
-            expected.rows, expected.valid, expected.invalid
+            expected.rows,
+            expected.valid,
+            expected.invalid,
         )
         assert (job["rows_inserted"], job["rows_duplicate"]) == (expected.distinct, expected.duplicates)
         assert await stack.pool.fetchval("SELECT count(*) FROM contacts") == expected.distinct

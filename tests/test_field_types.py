@@ -1,4 +1,4 @@
-"""Specification of field types, constraints and defaults of declared datasets (``ingestro.rules``).
+"""Specification of field types, constraints and defaults of declared datasets (``ingestro.datasets.rules``).
 
 Each type: the spellings it accepts and the one value each becomes (the contract with
 the data projection), the spellings it refuses and their stable error code.
@@ -14,7 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ingestro.datasets import Dataset, InvalidDeclaration, declaration_of
-from ingestro.rules import Checked, check_row, compile_dataset, normalize_number
+from ingestro.datasets.rules import Checked, check_row, compile_dataset, normalize_number
 
 
 def dataset_of(*fields: dict[str, Any], **options: Any) -> Dataset:

@@ -6,15 +6,15 @@ from __future__ import annotations
 import asyncio
 import io
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from ingestro import files_command
+from ingestro.cli import files as files_command
 from ingestro.config import Settings
-from ingestro.file_retention import expire_files
-from ingestro.retention import trim_streams
 from ingestro.storage import LocalStorage, storage_for
+from ingestro.storage.retention import expire_files
+from ingestro.streams.retention import trim_streams
 from tests.stack import Stack, StackFactory
 from tests.test_replay import distinct_rows
 
@@ -31,13 +31,18 @@ async def test_the_file_of_a_finished_job_whose_events_are_retained_can_be_delet
     assert await files_command.run(stack.settings, "delete", job["job_id"], force=False, out=out) == 0
 
     assert not await stored(stack, job["job_id"])
-    assert await stack.pool.fetchval("SELECT reason FROM deleted_files WHERE job_id = $1", job["job_id"]) == "deleted by hand"
+    assert (
+        await stack.pool.fetchval("SELECT reason FROM deleted_files WHERE job_id = $1", job["job_id"])
+        == "deleted by hand"
+    )
     listing = io.StringIO()
     await files_command.run(stack.settings, "list", None, force=False, out=listing)
     assert f"{job['job_id']}  completed" in listing.getvalue() and "file=deleted" in listing.getvalue()
 
 
-async def test_deleting_the_file_of_an_unfinished_job_is_refused(stack: Stack, capsys: pytest.CaptureFixture[str]) -> None:
+async def test_deleting_the_file_of_an_unfinished_job_is_refused(
+    stack: Stack, capsys: pytest.CaptureFixture[str]
+) -> None:
     job = await stack.upload(distinct_rows(10, "b"))  # no consumer runs: the job stays pending
 
     assert await files_command.run(stack.settings, "delete", job["job_id"], force=True, out=io.StringIO()) == 1
@@ -72,7 +77,7 @@ async def test_expiry_deletes_only_finished_jobs_files_older_than_the_window(sta
     await stack.stop_consumers()
     pending = await stack.upload(distinct_rows(10, "e"))
     storage = storage_for(stack.settings)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
 
     assert await expire_files(stack.pool, storage, days=1, now=now) == 0  # younger than a day
     assert await expire_files(stack.pool, storage, days=1, now=now + timedelta(days=2)) == 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 import attrs
 
 from ingestro.datasets import get_dataset
-from ingestro.events import BatchApplied, ParseCompleted
+from ingestro.domain.events import BatchApplied, ParseCompleted
 from projections.data import DataProjection, staged_records, upsert_sql
 from projections.jobs import JobsProjection
 from tests.stack import Stack
@@ -16,7 +16,10 @@ def test_an_identity_seen_in_several_batches_takes_first_and_last_by_upload_orde
     dataset = get_dataset("contacts")
     later = attrs.evolve(accepted("a@x.io", "b@x.io"), position="2-0")
     earlier = attrs.evolve(accepted("b@x.io", seq=1), position="1-0")
-    records = [dict(zip(upsert_sql(dataset).columns, record)) for record in staged_records(dataset, [later, earlier])]
+    records = [
+        dict(zip(upsert_sql(dataset).columns, record, strict=True))
+        for record in staged_records(dataset, [later, earlier])
+    ]
     assert [(r["email"], r["first_batch"], r["last_batch"], r["batch"]) for r in records] == [
         ("a@x.io", 0, 0, 0),
         # Counted for its first occurrence in the group; first and last by upload position.

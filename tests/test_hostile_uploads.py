@@ -22,11 +22,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ingestro import codec
 from ingestro.api.jobs import spreadsheet_safe
-from ingestro.events import FileReceived, UploadOptions
-from ingestro.names import DLQ_STREAM, FILES_STREAM, GROUP_STREAMS, failures_key
-from ingestro.rules import Invalid, normalize_string
+from ingestro.datasets.rules import Invalid, normalize_string
+from ingestro.domain import codec
+from ingestro.domain.events import FileReceived, UploadOptions
+from ingestro.streams.names import DLQ_STREAM, FILES_STREAM, GROUP_STREAMS, failures_key
 from tests.stack import Stack
 from tests.test_api import assert_problem
 from tests.test_properties import VALID_FILES
@@ -148,9 +148,13 @@ def multipart(filename: str, content: bytes) -> tuple[bytes, str]:
     """A multipart body whose file name is sent byte for byte (httpx would percent-encode control characters)."""
     boundary = "hostile-boundary"
     body = (
-        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{filename}"\r\n'
-        f"Content-Type: text/csv\r\n\r\n"
-    ).encode() + content + f"\r\n--{boundary}--\r\n".encode()
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{filename}"\r\n'
+            f"Content-Type: text/csv\r\n\r\n"
+        ).encode()
+        + content
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
     return body, f"multipart/form-data; boundary={boundary}"
 
 
@@ -186,7 +190,15 @@ async def test_values_that_look_like_sql_html_or_formulas_are_stored_as_data(sta
 
 def test_cells_that_would_start_a_formula_get_a_leading_quote() -> None:
     assert [spreadsheet_safe(cell) for cell in ["=1+1", "+1", "-1", "@x", "\tx", "\rx", "x=1", "", "'x"]] == [
-        "'=1+1", "'+1", "'-1", "'@x", "'\tx", "'\rx", "x=1", "", "'x",
+        "'=1+1",
+        "'+1",
+        "'-1",
+        "'@x",
+        "'\tx",
+        "'\rx",
+        "x=1",
+        "",
+        "'x",
     ]
 
 
@@ -196,7 +208,7 @@ async def test_the_errors_export_is_csv_with_line_field_code_message_and_raw_row
     stack.start_consumers()
     content = (
         b"email,first_name,last_name,signup_date,age\n"
-        b"=HYPERLINK(\"http://evil\"),+Ada,-Lovelace,2024-01-05,@1\n"
+        b'=HYPERLINK("http://evil"),+Ada,-Lovelace,2024-01-05,@1\n'
         b"ok@example.com,Ada,Lovelace,2024-01-05,\n"
         b"short,row\n"
     )
@@ -212,7 +224,13 @@ async def test_the_errors_export_is_csv_with_line_field_code_message_and_raw_row
         ["2", "age", "invalid_integer", "'@1' is not an integer"],
         ["4", "", "field_count", "expected 5 fields, found 2"],
     ]
-    raw = {"email": '=HYPERLINK("http://evil")', "first_name": "+Ada", "last_name": "-Lovelace", "signup_date": "2024-01-05", "age": "@1"}
+    raw = {
+        "email": '=HYPERLINK("http://evil")',
+        "first_name": "+Ada",
+        "last_name": "-Lovelace",
+        "signup_date": "2024-01-05",
+        "age": "@1",
+    }
     assert [orjson.loads(cells[4]) for cells in table[1:]] == [raw, raw, ["short", "row"]]
     for cells in table:
         assert not any(cell.startswith(("=", "+", "-", "@")) for cell in cells)

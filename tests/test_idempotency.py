@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
-from ingestro.names import idempotency_key
+from ingestro.streams.names import idempotency_key
 from tests.stack import Stack, StackFactory
 from tests.test_api import CSV, assert_problem
 
@@ -18,9 +18,13 @@ async def send(stack: Stack, content: bytes, key: str, **params: str) -> object:
 
 
 async def test_the_same_key_and_file_give_back_the_original_job(stack: Stack) -> None:
-    first = await stack.client.post("/upload", content=CSV, headers={"content-type": "text/csv", "idempotency-key": "k-1"})
+    first = await stack.client.post(
+        "/upload", content=CSV, headers={"content-type": "text/csv", "idempotency-key": "k-1"}
+    )
     assert first.status_code == 202
-    again = await stack.client.post("/upload", content=CSV, headers={"content-type": "text/csv", "idempotency-key": "k-1"})
+    again = await stack.client.post(
+        "/upload", content=CSV, headers={"content-type": "text/csv", "idempotency-key": "k-1"}
+    )
     assert again.status_code == 200
     assert again.json() == first.json()
     assert again.headers["location"] == first.headers["location"]
@@ -38,8 +42,12 @@ async def test_the_same_file_sent_as_multipart_is_the_same_request(stack: Stack)
 
 
 async def test_the_same_key_with_other_content_or_options_is_422(stack: Stack) -> None:
-    assert (await stack.client.post("/upload", content=CSV, headers={"content-type": "text/csv", "idempotency-key": "k"})).status_code == 202
-    other_file = await stack.client.post("/upload", content=OTHER_CSV, headers={"content-type": "text/csv", "idempotency-key": "k"})
+    assert (
+        await stack.client.post("/upload", content=CSV, headers={"content-type": "text/csv", "idempotency-key": "k"})
+    ).status_code == 202
+    other_file = await stack.client.post(
+        "/upload", content=OTHER_CSV, headers={"content-type": "text/csv", "idempotency-key": "k"}
+    )
     assert_problem(other_file, 422)
     other_options = await stack.client.post(
         "/upload", content=CSV, params={"max_errors": "3"}, headers={"content-type": "text/csv", "idempotency-key": "k"}
@@ -69,8 +77,13 @@ async def test_a_key_is_409_while_its_first_upload_is_still_being_received(stack
 
 
 async def test_a_refused_upload_frees_its_key(stack: Stack) -> None:
-    assert_problem(await stack.client.post("/upload", content=b"", headers={"content-type": "text/csv", "idempotency-key": "k"}), 400)
-    assert (await stack.client.post("/upload", content=CSV, headers={"content-type": "text/csv", "idempotency-key": "k"})).status_code == 202
+    assert_problem(
+        await stack.client.post("/upload", content=b"", headers={"content-type": "text/csv", "idempotency-key": "k"}),
+        400,
+    )
+    assert (
+        await stack.client.post("/upload", content=CSV, headers={"content-type": "text/csv", "idempotency-key": "k"})
+    ).status_code == 202
 
 
 async def test_keys_expire_after_the_configured_time(stack_factory: StackFactory) -> None:
@@ -85,7 +98,9 @@ async def test_keys_expire_after_the_configured_time(stack_factory: StackFactory
 
 async def test_an_unusable_key_is_400(stack: Stack) -> None:
     for key in (b"", b"x" * 256, b"with space", "caf\u00e9".encode()):
-        response = await stack.client.post("/upload", content=CSV, headers={"content-type": "text/csv", "idempotency-key": key})
+        response = await stack.client.post(
+            "/upload", content=CSV, headers={"content-type": "text/csv", "idempotency-key": key}
+        )
         assert_problem(response, 400)
 
 
@@ -105,8 +120,8 @@ async def test_a_job_lists_the_earlier_jobs_of_the_same_file(stack: Stack) -> No
 
 
 async def test_keys_are_per_caller(stack_factory: StackFactory) -> None:
-    from ingestro import keys
-    from ingestro.keys import Scope
+    from ingestro.database import keys
+    from ingestro.database.keys import Scope
 
     async for stack in stack_factory.open(keys=True):
         ids = []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -12,12 +13,12 @@ import httpx
 import orjson
 import pytest
 
-from ingestro import keys
 from ingestro.api.context import AppContext
-from ingestro.events import BatchApplied, Event, JobStatusChanged, ParseCompleted
-from ingestro.keys import Scope
-from ingestro.names import GROUP_STREAMS, JOB_STATUS_STREAM
-from ingestro.publisher import publish
+from ingestro.database import keys
+from ingestro.database.keys import Scope
+from ingestro.domain.events import BatchApplied, Event, JobStatusChanged, ParseCompleted
+from ingestro.streams.names import GROUP_STREAMS, JOB_STATUS_STREAM
+from ingestro.streams.publisher import publish
 from tests.served import app_of, served
 from tests.stack import Stack, StackFactory
 from tests.test_api import CSV, assert_problem
@@ -40,11 +41,11 @@ async def events_of(response: httpx.Response, until: int | None = None) -> Async
         if line.startswith(":"):
             yield ":", line[1:].strip()
         elif line.startswith("event: "):
-            name = line[len("event: "):]
+            name = line[len("event: ") :]
             continue
         elif line.startswith("data: "):
             assert name is not None
-            yield name, orjson.loads(line[len("data: "):])
+            yield name, orjson.loads(line[len("data: ") :])
         else:
             continue
         seen += 1
@@ -68,7 +69,9 @@ async def http(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-async def test_a_job_is_followed_from_pending_to_completed_with_its_final_counts(stack: Stack, http: httpx.AsyncClient) -> None:
+async def test_a_job_is_followed_from_pending_to_completed_with_its_final_counts(
+    stack: Stack, http: httpx.AsyncClient
+) -> None:
     job_id = (await stack.upload(contacts(valid=250, invalid=120)))["job_id"]  # several batches of each kind
     following = asyncio.create_task(collect(http, job_id))
     await asyncio.sleep(0.3)  # the client is connected to a job no consumer has touched
@@ -83,7 +86,7 @@ async def test_a_job_is_followed_from_pending_to_completed_with_its_final_counts
     progress = [data for name, data in events if name == "progress"]
     assert progress[-1] == {"job_id": job_id, **{name: job[name] for name in COUNTS}}
     assert progress[-1]["rows_total"] == 370 and progress[-1]["rows_rejected"] == 120
-    for earlier, later in zip(progress, progress[1:]):  # counts only grow
+    for earlier, later in itertools.pairwise(progress):  # counts only grow
         assert all((later[name] or 0) >= (earlier[name] or 0) for name in COUNTS)
     assert len(progress) >= 2
 
@@ -108,7 +111,9 @@ async def test_a_failed_job_ends_its_stream_with_the_reason(stack: Stack, http: 
     assert name == "status" and last["status"] == "failed" and last["error"].startswith("invalid JSON")
 
 
-async def test_the_stream_is_fed_by_the_status_stream_not_by_the_database(stack: Stack, http: httpx.AsyncClient) -> None:
+async def test_the_stream_is_fed_by_the_status_stream_not_by_the_database(
+    stack: Stack, http: httpx.AsyncClient
+) -> None:
     job_id = (await stack.upload(CSV))["job_id"]  # no consumer: the row stays pending
     following = asyncio.create_task(collect(http, job_id, timeout=10))
     await asyncio.sleep(0.3)
@@ -119,7 +124,18 @@ async def test_the_stream_is_fed_by_the_status_stream_not_by_the_database(stack:
     await publish(stack.redis, told)
     events = await following
     assert events[-2:] == [
-        ("progress", {"job_id": job_id, "rows_total": 1, "rows_accepted": 1, "rows_rejected": 0, "rows_inserted": 1, "rows_updated": 0, "rows_duplicate": 0}),
+        (
+            "progress",
+            {
+                "job_id": job_id,
+                "rows_total": 1,
+                "rows_accepted": 1,
+                "rows_rejected": 0,
+                "rows_inserted": 1,
+                "rows_updated": 0,
+                "rows_duplicate": 0,
+            },
+        ),
         ("status", {"job_id": job_id, "status": "completed", "error": None}),
     ]
 
@@ -135,19 +151,36 @@ async def test_progress_adds_each_batch_once_as_its_events_arrive(stack: Stack, 
             name, data = await anext(events)
             return name, {key: value for key, value in data.items() if key != "job_id"}
 
-        zero = {"rows_total": None, "rows_accepted": 0, "rows_rejected": 0, "rows_inserted": 0, "rows_updated": 0, "rows_duplicate": 0}
+        zero = {
+            "rows_total": None,
+            "rows_accepted": 0,
+            "rows_rejected": 0,
+            "rows_inserted": 0,
+            "rows_updated": 0,
+            "rows_duplicate": 0,
+        }
         assert await after(BatchApplied(job_id, "data", 0, rows=100, inserted=90, duplicate=10)) == (
-            "progress", {**zero, "rows_accepted": 100, "rows_inserted": 90, "rows_duplicate": 10})
+            "progress",
+            {**zero, "rows_accepted": 100, "rows_inserted": 90, "rows_duplicate": 10},
+        )
         await publish(stack.redis, BatchApplied(job_id, "data", 0, rows=100, inserted=90, duplicate=10))  # again: once
-        await publish(stack.redis, BatchApplied(str(uuid.uuid4()), "errors", 0, rows=5, inserted=0, duplicate=0))  # another job's
+        await publish(
+            stack.redis, BatchApplied(str(uuid.uuid4()), "errors", 0, rows=5, inserted=0, duplicate=0)
+        )  # another job's
         assert await after(BatchApplied(job_id, "errors", 0, rows=7, inserted=0, duplicate=0)) == (
-            "progress", {**zero, "rows_accepted": 100, "rows_inserted": 90, "rows_duplicate": 10, "rows_rejected": 7})
+            "progress",
+            {**zero, "rows_accepted": 100, "rows_inserted": 90, "rows_duplicate": 10, "rows_rejected": 7},
+        )
         parsed = ParseCompleted(job_id, 107, 100, 7, accepted_batches=1, rejected_batches=1, unknown_columns=[])
         assert (await after(parsed))[1]["rows_total"] == 107
         assert await after(JobStatusChanged(job_id, "processing", "pending", 107, 100, 7, 90, 10, None)) == (
-            "status", {"status": "processing", "error": None})
+            "status",
+            {"status": "processing", "error": None},
+        )
         assert await after(JobStatusChanged(job_id, "completed", "processing", 107, 100, 7, 90, 10, None)) == (
-            "status", {"status": "completed", "error": None})
+            "status",
+            {"status": "completed", "error": None},
+        )
         assert [event async for event in events] == []  # and the stream ends
 
 
@@ -169,10 +202,13 @@ async def test_the_jobs_projection_announces_each_status_change_after_its_commit
 async def test_an_idle_stream_sends_keepalives(stack_factory: StackFactory) -> None:
     async for stack in stack_factory.open(events_heartbeat_s=0.2):
         job_id = (await stack.upload(CSV))["job_id"]
-        async with served(app_of(stack)) as url, httpx.AsyncClient(base_url=url) as client:
-            async with client.stream("GET", f"/jobs/{job_id}/events") as response:
-                started = time.monotonic()
-                events = [event async for event in events_of(response, until=4)]
+        async with (
+            served(app_of(stack)) as url,
+            httpx.AsyncClient(base_url=url) as client,
+            client.stream("GET", f"/jobs/{job_id}/events") as response,
+        ):
+            started = time.monotonic()
+            events = [event async for event in events_of(response, until=4)]
         assert [name for name, _ in events] == ["progress", "status", ":", ":"]
         assert events[2][1] == "keepalive" and time.monotonic() - started < 3
 
@@ -186,11 +222,14 @@ async def test_clients_that_go_away_leave_no_stream_task_or_redis_connection(sta
             tasks_before = len(asyncio.all_tasks())
             for _ in range(2):  # twice: what the first round left would show in the second
                 clients = [httpx.AsyncClient(base_url=url) for _ in range(5)]
-                responses = [await client.send(client.build_request("GET", f"/jobs/{job_id}/events"), stream=True) for client in clients]
+                responses = [
+                    await client.send(client.build_request("GET", f"/jobs/{job_id}/events"), stream=True)
+                    for client in clients
+                ]
                 for response in responses:
                     assert [name async for name, _ in events_of(response, until=2)] == ["progress", "status"]
                 assert context.event_streams.open == 5
-                for response, client in zip(responses, clients):
+                for response, client in zip(responses, clients, strict=True):
                     await response.aclose()
                     await client.aclose()
                 deadline = time.monotonic() + 5
@@ -228,7 +267,9 @@ async def test_only_those_who_may_read_the_job_may_follow_it(stack_factory: Stac
         async with served(app_of(stack)) as url, httpx.AsyncClient(base_url=url) as client:
             for scope, tenant in ((Scope.UPLOAD, "acme"), (Scope.ADMIN, "globex")):
                 _, token = await keys.create(stack.pool, f"{scope.value}-{tenant}", scope, tenant)
-                assert_problem(await client.get(f"/jobs/{job_id}/events", headers={"authorization": f"Bearer {token}"}), 404)
+                assert_problem(
+                    await client.get(f"/jobs/{job_id}/events", headers={"authorization": f"Bearer {token}"}), 404
+                )
             assert_problem(await client.get(f"/jobs/{job_id}/events"), 401)
             _, reader = await keys.create(stack.pool, "reader", Scope.READ, "acme")
             for token in (owner, reader):

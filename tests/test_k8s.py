@@ -13,9 +13,9 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from ingestro.cli import build_parser
+from ingestro.cli.main import build_parser
 from ingestro.config import ENVIRONMENT, Settings
-from ingestro.names import CONSUMER_NAMES, GROUP_STREAMS
+from ingestro.streams.names import CONSUMER_NAMES, GROUP_STREAMS
 
 ROOT = Path(__file__).resolve().parent.parent
 K8S = ROOT / "ops" / "k8s"

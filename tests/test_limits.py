@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from ingestro.events import UploadOptions
-from ingestro.limits import Limits
-from ingestro.source import storable
+from ingestro.domain.events import UploadOptions
+from ingestro.domain.limits import Limits
+from ingestro.formats.source import storable
 from tests.parse_outcome import Outcome, parse
 
 HEADER = b"email,first_name,last_name,signup_date\n"
@@ -111,7 +111,7 @@ def test_unknown_column_names_are_shown_cut_and_clean(tmp_path: Path) -> None:
 
 
 def json_row(extra: str = "") -> str:
-    return '{"email": "a@example.com", "first_name": "A", "last_name": "B", "signup_date": "2024-01-05"%s}' % extra
+    return '{"email": "a@example.com", "first_name": "A", "last_name": "B", "signup_date": "2024-01-05"' + extra + "}"
 
 
 @pytest.mark.parametrize("suffix", [".json", ".ndjson"])
@@ -180,13 +180,18 @@ def test_a_gzip_upload_is_read_as_it_inflates(tmp_path: Path) -> None:
 def test_a_gzip_bomb_fails_the_file_past_the_ratio_limit_keeping_the_rows_before(tmp_path: Path) -> None:
     content = gzip.compress(HEADER + row(1) * 200_000)  # ~9 MB of one repeated row: a ratio near 1000
     outcome = parse_bytes(tmp_path, content, ".gz", UploadOptions(compression="gzip"))
-    assert outcome.failure == ("the file inflates more than 100 times its compressed size (a decompression bomb?)", None)
+    assert outcome.failure == (
+        "the file inflates more than 100 times its compressed size (a decompression bomb?)",
+        None,
+    )
     assert 0 < len(outcome.accepted) < 200_000
 
 
 def test_a_gzip_upload_fails_past_the_decompressed_size_limit(tmp_path: Path) -> None:
     content = gzip.compress(HEADER + os.urandom(3_000_000).hex().encode())
-    outcome = parse_bytes(tmp_path, content, ".gz", UploadOptions(compression="gzip"), Limits(decompressed_bytes=1_000_000))
+    outcome = parse_bytes(
+        tmp_path, content, ".gz", UploadOptions(compression="gzip"), Limits(decompressed_bytes=1_000_000)
+    )
     assert outcome.failure == ("the file inflates past the limit of 1000000 bytes", None)
 
 

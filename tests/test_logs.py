@@ -10,8 +10,8 @@ import orjson
 import pytest
 
 from ingestro.logs import JsonFormatter
-from ingestro.runtime import Entry
-from ingestro.wiring import with_log_context
+from ingestro.processes import with_log_context
+from ingestro.streams.runtime import Entry
 
 
 @pytest.fixture

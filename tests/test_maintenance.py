@@ -7,7 +7,7 @@ import asyncio
 import pytest
 import redis.exceptions
 
-from ingestro.maintenance import run_rounds
+from ingestro.streams.maintenance import run_rounds
 
 
 async def test_rounds_go_on_after_a_failure_and_an_outage_until_stopped(caplog: pytest.LogCaptureFixture) -> None:

@@ -14,16 +14,23 @@ from collections.abc import Iterable
 
 import pytest
 import redis.asyncio as aioredis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
 from prometheus_client import REGISTRY
 from prometheus_client.metrics_core import Metric
 from prometheus_client.parser import text_string_to_metric_families
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
-from ingestro.collector import SharedStateCollector, read_backlog
-from ingestro.names import ACCEPTED_STREAM, DATA_GROUP, ERRORS_GROUP, FILES_STREAM, JOB_EVENTS_STREAM, REJECTED_STREAM
-from ingestro.samples import write_sample
-from ingestro.servers import free_port
+from ingestro.devtools.samples import write_sample
+from ingestro.devtools.servers import free_port
+from ingestro.streams.collector import SharedStateCollector, read_backlog
+from ingestro.streams.names import (
+    ACCEPTED_STREAM,
+    DATA_GROUP,
+    ERRORS_GROUP,
+    FILES_STREAM,
+    JOB_EVENTS_STREAM,
+    REJECTED_STREAM,
+)
 from tests.stack import Stack
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]

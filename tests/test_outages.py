@@ -6,7 +6,7 @@ import asyncpg
 import pytest
 import redis.exceptions
 
-from ingestro.outages import is_outage
+from ingestro.streams.outages import is_outage
 
 
 @pytest.mark.parametrize(
@@ -56,7 +56,7 @@ def _raised_while_handling(error: BaseException, outer: BaseException) -> BaseEx
         try:
             raise error
         except BaseException:
-            raise outer  # as a rollback in a context manager's exit does
+            raise outer  # noqa: B904 - as a rollback in a context manager's exit does
     except BaseException as raised:
         return raised
 

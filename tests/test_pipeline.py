@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 import pytest
 
-from ingestro.samples import Expected, write_sample
+from ingestro.devtools.samples import Expected, write_sample
 from tests.stack import Stack
 
 FORMAT_TYPES = {"csv": "text/csv", "json": "application/json", "ndjson": "application/x-ndjson"}
@@ -22,7 +22,8 @@ def sample(file_format: str, rows: int = 2000, seed: int = 7) -> tuple[bytes, Ex
 
 async def table_contents(stack: Stack) -> list[tuple[Any, ...]]:
     rows = await stack.pool.fetch(
-        "SELECT email, first_name, last_name, age, signup_date, metadata, id, content_hash FROM contacts ORDER BY content_hash"
+        "SELECT email, first_name, last_name, age, signup_date, metadata, id, content_hash"
+        " FROM contacts ORDER BY content_hash"
     )
     return [tuple(row) for row in rows]
 
@@ -95,9 +96,7 @@ async def test_two_copies_of_each_consumer_give_the_same_result(stack: Stack) ->
 async def test_rejected_rows_are_reported_with_line_field_code_and_raw_row(stack: Stack) -> None:
     stack.start_consumers()
     content = (
-        b"email,first_name,last_name,age,signup_date\n"
-        b"ok@example.com,Ann,Lee,30,2024-01-05\n"
-        b"nope,Bob,Ray,x,2024-01-05\n"
+        b"email,first_name,last_name,age,signup_date\nok@example.com,Ann,Lee,30,2024-01-05\nnope,Bob,Ray,x,2024-01-05\n"
     )
     job = await stack.ingest(content)
     assert (job["rows_accepted"], job["rows_rejected"]) == (1, 1)
@@ -106,8 +105,17 @@ async def test_rejected_rows_are_reported_with_line_field_code_and_raw_row(stack
     assert response.status_code == 200
     [error] = response.json()["items"]
     assert error["line"] == 3
-    assert error["raw"] == {"email": "nope", "first_name": "Bob", "last_name": "Ray", "age": "x", "signup_date": "2024-01-05"}
-    assert [(e["field"], e["code"]) for e in error["errors"]] == [("email", "invalid_email"), ("age", "invalid_integer")]
+    assert error["raw"] == {
+        "email": "nope",
+        "first_name": "Bob",
+        "last_name": "Ray",
+        "age": "x",
+        "signup_date": "2024-01-05",
+    }
+    assert [(e["field"], e["code"]) for e in error["errors"]] == [
+        ("email", "invalid_email"),
+        ("age", "invalid_integer"),
+    ]
 
 
 async def test_unknown_columns_are_ignored_and_reported_in_the_job(stack: Stack) -> None:

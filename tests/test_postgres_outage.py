@@ -10,9 +10,9 @@ import asyncio
 import io
 import time
 
-from ingestro.names import DLQ_STREAM, GROUP_STREAMS, failures_key
-from ingestro.samples import write_sample
-from ingestro.servers import PostgresServer
+from ingestro.devtools.samples import write_sample
+from ingestro.devtools.servers import PostgresServer
+from ingestro.streams.names import DLQ_STREAM, GROUP_STREAMS, failures_key
 from tests.stack import StackFactory
 
 OUTAGE_S = 10
@@ -44,7 +44,9 @@ async def test_postgres_down_for_ten_seconds_mid_ingestion_loses_nothing_and_dea
         await stack.wait_idle()
         assert job["status"] == "completed", job
         assert (job["rows_total"], job["rows_accepted"], job["rows_rejected"]) == (
-            expected.rows, expected.valid, expected.invalid
+            expected.rows,
+            expected.valid,
+            expected.invalid,
         )
         assert (job["rows_inserted"], job["rows_duplicate"]) == (expected.distinct, expected.duplicates)
         # The pools of the API, the consumers and the test all work again.

@@ -14,9 +14,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from ingestro.names import CONSUMER_NAMES
-from ingestro.samples import write_sample_file
-from ingestro.servers import RedisServer, free_port
+from ingestro.devtools.samples import write_sample_file
+from ingestro.devtools.servers import RedisServer, free_port
+from ingestro.streams.names import CONSUMER_NAMES
 
 COMMAND = [sys.executable, "-m", "ingestro"]
 
@@ -45,7 +45,9 @@ def wait_for_job(url: str, job_id: str, timeout: float = 60) -> dict[str, object
         time.sleep(0.1)
 
 
-def stop(processes: list[subprocess.Popen[bytes]], sig: signal.Signals = signal.SIGTERM, timeout: float = 30) -> list[int]:
+def stop(
+    processes: list[subprocess.Popen[bytes]], sig: signal.Signals = signal.SIGTERM, timeout: float = 30
+) -> list[int]:
     for process in processes:
         process.send_signal(sig)
     return [process.wait(timeout=timeout) for process in processes]
@@ -59,7 +61,8 @@ def env(redis_server: RedisServer, migrated: str, tmp_path: Path) -> Iterator[di
     client.flushdb()
     client.close()
     subprocess.run(
-        ["psql", migrated, "-qc", "TRUNCATE jobs, job_batches, applied_batches, validation_errors, contacts, api_keys"], check=True
+        ["psql", migrated, "-qc", "TRUNCATE jobs, job_batches, applied_batches, validation_errors, contacts, api_keys"],
+        check=True,
     )
     yield {
         **os.environ,
@@ -88,7 +91,10 @@ def test_migrate_declares_the_datasets_of_the_datasets_directory(env: dict[str, 
     assert refused.returncode == 1
     assert refused.stderr.startswith("ingestro migrate: dataset notes: removing or retyping fields is a new version")
     assert "field text is removed" in refused.stderr
-    subprocess.run(["psql", env["INGESTRO_DATABASE_URL"], "-qc", "DROP TABLE notes; DELETE FROM datasets WHERE name = 'notes'"], check=True)
+    subprocess.run(
+        ["psql", env["INGESTRO_DATABASE_URL"], "-qc", "DROP TABLE notes; DELETE FROM datasets WHERE name = 'notes'"],
+        check=True,
+    )
 
     missing = {**env, "INGESTRO_DATASETS_DIR": str(tmp_path / "absent")}
     refused = subprocess.run([*COMMAND, "migrate"], env=missing, capture_output=True, text=True)
@@ -96,7 +102,9 @@ def test_migrate_declares_the_datasets_of_the_datasets_directory(env: dict[str, 
     assert "absent is not a directory of dataset declarations (INGESTRO_DATASETS_DIR)" in refused.stderr
 
 
-def test_separate_processes_with_two_copies_of_each_consumer_ingest_exactly(env: dict[str, str], tmp_path: Path) -> None:
+def test_separate_processes_with_two_copies_of_each_consumer_ingest_exactly(
+    env: dict[str, str], tmp_path: Path
+) -> None:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     processes = [subprocess.Popen([*COMMAND, "api", "--port", str(port), "--insecure"], env=env)]
@@ -146,9 +154,7 @@ def test_dev_runs_the_whole_stack_and_stops_cleanly_on_ctrl_c() -> None:
         dev = subprocess.Popen([*COMMAND, "dev", "--data-dir", data_dir, "--port", str(port)], env=env)
         try:
             wait_until_ready(url, timeout=90)
-            settings = dict(
-                line.split("=", 1) for line in (Path(data_dir) / "env").read_text().splitlines() if line
-            )
+            settings = dict(line.split("=", 1) for line in (Path(data_dir) / "env").read_text().splitlines() if line)
             assert settings["INGESTRO_REDIS_URL"].startswith("redis://127.0.0.1:")
             assert settings["INGESTRO_DATABASE_URL"].startswith("postgresql://")
             content = b"email,first_name,last_name,signup_date\na@example.com,A,B,2024-01-05\n"
@@ -157,7 +163,9 @@ def test_dev_runs_the_whole_stack_and_stops_cleanly_on_ctrl_c() -> None:
             assert wait_for_job(url, response.json()["job_id"])["status"] == "completed"
             count = subprocess.run(
                 ["psql", settings["INGESTRO_DATABASE_URL"], "-tAc", "SELECT count(*) FROM contacts"],
-                capture_output=True, text=True, check=True,
+                capture_output=True,
+                text=True,
+                check=True,
             )
             assert count.stdout.strip() == "1"
             # The API and every consumer process serve their own metrics, listed in the env file.
@@ -181,7 +189,10 @@ def test_api_refuses_to_start_without_a_key_unless_insecure(env: dict[str, str])
 def test_keys_are_created_listed_used_and_revoked(env: dict[str, str]) -> None:
     created = subprocess.run(
         [*COMMAND, "keys", "create", "ci", "--scope", "read", "--tenant", "acme"],
-        env=env, capture_output=True, text=True, check=True,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     token = created.stdout.strip().splitlines()[-1]
     key_id = token.split("_")[1]

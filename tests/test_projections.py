@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from ingestro import codec
-from ingestro.events import AcceptedRow, BatchApplied, FieldError, RejectedRow, RowsAccepted, RowsRejected
-from ingestro.names import ACCEPTED_STREAM, JOB_EVENTS_STREAM
 from ingestro.datasets import get_dataset
-from ingestro.rules import check_row
-from ingestro.runtime import Entry
+from ingestro.datasets.rules import check_row
+from ingestro.domain import codec
+from ingestro.domain.events import AcceptedRow, BatchApplied, FieldError, RejectedRow, RowsAccepted, RowsRejected
+from ingestro.streams.names import ACCEPTED_STREAM, JOB_EVENTS_STREAM
+from ingestro.streams.runtime import Entry
 from projections.data import DataProjection, position_number, staged_records, upsert_sql
 from projections.errors import ErrorsProjection
 from tests.stack import Stack
@@ -28,7 +28,10 @@ def accepted(*emails: str, seq: int = 0) -> RowsAccepted:
 def test_batches_are_staged_as_their_distinct_rows_tagged_with_their_batch() -> None:
     first, second = accepted("b@x.io", "a@x.io", "B@X.io"), accepted("c@x.io", "a@x.io", seq=1)
     dataset = get_dataset("contacts")
-    records = [dict(zip(upsert_sql(dataset).columns, record)) for record in staged_records(dataset, [first, second])]
+    records = [
+        dict(zip(upsert_sql(dataset).columns, record, strict=True))
+        for record in staged_records(dataset, [first, second])
+    ]
     # A repeated row is staged once, for the batch of its first occurrence, from its first line to its last.
     assert [(r["email"], r["first_line"], r["last_line"], r["batch"]) for r in records] == [
         ("b@x.io", 2, 4, 0),
@@ -75,11 +78,15 @@ async def test_a_redelivered_batch_is_announced_again_with_its_first_outcome(sta
 
 async def test_rejected_rows_are_stored_once(stack: Stack) -> None:
     projection = ErrorsProjection(stack.pool, stack.redis)
-    batch = RowsRejected(JOB, "contacts", 0, [RejectedRow(7, [FieldError("email", "invalid_email", "bad")], {"email": "x"})])
+    batch = RowsRejected(
+        JOB, "contacts", 0, [RejectedRow(7, [FieldError("email", "invalid_email", "bad")], {"email": "x"})]
+    )
     await projection.apply(batch)
     await projection.apply(batch)
     rows = await stack.pool.fetch("SELECT line, errors, raw FROM validation_errors")
-    assert [tuple(row) for row in rows] == [(7, [{"field": "email", "code": "invalid_email", "message": "bad"}], {"email": "x"})]
+    assert [tuple(row) for row in rows] == [
+        (7, [{"field": "email", "code": "invalid_email", "message": "bad"}], {"email": "x"})
+    ]
 
 
 async def test_job_counts_stay_exact_when_every_event_is_delivered_twice(stack: Stack) -> None:

@@ -20,8 +20,8 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ingestro.csv_rows import DELIMITERS
-from ingestro.rules import Invalid, normalize_string
+from ingestro.datasets.rules import Invalid, normalize_string
+from ingestro.formats.csv_rows import DELIMITERS
 from tests.parse_outcome import contact, parse
 
 HEADER = ["email", "first_name", "last_name", "signup_date", "id"]
@@ -70,7 +70,7 @@ def test_any_row_csv_writer_writes_parses_back_to_the_normalized_values(
     outcome = parse(path)
 
     assert outcome.failure is None
-    for index, ((first_name, last_name, id_), line) in enumerate(zip(rows, starts)):
+    for index, ((first_name, last_name, id_), line) in enumerate(zip(rows, starts, strict=True)):
         values = {"first_name": first_name, "last_name": last_name, "id": id_}
         errors = expected_errors(values)
         if errors:

@@ -8,11 +8,11 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from ingestro import keys
 from ingestro.api.app import create_app
 from ingestro.api.upload_slots import give_back, take_lease
 from ingestro.config import Settings
-from ingestro.keys import Scope
+from ingestro.database import keys
+from ingestro.database.keys import Scope
 from tests.stack import Stack, StackFactory, stack_settings
 from tests.test_api import CSV, assert_problem
 from tests.test_metrics import counter
@@ -54,7 +54,10 @@ async def test_without_keys_there_is_no_limit(stack_factory: StackFactory) -> No
     async for stack in stack_factory.open(rate_limit=1, rate_burst=1, max_concurrent_uploads=1):
         for _ in range(5):
             assert (await stack.client.get("/jobs")).status_code == 200
-        assert {(await stack.client.post("/upload", content=CSV, headers={"content-type": "text/csv"})).status_code for _ in range(3)} == {202}
+        assert {
+            (await stack.client.post("/upload", content=CSV, headers={"content-type": "text/csv"})).status_code
+            for _ in range(3)
+        } == {202}
 
 
 class HeldBody:
@@ -84,12 +87,16 @@ async def test_a_key_sending_its_limit_of_uploads_is_refused_one_more(stack_fact
         assert_problem(refused, 429)
         assert int(refused.headers["retry-after"]) > 0
         assert counter("ingestro_uploads_total", outcome="too_many_uploads", format="csv") == before + 1
-        assert (await stack.client.post("/upload", content=CSV, headers={"content-type": "text/csv", **theirs})).status_code == 202
+        assert (
+            await stack.client.post("/upload", content=CSV, headers={"content-type": "text/csv", **theirs})
+        ).status_code == 202
         assert (await stack.client.get("/jobs", headers=mine)).status_code == 200  # reading is not uploading
 
         held[0].release.set()
         assert (await sending[0]).status_code == 202
-        assert (await stack.client.post("/upload", content=CSV, headers=headers)).status_code == 202  # its place is free
+        assert (
+            await stack.client.post("/upload", content=CSV, headers=headers)
+        ).status_code == 202  # its place is free
         held[1].release.set()
         assert (await sending[1]).status_code == 202
 
@@ -97,8 +104,12 @@ async def test_a_key_sending_its_limit_of_uploads_is_refused_one_more(stack_fact
 async def test_a_refused_or_failed_upload_gives_its_place_back(stack_factory: StackFactory) -> None:
     async for stack in stack_factory.open(keys=True, max_concurrent_uploads=1):
         auth = await bearer(stack, "one")
-        assert_problem(await stack.client.post("/upload", content=b"", headers={"content-type": "text/csv", **auth}), 400)
-        assert (await stack.client.post("/upload", content=CSV, headers={"content-type": "text/csv", **auth})).status_code == 202
+        assert_problem(
+            await stack.client.post("/upload", content=b"", headers={"content-type": "text/csv", **auth}), 400
+        )
+        assert (
+            await stack.client.post("/upload", content=CSV, headers={"content-type": "text/csv", **auth})
+        ).status_code == 202
 
 
 async def test_the_lease_of_an_api_process_that_died_ends_by_itself(stack: Stack) -> None:

@@ -7,12 +7,12 @@ import io
 
 import pytest
 
-from ingestro import reparse_command
-from ingestro.file_retention import delete_file, stored_files
-from ingestro.replay import ReplayRefused, replay
-from ingestro.reparse import Reparser
-from ingestro.retention import trim_streams
+from consumers.reparse import Reparser
+from ingestro.cli import reparse as reparse_command
 from ingestro.storage import storage_for
+from ingestro.storage.retention import delete_file, stored_files
+from ingestro.streams.retention import trim_streams
+from projections.replay import ReplayRefused, replay
 from tests.stack import Stack
 from tests.test_replay import checksums, distinct_rows
 
@@ -21,7 +21,11 @@ BROKEN = b"email,first_name,last_name,signup_date\nz@x.io,Z,Y,2024-01-02\nbad,B,
 
 def reparser(stack: Stack, batch_size: int | None = None) -> Reparser:
     return Reparser(
-        stack.pool, stack.redis, storage_for(stack.settings), batch_size or stack.settings.batch_size, stack.settings.limits
+        stack.pool,
+        stack.redis,
+        storage_for(stack.settings),
+        batch_size or stack.settings.batch_size,
+        stack.settings.limits,
     )
 
 

@@ -11,16 +11,16 @@ from typing import Any
 import asyncpg
 import pytest
 
-from ingestro import replay_command
-from ingestro import codec
-from ingestro.dlq import DeadLetter
-from ingestro.events import AcceptedRow, RowsAccepted
-from ingestro.replay import Projections, ReplayRefused, replay
-from ingestro.retention import trim_streams
-from ingestro.samples import Expected, write_sample
+from ingestro.cli import replay as replay_command
+from ingestro.devtools.samples import Expected, write_sample
+from ingestro.domain import codec
+from ingestro.domain.events import AcceptedRow, RowsAccepted
+from ingestro.streams.dlq import DeadLetter
+from ingestro.streams.retention import trim_streams
 from projections import batches
 from projections.data import DataProjection
-from tests.stack import Stack, StackFactory
+from projections.replay import Projections, ReplayRefused, replay
+from tests.stack import Stack
 
 #: Columns that are rebuild time by definition ("when was this applied"), per table.
 REBUILD_TIME = {
@@ -57,7 +57,8 @@ async def checksum(pool: asyncpg.Pool, table: str) -> tuple[int, str]:
     ]
     row_text = f"ROW({', '.join(columns)})::text"
     result = await pool.fetchrow(
-        f"SELECT count(*) AS n, md5(coalesce(string_agg({row_text}, E'\\n' ORDER BY {row_text}), '')) AS sum FROM {table}"
+        f"SELECT count(*) AS n, md5(coalesce(string_agg({row_text}, E'\\n' ORDER BY {row_text}), '')) AS sum"
+        f" FROM {table}"
     )
     return int(result["n"]), str(result["sum"])
 
@@ -98,7 +99,11 @@ async def test_rebuilt_tables_equal_the_live_ones_row_for_row(stack: Stack) -> N
     before = await checksums(stack.pool)
     assert all(count > 0 for count, _ in before.values()), before
     schema_before = await schema_names(stack.pool)
-    assert {("jobs", "jobs_newest_first"), ("jobs", "jobs_status_check"), ("contacts", "contacts_pkey")} <= schema_before
+    assert {
+        ("jobs", "jobs_newest_first"),
+        ("jobs", "jobs_status_check"),
+        ("contacts", "contacts_pkey"),
+    } <= schema_before
 
     for projection in ("data", "errors", "jobs"):
         outcome = await replay(stack.settings.database_url, stack.redis, projection, out=io.StringIO())
@@ -160,7 +165,9 @@ async def test_replay_while_uploads_continue_loses_nothing(stack: Stack) -> None
     await stack.wait_idle()
     assert await stack.pool.fetchval("SELECT count(*) FROM contacts") == 3 * 300 + 100 * len(during)
     assert await stack.pool.fetchval("SELECT sum(rows_inserted) FROM jobs") == 3 * 300 + 100 * len(during)
-    assert await stack.pool.fetchval("SELECT count(*) FROM applied_batches WHERE projection = 'data'") == 3 * 3 + len(during)
+    assert await stack.pool.fetchval("SELECT count(*) FROM applied_batches WHERE projection = 'data'") == 3 * 3 + len(
+        during
+    )
 
 
 class DomainDataProjection(DataProjection):
@@ -183,15 +190,24 @@ async def test_replay_after_the_projection_code_changed_gives_old_rows_the_new_c
     await stack.stop_consumers()
     await stack.pool.execute("ALTER TABLE contacts ADD COLUMN email_domain text")  # the new code's migration
     try:
-        assert await stack.pool.fetchval("SELECT count(*) FROM contacts WHERE email_domain IS NULL") == expected.distinct
+        assert (
+            await stack.pool.fetchval("SELECT count(*) FROM contacts WHERE email_domain IS NULL") == expected.distinct
+        )
 
         await replay(
-            stack.settings.database_url, stack.redis, "data", classes=Projections(data=DomainDataProjection), out=io.StringIO()
+            stack.settings.database_url,
+            stack.redis,
+            "data",
+            classes=Projections(data=DomainDataProjection),
+            out=io.StringIO(),
         )
 
         assert await stack.pool.fetchval("SELECT count(*) FROM contacts") == expected.distinct
         assert await stack.pool.fetchval("SELECT count(*) FROM contacts WHERE email_domain IS NULL") == 0
-        assert await stack.pool.fetchval("SELECT count(*) FROM contacts WHERE email_domain <> split_part(email, '@', 2)") == 0
+        assert (
+            await stack.pool.fetchval("SELECT count(*) FROM contacts WHERE email_domain <> split_part(email, '@', 2)")
+            == 0
+        )
     finally:
         await stack.pool.execute("ALTER TABLE contacts DROP COLUMN IF EXISTS email_domain")
 

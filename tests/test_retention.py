@@ -7,7 +7,7 @@ import time
 
 import redis.asyncio as aioredis
 
-from ingestro.names import (
+from ingestro.streams.names import (
     ACCEPTED_STREAM,
     DATA_GROUP,
     DLQ_STREAM,
@@ -16,7 +16,7 @@ from ingestro.names import (
     JOBS_GROUP,
     PARSER_GROUP,
 )
-from ingestro.retention import UNGROUPED_FLOOR_S, trim_by_age, trim_stream, trim_streams
+from ingestro.streams.retention import UNGROUPED_FLOOR_S, trim_by_age, trim_stream, trim_streams
 from tests.stack import StackFactory
 
 
@@ -134,4 +134,6 @@ async def test_the_job_status_stream_is_trimmed_by_age_only_never_younger_than_t
 
     assert (await trim_streams(redis, retention_s=0))[JOB_STATUS_STREAM] == 1
     assert await ids(redis, JOB_STATUS_STREAM) == [f"{recent}-0"]
-    assert await trim_by_age(redis, JOB_STATUS_STREAM, retention_s=0, now_ms=now_ms + int(UNGROUPED_FLOOR_S * 1000)) == 1
+    assert (
+        await trim_by_age(redis, JOB_STATUS_STREAM, retention_s=0, now_ms=now_ms + int(UNGROUPED_FLOOR_S * 1000)) == 1
+    )

@@ -1,4 +1,4 @@
-"""The generated row check (``ingestro.rules._fields_check``) and the normalizers' fast paths.
+"""The generated row check (``ingestro.datasets.rules._fields_check``) and the normalizers' fast paths.
 
 A row's check is one function generated per dataset; it must do for each field exactly
 what that field's check does alone, and hash exactly the row's content.
@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ingestro.datasets import Dataset, declaration_of
-from ingestro.rules import check_row
+from ingestro.datasets.rules import check_row
 
 FIELDS: list[dict[str, Any]] = [
     {"name": "s", "type": "string", "min_length": 2, "max_length": 5},
@@ -39,10 +39,36 @@ DEFAULTS = {"en": "a", "i2": 7, "b": True, "jo": {"k": [1]}}
 RAW = st.one_of(
     st.sampled_from(
         [
-            "", " ", "  ab  ", "abcdef", "a\x00b", "ab@example.com", "12", "007", "+5", "-3", "1.5",
-            "123456789012345678", "1234567890123456789", "99999999999999999999", "１２", "yes", "2024-01-05",
-            "05/01/2024", "2024-02-30", "2024-03-01T12:00:00Z", "123e4567-e89b-12d3-a456-426614174000", "{}",
-            '{"a": 1}', "[1]", '{"a": "\\u0000"}', '["\\u0000"]', '{"a": "\\\\u0000"}', "null", "{bad", "a\ud800",
+            "",
+            " ",
+            "  ab  ",
+            "abcdef",
+            "a\x00b",
+            "ab@example.com",
+            "12",
+            "007",
+            "+5",
+            "-3",
+            "1.5",
+            "123456789012345678",
+            "1234567890123456789",
+            "99999999999999999999",
+            "１２",
+            "yes",
+            "2024-01-05",
+            "05/01/2024",
+            "2024-02-30",
+            "2024-03-01T12:00:00Z",
+            "123e4567-e89b-12d3-a456-426614174000",
+            "{}",
+            '{"a": 1}',
+            "[1]",
+            '{"a": "\\u0000"}',
+            '["\\u0000"]',
+            '{"a": "\\\\u0000"}',
+            "null",
+            "{bad",
+            "a\ud800",
         ]
     ),
     st.none(),

@@ -1,4 +1,4 @@
-"""Specification of the row rules of the ``contacts`` dataset (``ingestro.rules``)."""
+"""Specification of the row rules of the ``contacts`` dataset (``ingestro.datasets.rules``)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,7 @@ import orjson
 import pytest
 
 from ingestro.datasets import Dataset, get_dataset
-from ingestro.events import FieldError
-from ingestro.rules import (
+from ingestro.datasets.rules import (
     Checked,
     Invalid,
     check_row,
@@ -22,6 +21,7 @@ from ingestro.rules import (
     normalize_json_object,
     normalize_string,
 )
+from ingestro.domain.events import FieldError
 
 CONTACTS: Dataset = get_dataset("contacts")
 FIELDS = ("email", "first_name", "last_name", "age", "signup_date", "metadata", "id")
@@ -622,9 +622,7 @@ def test_email_whitespace_and_case_do_not_change_the_hash(email: str) -> None:
     assert accepted_hash(valid_record(email=email)) == accepted_hash(valid_record())
 
 
-@pytest.mark.parametrize(
-    "signup_date", ["2024-01-05", "2024/01/05", "01/05/2024", "5 Jan 2024", "5 January 2024"]
-)
+@pytest.mark.parametrize("signup_date", ["2024-01-05", "2024/01/05", "01/05/2024", "5 Jan 2024", "5 January 2024"])
 def test_date_spelling_does_not_change_the_hash(signup_date: str) -> None:
     assert accepted_hash(valid_record(signup_date=signup_date)) == accepted_hash(valid_record())
 
@@ -633,9 +631,7 @@ def test_nested_metadata_key_order_does_not_change_the_hash() -> None:
     one = {"a": 1, "b": {"x": 1, "y": [{"p": 1, "q": 2}]}}
     two = {"b": {"y": [{"q": 2, "p": 1}], "x": 1}, "a": 1}
     assert accepted_hash(valid_record(metadata=one)) == accepted_hash(valid_record(metadata=two))
-    assert accepted_hash(valid_record(metadata=orjson.dumps(two).decode())) == accepted_hash(
-        valid_record(metadata=one)
-    )
+    assert accepted_hash(valid_record(metadata=orjson.dumps(two).decode())) == accepted_hash(valid_record(metadata=one))
 
 
 def test_array_order_in_metadata_does_change_the_hash() -> None:

@@ -18,10 +18,10 @@ import attrs
 import pytest
 import redis.asyncio as aioredis
 
-from ingestro.dlq import DeadLetter
-from ingestro.names import DLQ_STREAM, failures_key
-from ingestro.runtime import Consumer, ConsumerSettings, Entry, Handler
-from ingestro.servers import RedisServer
+from ingestro.devtools.servers import RedisServer
+from ingestro.streams.dlq import DeadLetter
+from ingestro.streams.names import DLQ_STREAM, failures_key
+from ingestro.streams.runtime import Consumer, ConsumerSettings, Entry, Handler
 
 STREAM = "test:events"
 GROUP = "g"
@@ -438,7 +438,11 @@ async def test_a_read_short_of_a_group_lingers_for_the_rest_of_a_burst(redis: ai
     if linger_ms:
         assert (alone, groups.groups) == ([], [["0", "1", "2"]])
     else:  # the first entry is handled as soon as it is read
-        assert alone[0] == "0" and sorted(alone + sum(groups.groups, [])) == ["0", "1", "2"]
+        assert alone[0] == "0" and sorted(alone + [entry for group in groups.groups for entry in group]) == [
+            "0",
+            "1",
+            "2",
+        ]
 
 
 async def test_a_group_that_fails_is_handled_entry_by_entry_so_only_the_poison_fails(redis: aioredis.Redis) -> None:
@@ -463,4 +467,8 @@ async def test_a_group_that_fails_is_handled_entry_by_entry_so_only_the_poison_f
 
 async def _no_pending(redis: aioredis.Redis) -> bool:
     info = await redis.xinfo_groups(STREAM)
-    return bool(info) and info[0]["pending"] == 0 and info[0]["last-delivered-id"] == (await redis.xinfo_stream(STREAM))["last-generated-id"]
+    return (
+        bool(info)
+        and info[0]["pending"] == 0
+        and info[0]["last-delivered-id"] == (await redis.xinfo_stream(STREAM))["last-generated-id"]
+    )

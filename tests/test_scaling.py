@@ -18,10 +18,10 @@ from typing import Any
 import attrs
 import pytest
 
-from ingestro.names import ACCEPTED_STREAM, DATA_GROUP, GROUP_STREAMS
-from ingestro.runtime import Consumer, Entry
-from ingestro.samples import Expected, write_sample
-from ingestro.wiring import consumer_settings
+from ingestro.devtools.samples import Expected, write_sample
+from ingestro.processes import consumer_settings
+from ingestro.streams.names import ACCEPTED_STREAM, DATA_GROUP, GROUP_STREAMS
+from ingestro.streams.runtime import Consumer, Entry
 from projections.data import DataProjection
 from tests.stack import Stack, StackFactory
 
@@ -56,7 +56,7 @@ class DataConsumers:
     tasks: dict[str, asyncio.Task[None]] = attrs.field(factory=dict)
 
     def start(self, *names: str) -> None:
-        # Built as ingestro.wiring.run_consumer does, but on the stack's clients: a killed task then
+        # Built as ingestro.processes.run_consumer does, but on the stack's clients: a killed task then
         # leaves no connection of its own unclosed.
         for name in names:
             projection = DataProjection(self.stack.pool, self.stack.redis)
@@ -152,5 +152,7 @@ async def test_when_one_data_consumer_dies_the_other_finishes_its_pending_work(
             await data.stop_all()
 
     # Only data-b is alive after the kill: what was given out since went to it.
-    given_after = {id_ for projection, ids in applied.by_projection.items() for id_ in ids[given_before.get(projection, 0) :]}
+    given_after = {
+        id_ for projection, ids in applied.by_projection.items() for id_ in ids[given_before.get(projection, 0) :]
+    }
     assert set(held) <= given_after, "the entries data-a held were not reclaimed and applied by data-b"

@@ -23,9 +23,9 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from ingestro import keys
 from ingestro.api.openapi import SPEC
-from ingestro.keys import Scope
+from ingestro.database import keys
+from ingestro.database.keys import Scope
 from tests.served import app_of, served
 from tests.stack import StackFactory
 from tests.test_api import CSV
@@ -70,7 +70,7 @@ def fuzz(base_url: str, token: str, job_id: str) -> dict[str, str]:
         )
         @given(data=st.data())
         def check(data: st.DataObject) -> None:
-            case = data.draw(operation.as_strategy())
+            case = data.draw(operation.as_strategy())  # noqa: B023 - run within this iteration
             case.call_and_validate(base_url=base_url, headers=headers, checks=CHECKS, timeout=10)
 
         try:

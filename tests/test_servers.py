@@ -14,8 +14,8 @@ import asyncpg
 import pytest
 import redis
 
-from ingestro import servers
-from ingestro.servers import PostgresServer, RedisServer, ServerError
+from ingestro.devtools import servers
+from ingestro.devtools.servers import PostgresServer, RedisServer, ServerError
 
 as_root = pytest.mark.skipif(os.geteuid() != 0, reason="only root must switch users")
 
@@ -131,9 +131,7 @@ def test_a_killed_postgres_starts_again_while_its_backends_were_busy(pg_dir: Pat
                 client.wait()
 
 
-def test_start_failure_names_the_cause_and_leaves_nothing_running(
-    tmp_path: Path, taken_port: int
-) -> None:
+def test_start_failure_names_the_cause_and_leaves_nothing_running(tmp_path: Path, taken_port: int) -> None:
     server = RedisServer(tmp_path / "redis", port=taken_port)
     with pytest.raises(ServerError, match="Address already in use"):
         server.start()

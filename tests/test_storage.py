@@ -25,11 +25,11 @@ import pytest
 from botocore.exceptions import ResponseStreamingError
 
 from ingestro.config import Settings
-from ingestro.s3_reader import S3ObjectReader
-from ingestro.s3_storage import MIN_PART_BYTES, S3Storage, s3_client
-from ingestro.samples import write_sample
-from ingestro.servers import HOST, free_port
+from ingestro.devtools.samples import write_sample
+from ingestro.devtools.servers import HOST, free_port
 from ingestro.storage import LocalStorage, Storage, TooLarge, storage_for
+from ingestro.storage.s3 import MIN_PART_BYTES, S3Storage, s3_client
+from ingestro.storage.s3_reader import S3ObjectReader
 from tests.stack import StackFactory
 
 if TYPE_CHECKING:

@@ -6,10 +6,10 @@ import io
 
 import redis.asyncio as aioredis
 
-from ingestro import streams_command
-from ingestro.cli import build_parser
-from ingestro.names import ACCEPTED_STREAM, DATA_GROUP, FILES_STREAM, JOBS_GROUP, PARSER_GROUP
-from ingestro.servers import RedisServer
+from ingestro.cli import streams as streams_command
+from ingestro.cli.main import build_parser
+from ingestro.devtools.servers import RedisServer
+from ingestro.streams.names import ACCEPTED_STREAM, DATA_GROUP, FILES_STREAM, JOBS_GROUP, PARSER_GROUP
 
 
 async def lines(redis_server: RedisServer) -> list[str]:

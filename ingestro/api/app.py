@@ -24,9 +24,9 @@ from ingestro.api.responses import JSON
 from ingestro.api.upload import upload
 from ingestro.api.upload_slots import limiting_uploads
 from ingestro.config import Settings
-from ingestro.connections import redis_client
 from ingestro.database import create_pool
 from ingestro.storage import storage_for
+from ingestro.streams.connections import redis_client
 
 
 async def healthz(_request: Request) -> Response:

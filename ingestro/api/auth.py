@@ -14,11 +14,11 @@ import attrs
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ingestro import keys
 from ingestro.api.context import AppContext
 from ingestro.api.problems import Problem
 from ingestro.api.rate_limit import check_rate
-from ingestro.keys import DEFAULT_TENANT, Scope
+from ingestro.database import keys
+from ingestro.database.keys import DEFAULT_TENANT, Scope
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 

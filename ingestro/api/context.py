@@ -7,7 +7,7 @@ import attrs
 import redis.asyncio as aioredis
 
 from ingestro.config import Settings
-from ingestro.dataset_registry import DatasetRegistry
+from ingestro.datasets.registry import DatasetRegistry
 from ingestro.storage import Storage
 
 

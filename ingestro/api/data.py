@@ -9,10 +9,8 @@ from ingestro.api.context import AppContext
 from ingestro.api.pagination import cursor_of, limit_of, page
 from ingestro.api.problems import Problem
 from ingestro.api.responses import JSON
-from ingestro.database import quote_ident
-from ingestro.dataset_tables import SYSTEM_COLUMN_SQL
 from ingestro.datasets import UnknownDataset
-
+from ingestro.datasets.tables import SYSTEM_COLUMN_SQL, quote_ident
 
 #: The bookkeeping columns a row is shown with (the upload positions only order rows: see projections/data.py).
 SHOWN_BOOKKEEPING = tuple(name for name, _ in SYSTEM_COLUMN_SQL if not name.endswith("_position"))

@@ -18,9 +18,9 @@ from starlette.responses import Response
 from ingestro.api.context import AppContext
 from ingestro.api.problems import Problem
 from ingestro.api.responses import JSON
-from ingestro.dataset_registry import declare
 from ingestro.datasets import Dataset, InvalidDeclaration, RefusedChange, UnknownDataset, declaration_of
 from ingestro.datasets.declarations import decoded, unstructured
+from ingestro.datasets.registry import declare
 
 #: Largest declaration accepted; a real one is a few kilobytes.
 MAX_DECLARATION_BYTES = 1024 * 1024

@@ -5,11 +5,11 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ingestro import dlq
 from ingestro.api.context import AppContext
 from ingestro.api.pagination import cursor_of, limit_of, page
 from ingestro.api.problems import Problem
 from ingestro.api.responses import JSON
+from ingestro.streams import dlq
 
 
 async def list_dead_letters(request: Request) -> Response:

@@ -22,7 +22,7 @@ from starlette.requests import Request
 
 from ingestro.api.auth import Caller
 from ingestro.api.problems import Problem
-from ingestro.names import idempotency_key
+from ingestro.streams.names import idempotency_key
 
 HEADER = "idempotency-key"
 MAX_LENGTH = 255
@@ -38,7 +38,7 @@ class Outcome:
 
 
 def key_of(request: Request) -> str | None:
-    """The request's Idempotency-Key, None without one; a 400 when it is not 1–255 visible ASCII characters."""
+    """The request's Idempotency-Key, None without one; a 400 when it is not 1 to 255 visible ASCII characters."""
     raw = request.headers.get(HEADER)
     if raw is None:
         return None
@@ -74,7 +74,9 @@ async def claim(redis: aioredis.Redis, caller: Caller, key: str, ttl_s: int) -> 
         record = orjson.loads(stored)
         if record["state"] == "receiving":
             raise Problem(
-                409, "Conflict", "an upload with this Idempotency-Key is still being received; retry once it is answered",
+                409,
+                "Conflict",
+                "an upload with this Idempotency-Key is still being received; retry once it is answered",
                 {"Retry-After": "1"},
             )
         return Outcome(record["fingerprint"], record["body"])
@@ -94,7 +96,8 @@ def replay(previous: Outcome, request_fingerprint: str) -> dict[str, Any]:
     """The original response body for a repeated request; 422 when the key was used for other content."""
     if previous.fingerprint != request_fingerprint:
         raise Problem(
-            422, "Unprocessable Content",
+            422,
+            "Unprocessable Content",
             "this Idempotency-Key was used for a different upload (another file or other options)",
         )
     return previous.body

@@ -32,14 +32,14 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ingestro import codec
 from ingestro.api.context import AppContext
 from ingestro.api.jobs import find_job
 from ingestro.api.problems import Problem
 from ingestro.api.responses import KEEPALIVE, EventStream, server_sent_event
-from ingestro.connections import redis_client, text
-from ingestro.names import DATA_GROUP, ERRORS_GROUP, JOB_EVENTS_STREAM, JOB_STATUS_STREAM
-from ingestro.outages import is_outage
+from ingestro.domain import codec
+from ingestro.streams.connections import redis_client, text
+from ingestro.streams.names import DATA_GROUP, ERRORS_GROUP, JOB_EVENTS_STREAM, JOB_STATUS_STREAM
+from ingestro.streams.outages import is_outage
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +106,8 @@ async def job_events(request: Request) -> Response:
     streams = context.event_streams
     if streams.open >= context.settings.max_event_streams:
         raise Problem(
-            503, "Service Unavailable",
+            503,
+            "Service Unavailable",
             f"this API process serves {context.settings.max_event_streams} event streams already; retry shortly",
             {"Retry-After": "5"},
         )
@@ -161,7 +162,9 @@ async def _events(context: AppContext, job: dict[str, Any]) -> AsyncGenerator[by
             for change in changes:
                 if _RANK.get(change["status"], 0) > _RANK.get(status, 0):
                     status = change["status"]
-                    out.append(server_sent_event("status", {"job_id": job_id, "status": status, "error": change["error"]}))
+                    out.append(
+                        server_sent_event("status", {"job_id": job_id, "status": status, "error": change["error"]})
+                    )
                 if status in FINAL:
                     break
             if out:

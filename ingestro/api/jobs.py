@@ -6,7 +6,7 @@ import csv
 import io
 import uuid
 from collections.abc import AsyncIterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -55,7 +55,9 @@ def _visible_to(request: Request) -> tuple[str, str | None]:
 
 async def _require_job(context: AppContext, request: Request, job_id: uuid.UUID) -> None:
     """404 unless the job exists and the caller may see it: another tenant's job is as good as absent."""
-    if not await context.pool.fetchval(f"SELECT 1 FROM jobs WHERE job_id = $1 AND {_VISIBLE}", job_id, *_visible_to(request)):
+    if not await context.pool.fetchval(
+        f"SELECT 1 FROM jobs WHERE job_id = $1 AND {_VISIBLE}", job_id, *_visible_to(request)
+    ):
         raise Problem(404, "Not Found", f"no job {job_id}")
 
 
@@ -121,7 +123,7 @@ async def list_jobs(request: Request) -> Response:
     filters, arguments = _filters(request)
     if after is None:
         # Before the first row: a cursor position past every (received_at, job_id).
-        received_at, job_id = datetime.max.replace(tzinfo=timezone.utc), uuid.UUID(int=(1 << 128) - 1)
+        received_at, job_id = datetime.max.replace(tzinfo=UTC), uuid.UUID(int=(1 << 128) - 1)
     else:
         try:
             received_at, job_id = datetime.fromisoformat(after[0]), uuid.UUID(after[1])

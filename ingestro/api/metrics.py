@@ -11,15 +11,21 @@ from starlette.responses import Response
 from ingestro.api.context import AppContext
 from ingestro.api.problems import Problem
 from ingestro.api.upload import MEDIA_TYPES
-from ingestro.collector import SharedStateCollector
+from ingestro.formats.readers import FORMATS
 from ingestro.metrics import UPLOADS
-from ingestro.outages import is_outage
-from ingestro.readers import FORMATS
+from ingestro.streams.collector import SharedStateCollector
+from ingestro.streams.outages import is_outage
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 
 #: Why an upload was refused, by the status of the problem raised.
-_REFUSALS = {400: "bad_request", 404: "unknown_dataset", 413: "too_large", 415: "unsupported_type", 429: "too_many_uploads"}
+_REFUSALS = {
+    400: "bad_request",
+    404: "unknown_dataset",
+    413: "too_large",
+    415: "unsupported_type",
+    429: "too_many_uploads",
+}
 
 
 def metrics_endpoint() -> Endpoint:

@@ -21,11 +21,17 @@ _TIMESTAMP = {"type": ["string", "null"], "format": "date-time"}
 
 
 def _problem(description: str) -> dict[str, Any]:
-    return {"description": description, "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}
+    return {
+        "description": description,
+        "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
+    }
 
 
 def _json(schema_name: str, description: str) -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema_name}"}}}}
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema_name}"}}},
+    }
 
 
 def _query(name: str, description: str, schema: dict[str, Any]) -> dict[str, Any]:
@@ -34,7 +40,9 @@ def _query(name: str, description: str, schema: dict[str, Any]) -> dict[str, Any
 
 _JOB_ID = {"name": "job_id", "in": "path", "required": True, "schema": {"type": "string", "format": "uuid"}}
 _PAGING = [
-    _query("limit", "items per page", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT}),
+    _query(
+        "limit", "items per page", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT}
+    ),
     _query("cursor", "`next_cursor` of the previous page", {"type": "string"}),
 ]
 _DATASET = _query("dataset", "the dataset", {"type": "string", "default": "contacts"})
@@ -81,7 +89,7 @@ _JOB_PROPERTIES: dict[str, Any] = {
     "unknown_columns": {"type": "array", "items": {"type": "string"}},
     "error": _NULLABLE_STRING,
     "error_line": _NULLABLE_INTEGER,
-    **{name: _TIMESTAMP for name in ("received_at", "started_at", "parsed_at", "finished_at", "updated_at")},
+    **dict.fromkeys(("received_at", "started_at", "parsed_at", "finished_at", "updated_at"), _TIMESTAMP),
     "previously_ingested_as": {
         "type": "array",
         "items": {"type": "string", "format": "uuid"},
@@ -92,7 +100,10 @@ _ACCEPTED_PROPERTIES: dict[str, Any] = {
     "job_id": {"type": "string", "format": "uuid"},
     "status": {"const": "pending"},
     "dataset": {"type": "string"},
-    "dataset_version": {"type": "integer", "description": "the version of the dataset the file will be checked against"},
+    "dataset_version": {
+        "type": "integer",
+        "description": "the version of the dataset the file will be checked against",
+    },
     "filename": {"type": "string"},
     "format": {"enum": ["csv", "json", "ndjson"]},
     "compression": {"enum": ["gzip", None]},
@@ -138,11 +149,17 @@ _UPLOAD = {
     "security": _SECURED,
     "parameters": [
         _DATASET,
-        _query("format", "overrides the format told by the content type or file name", {"enum": ["csv", "json", "ndjson"]}),
+        _query(
+            "format", "overrides the format told by the content type or file name", {"enum": ["csv", "json", "ndjson"]}
+        ),
         _query("delimiter", "CSV delimiter (default: sniffed)", {"enum": [",", ";", "|", "\t"]}),
         _query("encoding", "a Python text codec (default UTF-8)", {"type": "string"}),
         _query("max_errors", "fail the job past this many rejected rows", {"type": "integer", "minimum": 0}),
-        _query("max_error_rate", "fail the job past this share of rejected rows", {"type": "number", "minimum": 0, "maximum": 1}),
+        _query(
+            "max_error_rate",
+            "fail the job past this share of rejected rows",
+            {"type": "number", "minimum": 0, "maximum": 1},
+        ),
         _query("filename", "the raw body's file name (x.csv.gz tells format and compression)", {"type": "string"}),
         {
             "name": "Idempotency-Key",
@@ -156,7 +173,11 @@ _UPLOAD = {
         "required": True,
         "content": {
             "multipart/form-data": {
-                "schema": {"type": "object", "required": ["file"], "properties": {"file": {"type": "string", "format": "binary"}}}
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {"file": {"type": "string", "format": "binary"}},
+                }
             },
             **{
                 media_type: {"schema": {"type": "string", "format": "binary"}}
@@ -165,10 +186,16 @@ _UPLOAD = {
         },
     },
     "responses": {
-        "202": {**_json("Accepted", "stored; the job is pending"), "headers": {"Location": {"schema": {"type": "string"}}}},
+        "202": {
+            **_json("Accepted", "stored; the job is pending"),
+            "headers": {"Location": {"schema": {"type": "string"}}},
+        },
         "200": {
             **_json("Accepted", "a repeat of an Idempotency-Key's upload: the original answer"),
-            "headers": {"Location": {"schema": {"type": "string"}}, "Idempotent-Replayed": {"schema": {"const": "true"}}},
+            "headers": {
+                "Location": {"schema": {"type": "string"}},
+                "Idempotent-Replayed": {"schema": {"const": "true"}},
+            },
         },
         "400": _problem("a bad option, an empty upload or a malformed body"),
         **_DENIED,
@@ -220,7 +247,11 @@ _DATASET_NAME = {"name": "name", "in": "path", "required": True, "schema": {"typ
 
 SPEC: dict[str, Any] = {
     "openapi": "3.1.0",
-    "info": {"title": "Ingestro", "version": "1", "description": "CSV and JSON ingestion into PostgreSQL. See README.md."},
+    "info": {
+        "title": "Ingestro",
+        "version": "1",
+        "description": "CSV and JSON ingestion into PostgreSQL. See README.md.",
+    },
     "components": {
         "securitySchemes": {"apiKey": {"type": "http", "scheme": "bearer", "description": "`ingestro keys create`"}},
         "schemas": {
@@ -246,14 +277,25 @@ SPEC: dict[str, Any] = {
                         "items": {
                             "type": "object",
                             "required": ["field", "code", "message"],
-                            "properties": {"field": _NULLABLE_STRING, "code": {"type": "string"}, "message": {"type": "string"}},
+                            "properties": {
+                                "field": _NULLABLE_STRING,
+                                "code": {"type": "string"},
+                                "message": {"type": "string"},
+                            },
                         },
                     },
                     "raw": {"description": "the row as read, as JSON"},
                 },
             },
-            "Row": {"type": "object", "description": "a row of the dataset's table, with content_hash and the jobs that sent it"},
-            "DeadLetter": {"type": "object", "required": list(_DEAD_LETTER_PROPERTIES), "properties": _DEAD_LETTER_PROPERTIES},
+            "Row": {
+                "type": "object",
+                "description": "a row of the dataset's table, with content_hash and the jobs that sent it",
+            },
+            "DeadLetter": {
+                "type": "object",
+                "required": list(_DEAD_LETTER_PROPERTIES),
+                "properties": _DEAD_LETTER_PROPERTIES,
+            },
             "JobPage": _page("Job"),
             "RejectedRowPage": _page("RejectedRow"),
             "RowPage": _page("Row"),
@@ -265,7 +307,10 @@ SPEC: dict[str, Any] = {
             "JobProgress": {
                 "type": "object",
                 "required": ["job_id", *_COUNTS],
-                "properties": {"job_id": {"type": "string", "format": "uuid"}, **{name: _JOB_PROPERTIES[name] for name in _COUNTS}},
+                "properties": {
+                    "job_id": {"type": "string", "format": "uuid"},
+                    **{name: _JOB_PROPERTIES[name] for name in _COUNTS},
+                },
             },
             "JobStatus": {
                 "type": "object",
@@ -306,10 +351,20 @@ SPEC: dict[str, Any] = {
                     *_PAGING,
                     _query("status", "only these statuses, comma-separated", {"type": "string"}),
                     _query("dataset", "only this dataset's jobs", {"type": "string"}),
-                    _query("since", "received at or after (ISO 8601 with a zone)", {"type": "string", "format": "date-time"}),
-                    _query("until", "received before (ISO 8601 with a zone)", {"type": "string", "format": "date-time"}),
+                    _query(
+                        "since",
+                        "received at or after (ISO 8601 with a zone)",
+                        {"type": "string", "format": "date-time"},
+                    ),
+                    _query(
+                        "until", "received before (ISO 8601 with a zone)", {"type": "string", "format": "date-time"}
+                    ),
                 ],
-                "responses": {"200": {**_json("JobPage", "a page of jobs"), "headers": _LINK}, "400": _problem("bad paging"), **_DENIED},
+                "responses": {
+                    "200": {**_json("JobPage", "a page of jobs"), "headers": _LINK},
+                    "400": _problem("bad paging"),
+                    **_DENIED,
+                },
             }
         },
         "/jobs/{job_id}": {
@@ -317,14 +372,22 @@ SPEC: dict[str, Any] = {
                 "summary": "A job's status and counts",
                 "security": _SECURED,
                 "parameters": [_JOB_ID],
-                "responses": {"200": _json("Job", "the job"), **_DENIED, "404": _problem("no such job (or another tenant's)")},
+                "responses": {
+                    "200": _json("Job", "the job"),
+                    **_DENIED,
+                    "404": _problem("no such job (or another tenant's)"),
+                },
             }
         },
         "/jobs/{job_id}/errors": {
             "get": {
                 "summary": "A job's rejected rows in line order",
                 "security": _SECURED,
-                "parameters": [_JOB_ID, *_PAGING, _query("format", "csv: every rejected row as a CSV download", {"enum": ["json", "csv"]})],
+                "parameters": [
+                    _JOB_ID,
+                    *_PAGING,
+                    _query("format", "csv: every rejected row as a CSV download", {"enum": ["json", "csv"]}),
+                ],
                 "responses": {
                     "200": {
                         "description": "a page of rejected rows, or (format=csv) all of them",
@@ -418,7 +481,11 @@ SPEC: dict[str, Any] = {
                 "summary": "Dead-lettered entries, oldest first (admin keys)",
                 "security": _SECURED,
                 "parameters": _PAGING,
-                "responses": {"200": {**_json("DeadLetterPage", "a page of dead letters"), "headers": _LINK}, "400": _problem("bad paging"), **_DENIED},
+                "responses": {
+                    "200": {**_json("DeadLetterPage", "a page of dead letters"), "headers": _LINK},
+                    "400": _problem("bad paging"),
+                    **_DENIED,
+                },
             }
         },
         "/healthz": {"get": {"summary": "The process is up", "responses": {"200": {"description": "up"}}}},
@@ -431,7 +498,12 @@ SPEC: dict[str, Any] = {
         "/metrics": {
             "get": {
                 "summary": "Prometheus metrics",
-                "responses": {"200": {"description": "text exposition format", "content": {"text/plain": {"schema": {"type": "string"}}}}},
+                "responses": {
+                    "200": {
+                        "description": "text exposition format",
+                        "content": {"text/plain": {"schema": {"type": "string"}}},
+                    }
+                },
             }
         },
         "/openapi.json": {"get": {"summary": "This document", "responses": {"200": {"description": "OpenAPI 3.1"}}}},

@@ -44,7 +44,9 @@ def encode_cursor(position: list[Any]) -> str:
     return base64.urlsafe_b64encode(orjson.dumps(position)).decode().rstrip("=")
 
 
-def page(request: Request, items: list[dict[str, Any]], limit: int, position: list[Any] | None) -> tuple[dict[str, Any], dict[str, str]]:
+def page(
+    request: Request, items: list[dict[str, Any]], limit: int, position: list[Any] | None
+) -> tuple[dict[str, Any], dict[str, str]]:
     """The page body and headers; ``position`` is the last item's sort key when more items may follow."""
     next_cursor = encode_cursor(position) if position is not None and len(items) == limit else None
     headers: dict[str, str] = {}

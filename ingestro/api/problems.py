@@ -9,7 +9,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ingestro.outages import is_outage
+from ingestro.streams.outages import is_outage
 
 
 class Problem(Exception):
@@ -40,8 +40,9 @@ async def on_http_exception(_request: Request, error: Exception) -> Response:
 
 async def on_unexpected(_request: Request, error: Exception) -> Response:
     if is_outage(error):
-        return problem_response(503, "Service Unavailable", "a backing server is unreachable; retry shortly",
-                                {"Retry-After": "5"})
+        return problem_response(
+            503, "Service Unavailable", "a backing server is unreachable; retry shortly", {"Retry-After": "5"}
+        )
     return problem_response(500, "Internal Server Error", "an unexpected error occurred; it has been logged")
 
 

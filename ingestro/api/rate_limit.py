@@ -18,8 +18,8 @@ import math
 import redis.asyncio as aioredis
 
 from ingestro.api.problems import Problem
-from ingestro.names import rate_limit_key
-from ingestro.outages import is_outage
+from ingestro.streams.names import rate_limit_key
+from ingestro.streams.outages import is_outage
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', tostring(now))
 -- a full bucket is the same as none: let idle keys' buckets go
 redis.call('PEXPIRE', KEYS[1], math.ceil(burst * 1000 / rate) + 1000)
 return wait
-"""
+"""  # noqa: S105 - a Lua script, not a password
 
 
 async def take_token(redis: aioredis.Redis, caller: str, rate: float, burst: int) -> int:

@@ -6,7 +6,7 @@ import contextlib
 import logging
 import uuid
 from collections.abc import AsyncIterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import PurePosixPath
 
 import attrs
@@ -21,11 +21,11 @@ from ingestro.api.problems import Problem
 from ingestro.api.responses import JSON
 from ingestro.api.upload_options import GZIP_MEDIA_TYPES, is_gzip, query_options, request_is_gzip
 from ingestro.datasets import UnknownDataset
-from ingestro.events import FileReceived
+from ingestro.domain.events import FileReceived
+from ingestro.formats.readers import FORMATS
 from ingestro.metrics import UPLOAD_BYTES, UPLOADS
-from ingestro.publisher import publish
-from ingestro.readers import FORMATS
 from ingestro.storage import TooLarge
+from ingestro.streams.publisher import publish
 from projections.jobs import record_file_received
 
 log = logging.getLogger(__name__)
@@ -185,7 +185,9 @@ async def _upload(
     gzip_body = request_is_gzip(request)
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > settings.max_upload_bytes:
-        raise Problem(413, "Content Too Large", f"the upload is larger than the limit of {settings.max_upload_bytes} bytes")
+        raise Problem(
+            413, "Content Too Large", f"the upload is larger than the limit of {settings.max_upload_bytes} bytes"
+        )
 
     job_id = str(uuid.uuid4())
     media_type = _media_type(request.headers.get("content-type"))
@@ -237,7 +239,7 @@ async def _upload(
         format=file_format,
         bytes=stored.bytes,
         sha256=stored.sha256,
-        received_at=datetime.now(timezone.utc).isoformat(),
+        received_at=datetime.now(UTC).isoformat(),
         options=attrs.evolve(upload_options, compression="gzip" if gzip_body else None),
         tenant=caller.tenant,
         uploaded_by=caller.key_id,

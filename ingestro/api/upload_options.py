@@ -11,9 +11,9 @@ from pathlib import PurePosixPath
 from starlette.requests import Request
 
 from ingestro.api.problems import Problem
-from ingestro.csv_rows import DELIMITERS
-from ingestro.decoding import known_encoding
-from ingestro.events import UploadOptions
+from ingestro.domain.events import UploadOptions
+from ingestro.formats.csv_rows import DELIMITERS
+from ingestro.formats.decoding import known_encoding
 
 GZIP_MEDIA_TYPES = frozenset({"application/gzip", "application/x-gzip"})
 _GZIP_CODINGS = frozenset({"gzip", "x-gzip"})

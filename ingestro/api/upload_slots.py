@@ -22,7 +22,7 @@ from starlette.responses import Response
 from ingestro.api.auth import Endpoint, caller_of
 from ingestro.api.context import AppContext
 from ingestro.api.problems import Problem
-from ingestro.names import uploads_key
+from ingestro.streams.names import uploads_key
 
 log = logging.getLogger(__name__)
 
@@ -32,20 +32,26 @@ RETRY_AFTER_S = 5
 
 _NOW = "local time = redis.call('TIME') local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)"
 # KEYS[1]: the key's leases; ARGV: upload, limit, lease ms. Returns 1 when the lease was taken, else 0.
-_TAKE = _NOW + """
+_TAKE = (
+    _NOW
+    + """
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then return 0 end
 redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), ARGV[1])
 redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[3]))
 return 1
 """
+)
 # KEYS[1]: the key's leases; ARGV: upload, lease ms. Extends a lease still held.
-_RENEW = _NOW + """
+_RENEW = (
+    _NOW
+    + """
 if redis.call('ZADD', KEYS[1], 'XX', 'CH', now + tonumber(ARGV[2]), ARGV[1]) == 1 then
   redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[2]))
 end
 return 1
 """
+)
 
 
 async def take_lease(redis: aioredis.Redis, caller: str, upload: str, limit: int, lease_s: float = LEASE_S) -> bool:
@@ -81,7 +87,8 @@ def limiting_uploads(endpoint: Endpoint) -> Endpoint:
             raise Problem(
                 429,
                 "Too Many Requests",
-                f"this API key is sending {limit} uploads already (INGESTRO_MAX_CONCURRENT_UPLOADS); retry when one is done",
+                f"this API key is sending {limit} uploads already (INGESTRO_MAX_CONCURRENT_UPLOADS);"
+                " retry when one is done",
                 {"Retry-After": str(RETRY_AFTER_S)},
             )
         renewing = asyncio.create_task(_renew(context.redis, caller, upload, LEASE_S))

@@ -2,7 +2,7 @@
 
 A dataset is declared in JSON or TOML (one file per dataset) or through
 ``PUT /datasets/{name}``; the built-in ``contacts`` is a declaration file beside
-this module. ``ingestro.dataset_registry`` keeps every version of every dataset
+this module. ``ingestro.datasets.registry`` keeps every version of every dataset
 in PostgreSQL, the one source the API, the parser and the projections read.
 """
 

@@ -2,7 +2,7 @@
 
 Pure: text in, ``Dataset`` or ``InvalidDeclaration`` out. Every refusal names the
 field and what to change. What needs the rules (a default that does not pass its
-own field's checks) is checked by ``ingestro.rules.compile_dataset``.
+own field's checks) is checked by ``ingestro.datasets.rules.compile_dataset``.
 """
 
 from __future__ import annotations

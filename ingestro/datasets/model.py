@@ -1,15 +1,14 @@
 """What a dataset declaration is: its fields, their types and constraints, its identity and version.
 
 Immutable attrs classes and nothing else: no I/O. ``ingestro.datasets.declarations``
-reads them from JSON or TOML and checks them; ``ingestro.rules`` turns them into the
-per-row checks; ``ingestro.dataset_tables`` into the typed table's SQL.
+reads them from JSON or TOML and checks them; ``ingestro.datasets.rules`` turns them into the
+per-row checks; ``ingestro.datasets.tables`` into the typed table's SQL.
 """
 
 from __future__ import annotations
 
 import enum
 from decimal import Decimal
-from typing import Union
 
 import attrs
 
@@ -34,7 +33,7 @@ SYSTEM_COLUMNS = frozenset(
 EXTRA_COLUMNS = "extra_columns"
 
 #: A value a declaration may give as a default: what a file could hold in a cell.
-Scalar = Union[str, int, float, bool]
+Scalar = str | int | float | bool
 
 
 class FieldType(str, enum.Enum):

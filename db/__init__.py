@@ -1,0 +1,1 @@
+"""The SQL migrations, installed as ``ingestro.migrations``; ``ingestro.database.migrations`` applies them."""

@@ -1,0 +1,35 @@
+"""``ingestro reparse JOB_ID…|--all``: parse stored files again and re-emit their jobs' events, for people."""
+
+from __future__ import annotations
+
+import sys
+from typing import TextIO
+
+from consumers.reparse import Reparser
+from ingestro.config import Settings
+from ingestro.database import create_pool
+from ingestro.storage import storage_for
+from ingestro.streams.connections import redis_client
+
+
+async def run(settings: Settings, job_ids: list[str], every: bool, out: TextIO = sys.stdout) -> int:
+    """Reparse the named jobs (all or none: any that cannot be is refused first), or with ``every``
+    each job that can be (the others are named on stderr). Exit status 1 when one was refused."""
+    redis = redis_client(settings.redis_url, socket_timeout=30)
+    pool = await create_pool(settings.database_url, min_size=1, max_size=2)
+    try:
+        reparser = Reparser(pool, redis, storage_for(settings), settings.batch_size, settings.limits)
+        ready, problems = await reparser.plan(None if every else job_ids)
+        for job_id, why in problems.items():
+            print(f"ingestro reparse: job {job_id} cannot be reparsed: {why}", file=sys.stderr)
+        if problems and not every:
+            print("ingestro reparse: nothing was reparsed", file=sys.stderr)
+            return 1
+        for source in ready:
+            done = await reparser.reparse(source)
+            out.write(f"reparsed job {done.job_id} ({done.filename or 'unnamed'}, {done.bytes:,} bytes)\n")
+        out.write(f"{len(ready)} job(s) reparsed; their events are in the streams again\n")
+        return 1 if problems else 0
+    finally:
+        await pool.close()
+        await redis.aclose()

@@ -1,0 +1,198 @@
+"""The stack under test: private durable servers, then the API and every consumer as its own OS process."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+import attrs
+import httpx
+import redis.asyncio as aioredis
+import redis.exceptions
+
+from ingestro.database.schema import prepare_database
+from ingestro.devtools.servers import HOST, PostgresServer, RedisServer, free_port
+from ingestro.streams.names import DATA_GROUP, ERRORS_GROUP, GROUP_STREAMS, JOBS_GROUP, PARSER_GROUP
+
+#: Variables the bench sets itself; inheriting them could point the stack at other servers,
+#: or give every consumer process the same name.
+_OWN_VARIABLES = (
+    "INGESTRO_REDIS_URL",
+    "INGESTRO_DATABASE_URL",
+    "INGESTRO_UPLOAD_DIR",
+    "INGESTRO_CONSUMER_NAME",
+    "INGESTRO_CONSUMER_SLOT",
+)
+_COMMAND = (sys.executable, "-m", "ingestro")
+#: Labels of the servers among ``Stack.pids()``; every other label is an Ingestro process.
+SERVERS = ("redis-server", "postgres")
+_STOP_TIMEOUT_S = 20.0
+_LOG_TAIL_BYTES = 4000
+
+
+class BenchError(RuntimeError):
+    """The benchmark could not run to the end (a process died, the job did not finish)."""
+
+
+@attrs.frozen
+class Topology:
+    """How many processes of each consumer run."""
+
+    parsers: int = 1
+    data: int = 2
+    errors: int = 1
+    jobs: int = 1
+
+    def counts(self) -> dict[str, int]:
+        return {PARSER_GROUP: self.parsers, DATA_GROUP: self.data, ERRORS_GROUP: self.errors, JOBS_GROUP: self.jobs}
+
+
+@attrs.define
+class Stack:
+    """Servers and Ingestro processes under ``root``; ``with`` stops them all, processes first."""
+
+    root: Path
+    redis: RedisServer = attrs.field(init=False)
+    postgres: PostgresServer = attrs.field(init=False)
+    api_url: str = attrs.field(default="", init=False)
+    _children: dict[str, subprocess.Popen[bytes]] = attrs.field(factory=dict, init=False)
+    _env: dict[str, str] = attrs.field(factory=dict, init=False)
+
+    def __attrs_post_init__(self) -> None:
+        self.redis = RedisServer(self.root / "redis")  # AOF, fsynced every second: as in production
+        self.postgres = PostgresServer(self.root / "postgres", durable=True)
+
+    @property
+    def upload_dir(self) -> Path:
+        return self.root / "uploads"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.root / "logs"
+
+    def start_servers(self) -> None:
+        """Start redis-server and PostgreSQL side by side, then apply the migrations."""
+        with ThreadPoolExecutor(2) as pool:
+            started = [pool.submit(self.redis.start), pool.submit(self.postgres.start)]
+        for future in started:
+            future.result()
+        asyncio.run(prepare_database(self.postgres.url))
+
+    def start_api(self, settings: dict[str, str]) -> None:
+        """Run the API; it and every consumer get ``settings`` (``INGESTRO_*``) in their environment."""
+        self.log_dir.mkdir(exist_ok=True)
+        env = {name: value for name, value in os.environ.items() if name not in _OWN_VARIABLES}
+        self._env = env | {
+            "INGESTRO_REDIS_URL": self.redis.url,
+            "INGESTRO_DATABASE_URL": self.postgres.url,
+            "INGESTRO_UPLOAD_DIR": str(self.upload_dir),
+            **settings,
+        }
+        port = free_port()
+        self.api_url = f"http://{HOST}:{port}"
+        # The benchmark's private stack serves on loopback only, so it needs no API keys.
+        self._spawn("api", [*_COMMAND, "api", "--host", HOST, "--port", str(port), "--insecure"])
+
+    def start_consumers(self, counts: dict[str, int]) -> None:
+        """Run ``counts[group]`` processes of each consumer group named, slots from 0."""
+        for group, count in counts.items():
+            for slot in range(count):
+                self._spawn(f"{group}-{slot}", [*_COMMAND, "consume", group, "--slot", str(slot)])
+
+    def _spawn(self, label: str, argv: list[str]) -> None:
+        with (self.log_dir / f"{label}.log").open("ab") as log:
+            # Own session: a Ctrl-C at the terminal reaches only the bench, which stops them in order.
+            self._children[label] = subprocess.Popen(
+                argv,
+                env=self._env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    async def wait_ready(self, counts: dict[str, int], timeout_s: float = 60.0) -> None:
+        """Return once the API answers ready and ``counts[group]`` consumers have joined each group named."""
+        deadline = time.monotonic() + timeout_s
+        async with httpx.AsyncClient() as client:
+            while not await _answers(client, f"{self.api_url}/readyz"):
+                self._wait_step(deadline, "the API did not become ready")
+                await asyncio.sleep(0.05)
+        streams = aioredis.Redis.from_url(self.redis.url)
+        try:
+            for group, count in counts.items():
+                while await _members(streams, group) < count:
+                    self._wait_step(deadline, f"the {group} consumers did not all join their group")
+                    await asyncio.sleep(0.05)
+        finally:
+            await streams.aclose()
+
+    def _wait_step(self, deadline: float, what: str) -> None:
+        self.check_alive()
+        if time.monotonic() > deadline:
+            raise BenchError(what)
+
+    def check_alive(self) -> None:
+        """Raise BenchError, with the end of its log, if an Ingestro process has exited."""
+        for label, child in self._children.items():
+            if child.poll() is not None:
+                raise BenchError(f"{label} exited with code {child.returncode}:\n{self.log_tail(label)}")
+
+    def log_tail(self, label: str) -> str:
+        with (self.log_dir / f"{label}.log").open("rb") as log:
+            log.seek(max(log.seek(0, os.SEEK_END) - _LOG_TAIL_BYTES, 0))
+            return log.read().decode(errors="replace")
+
+    def pids(self) -> dict[str, int]:
+        """The root process of everything measured: Ingestro processes by label, then the servers."""
+        pids = {label: child.pid for label, child in self._children.items()}
+        for name, server in zip(SERVERS, (self.redis, self.postgres), strict=True):
+            if server.pid is not None:
+                pids[name] = server.pid
+        return pids
+
+    def stop(self) -> None:
+        for child in self._children.values():
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + _STOP_TIMEOUT_S
+        for child in self._children.values():
+            try:
+                child.wait(max(deadline - time.monotonic(), 0.1))
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
+        self._children.clear()
+        self.postgres.stop()
+        self.redis.stop()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, _type: type[BaseException] | None, _value: BaseException | None, _traceback: TracebackType | None
+    ) -> None:
+        self.stop()
+
+
+async def _answers(client: httpx.AsyncClient, url: str) -> bool:
+    try:
+        return (await client.get(url)).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
+async def _members(streams: aioredis.Redis, group: str) -> int:
+    """How many consumers have joined ``group`` (on its first stream)."""
+    try:
+        return len(await streams.xinfo_consumers(GROUP_STREAMS[group][0], group))
+    except redis.exceptions.ResponseError:  # the group or its stream does not exist yet
+        return 0

@@ -1,0 +1,216 @@
+"""Domain events: immutable facts, each with a type name and a schema version.
+
+Events know nothing of Redis or PostgreSQL; ``ingestro.domain.codec`` turns them into
+stream entries and back.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, NamedTuple
+
+import attrs
+
+
+@attrs.frozen
+class UploadOptions:
+    """How the client asked for its file to be read. Every option may be absent."""
+
+    #: The CSV delimiter; None: sniffed from the header line.
+    delimiter: str | None = None
+    #: The declared text encoding (a Python codec name); None: UTF-8. A byte-order mark wins.
+    encoding: str | None = None
+    #: "gzip", or None for a file stored as it is.
+    compression: str | None = None
+    #: The job fails once more rows than this were rejected.
+    max_errors: int | None = None
+    #: The job fails once more than this share (0..1) of the rows read were rejected.
+    max_error_rate: float | None = None
+
+
+@attrs.frozen
+class FileReceived:
+    """An upload was stored durably and is ready to be parsed."""
+
+    type_name: ClassVar[str] = "FileReceived"
+    version: ClassVar[int] = 1
+
+    job_id: str
+    dataset: str
+    #: The name the client gave the file; shown to people, never used as a path.
+    filename: str
+    #: The server-generated name of the stored file inside the upload storage.
+    storage_key: str
+    format: str
+    bytes: int
+    sha256: str
+    received_at: str
+    #: Absent in entries written before uploads had options: they decode with none.
+    options: UploadOptions = UploadOptions()
+    #: The tenant of the API key that uploaded the file, and that key's id; entries written
+    #: before API keys decode as the default tenant's, uploaded without a key.
+    tenant: str = "default"
+    uploaded_by: str | None = None
+    #: The version of the dataset's declaration the file is checked against, fixed at upload so that
+    #: parsing the file again gives the same rows; None (entries from before versions): the latest.
+    dataset_version: int | None = None
+
+
+@attrs.frozen
+class FieldError:
+    """Why one value of a row was refused. ``field`` is None for row-level errors."""
+
+    field: str | None
+    code: str
+    message: str
+
+
+class AcceptedRow(NamedTuple):
+    """A valid, normalized row. A named tuple, immutable like the attrs events: it is built once per
+    row by the parser and again by the data projection, where a frozen attrs class cost ~0.2 µs more."""
+
+    line: int
+    content_hash: str
+    values: dict[str, Any]
+
+
+@attrs.frozen
+class RejectedRow:
+    line: int
+    errors: list[FieldError]
+    #: The row as it was in the file: a header -> text mapping for CSV, the value for JSON.
+    raw: Any
+
+
+@attrs.frozen
+class RowsAccepted:
+    """A batch of valid, normalized rows. ``seq`` counts accepted batches of a job from 0."""
+
+    type_name: ClassVar[str] = "RowsAccepted"
+    version: ClassVar[int] = 1
+
+    job_id: str
+    dataset: str
+    seq: int
+    rows: list[AcceptedRow]
+    #: The dataset version whose rules accepted the rows.
+    schema_version: int = 1
+    #: The stream id of the job's FileReceived: the upload order, which with the line decides which
+    #: of several rows for one natural key is stored. None: before all uploads (older entries).
+    position: str | None = None
+
+
+@attrs.frozen
+class RowsRejected:
+    """A batch of rejected rows. ``seq`` counts rejected batches of a job from 0."""
+
+    type_name: ClassVar[str] = "RowsRejected"
+    version: ClassVar[int] = 1
+
+    job_id: str
+    dataset: str
+    seq: int
+    rows: list[RejectedRow]
+
+
+@attrs.frozen
+class ParseStarted:
+    type_name: ClassVar[str] = "ParseStarted"
+    version: ClassVar[int] = 1
+
+    job_id: str
+
+
+@attrs.frozen
+class ParseCompleted:
+    """The parser read the whole file and emitted every batch."""
+
+    type_name: ClassVar[str] = "ParseCompleted"
+    version: ClassVar[int] = 1
+
+    job_id: str
+    rows_total: int
+    rows_accepted: int
+    rows_rejected: int
+    accepted_batches: int
+    rejected_batches: int
+    unknown_columns: list[str]
+
+
+@attrs.frozen
+class ParseFailed:
+    """The file could not be read to its end. Batches emitted before ``line`` stand."""
+
+    type_name: ClassVar[str] = "ParseFailed"
+    version: ClassVar[int] = 1
+
+    job_id: str
+    reason: str
+    line: int | None
+    rows_total: int
+    accepted_batches: int
+    rejected_batches: int
+
+
+@attrs.frozen
+class BatchApplied:
+    """A projection durably applied one batch of a job (emitted after its commit)."""
+
+    type_name: ClassVar[str] = "BatchApplied"
+    version: ClassVar[int] = 1
+
+    job_id: str
+    projection: str
+    seq: int
+    rows: int
+    inserted: int
+    #: Rows that changed nothing: an identical row was stored, or (natural key) a later one won.
+    duplicate: int
+    #: Rows that replaced the stored content of their natural key.
+    updated: int = 0
+
+
+@attrs.frozen
+class JobStatusChanged:
+    """The ``jobs`` projection committed a new status for a job, with the job's counts at that commit.
+
+    Published after the commit, on its own stream, for whoever follows a job (``GET /jobs/{id}/events``);
+    at least once per change (a change seen by two appliers may be told twice), and the counts
+    of a final status (``completed``, ``failed``) are the job's final counts.
+    """
+
+    type_name: ClassVar[str] = "JobStatusChanged"
+    version: ClassVar[int] = 1
+
+    job_id: str
+    status: str
+    previous: str | None
+    rows_total: int | None
+    rows_accepted: int
+    rows_rejected: int
+    rows_inserted: int
+    rows_duplicate: int
+    error: str | None
+    rows_updated: int = 0
+
+
+Event = (
+    FileReceived
+    | RowsAccepted
+    | RowsRejected
+    | ParseStarted
+    | ParseCompleted
+    | ParseFailed
+    | BatchApplied
+    | JobStatusChanged
+)
+
+EVENT_TYPES: tuple[type[Event], ...] = (
+    FileReceived,
+    RowsAccepted,
+    RowsRejected,
+    ParseStarted,
+    ParseCompleted,
+    ParseFailed,
+    BatchApplied,
+    JobStatusChanged,
+)

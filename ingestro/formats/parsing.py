@@ -1,0 +1,120 @@
+"""Turn one stored file into the events that describe it: batches, then a verdict.
+
+``parse_file`` is the parser's domain logic without Redis: it reads rows, checks
+them against the dataset's rules and yields RowsAccepted / RowsRejected batches
+followed by ParseCompleted or ParseFailed. Batch numbering depends only on the
+file and its upload options, so parsing the same file again yields the same events.
+
+An upload's error threshold (``max_errors``, ``max_error_rate``) stops the parse
+with ParseFailed once passed; the batches before it stand.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from ingestro.datasets import Dataset
+from ingestro.datasets.rules import compile_dataset
+from ingestro.domain.events import (
+    AcceptedRow,
+    FieldError,
+    ParseCompleted,
+    ParseFailed,
+    RejectedRow,
+    RowsAccepted,
+    RowsRejected,
+    UploadOptions,
+)
+from ingestro.domain.limits import DEFAULT_LIMITS, Limits
+from ingestro.formats.csv_rows import CsvRow
+from ingestro.formats.decoding import Source
+from ingestro.formats.readers import RowReader, Unreadable
+
+ParseEvent = RowsAccepted | RowsRejected | ParseCompleted | ParseFailed
+#: ``max_error_rate`` is judged once this many rows were read (and at the end of a shorter file):
+#: one bad row among the first few is no rate.
+RATE_MIN_ROWS = 100
+
+
+def threshold_passed(options: UploadOptions, rejected: int, total: int, *, at_end: bool) -> str | None:
+    """Why ``rejected`` rejected rows out of ``total`` read pass the upload's error threshold, or None."""
+    if options.max_errors is not None and rejected > options.max_errors:
+        return f"{rejected} rows rejected, more than max_errors={options.max_errors}"
+    rate = options.max_error_rate
+    if rate is not None and (at_end or total >= RATE_MIN_ROWS) and total and rejected > rate * total:
+        return f"{rejected} of {total} rows rejected, more than max_error_rate={rate:g}"
+    return None
+
+
+def parse_file(
+    job_id: str,
+    path: Source,
+    file_format: str,
+    dataset: Dataset,
+    batch_size: int,
+    options: UploadOptions = UploadOptions(),
+    limits: Limits = DEFAULT_LIMITS,
+    position: str | None = None,
+) -> Iterator[ParseEvent]:
+    """Yield the events for the file at ``path``; the last one is ParseCompleted or ParseFailed.
+
+    ``position``: the stream id of the job's FileReceived, carried by each RowsAccepted as its upload order.
+    """
+    reader = RowReader(path, file_format, dataset, options, limits)
+    check = compile_dataset(dataset).check
+    failure: str | None = None
+    failed_line: int | None = None
+    accepted: list[AcceptedRow] = []
+    rejected: list[RejectedRow] = []
+    accepted_batches = rejected_batches = rows_total = rows_accepted = rows_rejected = 0
+    try:
+        for row in reader:
+            rows_total += 1
+            errors: list[FieldError]
+            if isinstance(row, CsvRow):  # checked by position, from its cells: no record is made
+                values, content_hash, errors = row.columns.check(row.raw)
+            elif row.error is None and row.record is not None:
+                values, content_hash, errors = check(row.record)
+            else:
+                content_hash, errors = None, [row.error] if row.error is not None else []
+            if content_hash is not None:
+                accepted.append(AcceptedRow(row.line, content_hash, values))
+                rows_accepted += 1
+                if len(accepted) >= batch_size:
+                    yield RowsAccepted(job_id, dataset.name, accepted_batches, accepted, dataset.version, position)
+                    accepted_batches += 1
+                    accepted = []
+                continue
+            rejected.append(RejectedRow(row.line, errors, reader.as_written(row)))
+            rows_rejected += 1
+            if len(rejected) >= batch_size:
+                yield RowsRejected(job_id, dataset.name, rejected_batches, rejected)
+                rejected_batches += 1
+                rejected = []
+            if (passed := threshold_passed(options, rows_rejected, rows_total, at_end=False)) is not None:
+                failure, failed_line = f"{passed} (stopped at line {row.line})", row.line
+                break
+        else:
+            if (passed := threshold_passed(options, rows_rejected, rows_total, at_end=True)) is not None:
+                failure = passed
+    except Unreadable as unreadable:
+        failure, failed_line = unreadable.reason, unreadable.line
+    # What was read before a failure still stands: flush it, then give the verdict.
+    if accepted:
+        yield RowsAccepted(job_id, dataset.name, accepted_batches, accepted, dataset.version, position)
+        accepted_batches += 1
+    if rejected:
+        yield RowsRejected(job_id, dataset.name, rejected_batches, rejected)
+        rejected_batches += 1
+    if failure is not None:
+        yield ParseFailed(job_id, failure, failed_line, rows_total, accepted_batches, rejected_batches)
+        return
+    yield ParseCompleted(
+        job_id,
+        rows_total=rows_total,
+        rows_accepted=rows_accepted,
+        rows_rejected=rows_rejected,
+        accepted_batches=accepted_batches,
+        rejected_batches=rejected_batches,
+        unknown_columns=list(reader.unknown_columns),
+    )

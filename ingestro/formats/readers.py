@@ -1,0 +1,128 @@
+"""Stream rows out of a stored file: CSV, a JSON array of objects, or NDJSON.
+
+Readers do no validation beyond the file's structure and the limits. Each yields
+``SourceRow`` values keyed by dataset field name (columns matched by name or alias;
+with ``unknown_columns = "keep"``, the others under ``extra_columns``; with
+``"reject"``, they fail a CSV file or reject a JSON row); a row whose structure is broken
+(wrong field count, not a JSON object, past a limit, undecodable bytes) carries a
+row-level error instead. A file that cannot be read on raises ``Unreadable`` with
+the reason and where it broke; rows before that point have already been yielded.
+
+The file is first read strictly, which costs nothing per row. Only if some bytes
+do not decode is it read again, escaping them (see ``ingestro.formats.decoding``), and the
+rows already given are skipped: the same file always gives the same rows.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any, TextIO
+
+import attrs
+
+from ingestro.datasets import Dataset
+from ingestro.domain.events import UploadOptions
+from ingestro.domain.limits import DEFAULT_LIMITS, Limits
+from ingestro.formats.csv_rows import csv_rows
+from ingestro.formats.decoding import BrokenStream, Decoding, Source, open_text
+from ingestro.formats.json_array import json_array_rows
+from ingestro.formats.json_rows import JsonValues, first_significant_char, ndjson_rows
+from ingestro.formats.lines import PhysicalLines, TrackedLines
+from ingestro.formats.source import FileNotes, ReadAgain, SourceRow, Unreadable, storable
+
+FORMATS = ("csv", "json", "ndjson")
+
+
+@attrs.define
+class RowReader:
+    """Iterates a file's rows; ``unknown_columns`` fills in as it goes."""
+
+    path: Source
+    format: str
+    dataset: Dataset
+    options: UploadOptions = UploadOptions()
+    limits: Limits = DEFAULT_LIMITS
+    notes: FileNotes = attrs.field(factory=FileNotes)
+
+    @property
+    def unknown_columns(self) -> list[str]:
+        return self.notes.unknown_columns
+
+    def __iter__(self) -> Iterator[SourceRow]:
+        if self.format not in FORMATS:
+            raise Unreadable(f"unsupported format {self.format!r}", None)
+        return self._rows()
+
+    def as_written(self, row: SourceRow) -> Any:
+        """The row as it was in the file, for a report (a CSV row as a header -> text mapping when it fits).
+
+        Made storable: see ``ingestro.formats.source.storable``.
+        """
+        raw = row.raw
+        header = self.notes.header
+        if header is not None and isinstance(raw, list) and len(raw) == len(header):
+            raw = dict(zip(header, raw, strict=True))
+        return storable(raw, self.limits.field_chars, self.limits.json_depth)
+
+    def _rows(self) -> Iterator[SourceRow]:
+        try:
+            try:
+                with self._opened(escaping=False) as rows:
+                    yield from rows
+                return
+            except ReadAgain as again:
+                given = again.line
+            with self._opened(escaping=True) as rows:
+                for row in rows:
+                    if row.line > given:
+                        yield row
+        except BrokenStream as broken:
+            raise Unreadable(broken.reason, None) from None
+
+    @contextlib.contextmanager
+    def _opened(self, *, escaping: bool) -> Iterator[Iterator[SourceRow]]:
+        """The file's rows, read from a text opened strictly or escaping, closed on leaving."""
+        options, limits = self.options, self.limits
+        layout = {"csv": "csv", "ndjson": "lines"}.get(self.format) or self._json_layout(escaping)
+        with open_text(self.path, options.compression, options.encoding, limits, escaping=escaping) as (text, decoding):
+            if layout == "csv":
+                yield csv_rows(
+                    self._lines(text, decoding, escaping), self.dataset, options.delimiter, limits, self.notes
+                )
+                return
+            values = JsonValues(self.dataset, limits, self.notes)
+            if layout == "array":
+                yield json_array_rows(text, decoding, values, limits, escaping=escaping)
+            elif layout == "lines":
+                yield ndjson_rows(self._lines(text, decoding, escaping), values, limits)
+            else:
+                yield iter(())
+
+    def _json_layout(self, escaping: bool) -> str:
+        """A JSON file's layout by its first character: ``array``, ``lines`` (objects one per line), or ``empty``."""
+        options = self.options
+        try:
+            with open_text(self.path, options.compression, options.encoding, self.limits, escaping=escaping) as (
+                text,
+                _,
+            ):
+                first = first_significant_char(text)
+        except UnicodeDecodeError:
+            raise ReadAgain(0) from None
+        if first == "[":
+            return "array"
+        if first == "{":
+            return "lines"
+        if not first:
+            return "empty"
+        raise Unreadable("expected a JSON array of objects or one JSON object per line", 1)
+
+    def _lines(self, text: TextIO, decoding: Decoding, escaping: bool) -> PhysicalLines:
+        limits = self.limits
+        if escaping:
+            return TrackedLines(text, limits.line_chars, limits.row_chars, decoding.byte_length, decoding.bom)
+        return PhysicalLines(text, limits.line_chars, limits.row_chars)
+
+
+__all__ = ["FORMATS", "RowReader", "SourceRow", "Unreadable"]

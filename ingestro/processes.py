@@ -1,0 +1,117 @@
+"""Which handler each consumer name runs, and how a consumer process is put together."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+
+import asyncpg
+import redis.asyncio as aioredis
+
+from consumers.parser import Parser
+from ingestro import logs
+from ingestro.config import Settings
+from ingestro.database import create_pool
+from ingestro.datasets.registry import DatasetRegistry
+from ingestro.storage import storage_for
+from ingestro.storage.retention import run_file_retention
+from ingestro.streams import connections
+from ingestro.streams.names import DATA_GROUP, ERRORS_GROUP, GROUP_STREAMS, JOBS_GROUP, PARSER_GROUP
+from ingestro.streams.retention import run_retention
+from ingestro.streams.runtime import Consumer, ConsumerSettings, Entry, GroupHandler, Handler
+from projections.data import DataProjection
+from projections.errors import ErrorsProjection
+from projections.jobs import JobsProjection
+
+
+def consumer_name(settings: Settings, slot: int) -> str:
+    """A name stable across restarts of the same process slot: configured, or HOSTNAME-SLOT."""
+    return settings.consumer_name or f"{socket.gethostname()}-{slot}"
+
+
+def make_handler(name: str, settings: Settings, redis: aioredis.Redis, pool: asyncpg.Pool) -> Handler:
+    if name == PARSER_GROUP:
+        return Parser(redis, storage_for(settings), DatasetRegistry(pool), settings.batch_size, settings.limits)
+    if name == DATA_GROUP:
+        return DataProjection(pool, redis)
+    if name == ERRORS_GROUP:
+        return ErrorsProjection(pool, redis)
+    if name == JOBS_GROUP:
+        return JobsProjection(pool, redis=redis)
+    raise ValueError(f"unknown consumer {name!r}; choose from {', '.join(GROUP_STREAMS)}")
+
+
+def group_handler_of(handler: Handler) -> GroupHandler | None:
+    """The projections apply several entries in one transaction; the parser takes one file at a time."""
+    if isinstance(handler, (DataProjection, ErrorsProjection, JobsProjection)):
+        return handler.handle_group
+    return None
+
+
+def with_log_context(group: str, handler: Handler) -> Handler:
+    """``handler``, with the entry it handles (stream, group, entry id) on every record it logs."""
+
+    async def handle(entry: Entry) -> None:
+        with logs.bound(stream=entry.stream, group=group, entry_id=entry.id):
+            await handler(entry)
+
+    return handle
+
+
+def redis_client(settings: Settings) -> aioredis.Redis:
+    """A Redis client whose socket timeout outlasts the consumers' blocking reads."""
+    return connections.redis_client(settings.redis_url, socket_timeout=settings.block_ms / 1000 + 10)
+
+
+def consumer_settings(settings: Settings) -> ConsumerSettings:
+    return ConsumerSettings(
+        block_ms=settings.block_ms,
+        read_count=max(settings.concurrency, 1) * max(settings.group_size, 2),
+        concurrency=settings.concurrency,
+        group_size=settings.group_size,
+        group_linger_ms=settings.group_linger_ms,
+        visibility_timeout_s=settings.visibility_timeout_s,
+        max_deliveries=settings.max_deliveries,
+    )
+
+
+async def run_consumer(name: str, settings: Settings, slot: int, stop: asyncio.Event) -> None:
+    """Run consumer ``name`` until ``stop`` is set."""
+    if name not in GROUP_STREAMS:
+        raise ValueError(f"unknown consumer {name!r}; choose from {', '.join(GROUP_STREAMS)}")
+    redis = redis_client(settings)
+    # min_size=0: the process starts (and waits out an outage) even when PostgreSQL is down.
+    pool = await create_pool(settings.database_url, min_size=0, max_size=max(settings.concurrency, 1) + 1)
+    try:
+        handler = make_handler(name, settings, redis, pool)
+        consumer = Consumer(
+            redis,
+            group=name,
+            streams=GROUP_STREAMS[name],
+            name=consumer_name(settings, slot),
+            handler=with_log_context(name, handler),
+            settings=consumer_settings(settings),
+            group_handler=group_handler_of(handler),
+        )
+        if name == JOBS_GROUP:
+            # Retention runs beside the `jobs` consumer: see ingestro.streams.retention for why there.
+            async with asyncio.TaskGroup() as tasks:
+                tasks.create_task(consumer.run(stop))
+                tasks.create_task(
+                    run_retention(redis, settings.stream_retention_s, settings.retention_interval_s, stop)
+                )
+                if settings.file_retention_days is not None:  # ingestro.storage.retention: files of finished jobs
+                    tasks.create_task(
+                        run_file_retention(
+                            pool,
+                            storage_for(settings),
+                            settings.file_retention_days,
+                            settings.retention_interval_s,
+                            stop,
+                        )
+                    )
+        else:
+            await consumer.run(stop)
+    finally:
+        await pool.close()
+        await redis.aclose()

@@ -1,0 +1,63 @@
+"""Every Redis stream, consumer group and Redis key name, defined once.
+
+Streams carry events; each consumer group reads the streams listed for it in
+``GROUP_STREAMS``. Nothing else in the code base spells these strings.
+"""
+
+from __future__ import annotations
+
+PREFIX = "ingestro"
+
+#: FileReceived: one entry per accepted upload.
+FILES_STREAM = f"{PREFIX}:files"
+#: RowsAccepted: one entry per batch of valid, normalized rows.
+ACCEPTED_STREAM = f"{PREFIX}:rows-accepted"
+#: RowsRejected: one entry per batch of rejected rows with their errors.
+REJECTED_STREAM = f"{PREFIX}:rows-rejected"
+#: Job lifecycle: ParseStarted, ParseCompleted, ParseFailed, BatchApplied.
+JOB_EVENTS_STREAM = f"{PREFIX}:job-events"
+#: Dead-letter stream: entries that failed ``max_deliveries`` times.
+DLQ_STREAM = f"{PREFIX}:dlq"
+#: JobStatusChanged, published by the ``jobs`` projection after its commit. No consumer group
+#: reads it (it is not in ``GROUP_STREAMS``): ``GET /jobs/{id}/events`` XREADs it, and retention
+#: trims it by age alone.
+JOB_STATUS_STREAM = f"{PREFIX}:job-status"
+#: Streams read only by plain XREAD, never by a group: see ``ingestro.streams.retention``.
+UNGROUPED_STREAMS: tuple[str, ...] = (JOB_STATUS_STREAM,)
+
+PARSER_GROUP = "parser"
+DATA_GROUP = "data"
+ERRORS_GROUP = "errors"
+JOBS_GROUP = "jobs"
+
+#: The streams each consumer group reads. A group may read several streams and a
+#: kind of event may live in several streams; the runtime assumes neither.
+GROUP_STREAMS: dict[str, tuple[str, ...]] = {
+    PARSER_GROUP: (FILES_STREAM,),
+    DATA_GROUP: (ACCEPTED_STREAM,),
+    ERRORS_GROUP: (REJECTED_STREAM,),
+    # The DLQ too, so a job whose entry was dead-lettered shows it (``stalled``).
+    JOBS_GROUP: (FILES_STREAM, JOB_EVENTS_STREAM, DLQ_STREAM),
+}
+
+CONSUMER_NAMES: tuple[str, ...] = tuple(GROUP_STREAMS)
+
+
+def idempotency_key(scope: str, key: str) -> str:
+    """String: what became of the upload sent with Idempotency-Key ``key`` by the caller ``scope``."""
+    return f"{PREFIX}:idempotency:{scope}:{key}"
+
+
+def rate_limit_key(caller: str) -> str:
+    """Hash: the token bucket (tokens, last refill) of an API key's request rate."""
+    return f"{PREFIX}:rate:{caller}"
+
+
+def uploads_key(caller: str) -> str:
+    """Sorted set: the uploads an API key is sending now, scored by when their lease expires."""
+    return f"{PREFIX}:uploads:{caller}"
+
+
+def failures_key(group: str) -> str:
+    """Hash of entry id -> first/last failure record for entries a group failed to handle."""
+    return f"{PREFIX}:failures:{group}"

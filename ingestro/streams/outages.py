@@ -1,0 +1,88 @@
+"""Tell an outage (retry in place, count nothing) from a failure of the entry itself."""
+
+from __future__ import annotations
+
+import errno
+import socket
+
+import asyncpg
+import redis.exceptions
+
+_TRANSIENT_POSTGRES = (
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.TooManyConnectionsError,
+    asyncpg.DeadlockDetectedError,
+    asyncpg.SerializationError,
+    asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
+)
+
+
+#: How asyncpg's own InterfaceError messages end for a connection the server dropped
+#: ("cannot call Transaction.__aexit__(): the underlying connection is closed"), or a
+#: pool closing under a stopping process. Its subclasses (DataError: a bad value,
+#: which the message may quote) are never outages.
+_CLOSED = ("connection is closed", "pool is closing", "pool is closed")
+#: How asyncpg's InternalClientError begins for a connection whose protocol the lost
+#: server left mid-operation, met when the pool resets it on release.
+_BROKEN_PROTOCOL = ("cannot switch to state", "not connected")
+_NETWORK_ERRNOS = frozenset(
+    {
+        errno.ECONNREFUSED,
+        errno.ECONNRESET,
+        errno.ECONNABORTED,
+        errno.EPIPE,
+        errno.ETIMEDOUT,
+        errno.ENETUNREACH,
+        errno.ENETDOWN,
+        errno.EHOSTUNREACH,
+        errno.EHOSTDOWN,
+    }
+)
+
+
+def _network_trouble(error: OSError) -> bool:
+    """A socket error, not a file error: a missing or unreadable file is no outage."""
+    if isinstance(error, (ConnectionError, TimeoutError, socket.gaierror)):
+        return True
+    if error.errno in _NETWORK_ERRNOS:
+        return True
+    # asyncio's connect to several addresses (e.g. localhost) raises a plain OSError.
+    return error.errno is None and "Connect call failed" in str(error)
+
+
+def is_outage(error: BaseException) -> bool:
+    """True when ``error`` says a server was unreachable or the work should simply be retried.
+
+    Such errors never count toward dead-lettering: the entry is retried once the
+    server answers again. A value the database refuses is not an outage. Nor is an
+    error raised while handling an outage, such as a transaction's rollback on the
+    connection that just broke: the outage it hides decides.
+    """
+    seen: set[int] = set()
+    cause: BaseException | None = error
+    while cause is not None and id(cause) not in seen:
+        if _is_outage_itself(cause):
+            return True
+        seen.add(id(cause))
+        cause = cause.__cause__ or cause.__context__
+    return False
+
+
+def _is_outage_itself(error: BaseException) -> bool:
+    if type(error) is asyncpg.InterfaceError:
+        return str(error).endswith(_CLOSED)
+    if isinstance(error, asyncpg.InternalClientError):
+        return str(error).startswith(_BROKEN_PROTOCOL)
+    if isinstance(error, OSError):
+        return _network_trouble(error)
+    return isinstance(
+        error,
+        (
+            redis.exceptions.ConnectionError,
+            redis.exceptions.TimeoutError,
+            redis.exceptions.BusyLoadingError,
+            *_TRANSIENT_POSTGRES,
+        ),
+    )

@@ -1,0 +1,477 @@
+"""Replay: rebuild a projection's tables from the retained stream events, then swap them in.
+
+``ingestro replay data|errors|jobs|all``. Live ingestion goes on throughout: the
+live group is never paused. A replay instead **catches up to the stream head under
+a lock**:
+
+1. **Shadows.** In a schema of its own (``ingestro_replay_<projection>``), a copy of
+   each table the projection owns, ``LIKE public.t INCLUDING ALL`` (columns, defaults,
+   constraints, indexes): ``data`` owns every dataset table, ``errors``
+   ``validation_errors``, both their rows of ``applied_batches``; ``jobs`` owns ``jobs``
+   and ``job_batches``.
+2. **Build.** The projection's own code (``apply_entries``, ``apply_all`` for jobs; ``stall`` for dead letters)
+   runs on connections whose ``search_path`` is ``<shadow schema>, public``, so its
+   unqualified table names hit the shadows; nothing is published (no BatchApplied).
+   The streams are read with XRANGE in chunks up to the head seen at the start, and
+   applied in groups of ``INGESTRO_GROUP_SIZE`` entries per transaction like the live
+   consumers (whose result does not depend on the grouping), on connections with
+   ``synchronous_commit`` off: a crash loses only shadows. ``jobs`` reads the files
+   stream, then the job events, then the dead letters, so a job finished since its
+   entry was dead-lettered stays finished. A second pass catches up, unlocked, with what
+   arrived meanwhile.
+3. **Swap.** One transaction locks the live tables in ACCESS EXCLUSIVE mode
+   (``applied_batches`` first, in the order the live projection takes them), applies
+   to the shadows what arrived since, up to the head read under the lock (no live
+   writer can commit past it now), checks that nothing is lost and that no dataset
+   was declared meanwhile (the shadow would lack its columns; declarations wait for
+   the swap), then drops the live tables and moves the shadows into ``public``
+   (restoring index names), replaces the projection's ``applied_batches`` rows, and
+   commits. Readers and writers wait for that transaction only: the entries since the
+   unlocked pass, and the swap. Not EXCLUSIVE first, upgraded for the swap: a live
+   transaction that reads a table before writing it (the ``jobs`` projection reads the
+   statuses it may change) would hold a lock the upgrade waits for while it waits for
+   ours, a deadlock. The live consumers that were blocked then go on against the new
+   tables (PostgreSQL resolves their statements' table names again): entries up to the
+   head find their batch in the replayed ``applied_batches`` and change nothing; later
+   ones apply as usual.
+
+**Refusal.** A replay rebuilds only what the retained events hold. When the live
+tables know batches (or, for ``jobs``, jobs and counted batches) that the replay
+did not reproduce, their events were trimmed by retention: the swap is refused,
+naming the jobs; ``ingestro reparse JOB…`` regenerates their events from the stored
+files (``--allow-loss`` swaps anyway). A ``jobs`` replay applies the FileReceived of
+a job whose entry was trimmed from its ``jobs`` row, which records all of it
+(``ingestro.database.job_sources``): reparse re-emits the rest of a job's events, not that one.
+
+Not carried over by the swap: grants on the tables (the migrations give none) and
+objects depending on them (a view would make the swap fail, leaving the live tables
+as they were). Values defined as "when applied" (``updated_at``, ``applied_at``,
+``started_at``…) are rebuild time.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TextIO
+
+import asyncpg
+import attrs
+import redis.asyncio as aioredis
+
+from ingestro.database import create_pool
+from ingestro.database.job_sources import file_received_of, job_rows
+from ingestro.datasets.registry import DatasetRegistry, hold_declarations
+from ingestro.datasets.tables import quote_ident
+from ingestro.domain import codec
+from ingestro.domain.events import Event, FileReceived
+from ingestro.streams.connections import text
+from ingestro.streams.dlq import DeadLetter
+from ingestro.streams.names import (
+    ACCEPTED_STREAM,
+    DATA_GROUP,
+    DLQ_STREAM,
+    ERRORS_GROUP,
+    FILES_STREAM,
+    JOB_EVENTS_STREAM,
+    JOBS_GROUP,
+    REJECTED_STREAM,
+)
+from ingestro.streams.retention import id_key
+from ingestro.streams.runtime import Entry
+from projections.data import DataProjection
+from projections.errors import ErrorsProjection
+from projections.jobs import JobsProjection
+
+PROJECTIONS = (DATA_GROUP, ERRORS_GROUP, JOBS_GROUP)
+SCHEMA_PREFIX = "ingestro_replay_"
+#: Entries read per XRANGE.
+_CHUNK = 100
+_PROGRESS_EVERY_S = 1.0
+_LOCK_TIMEOUT = "10s"
+
+
+class ReplayRefused(Exception):
+    """The replay would lose data, or cannot run now; nothing was swapped."""
+
+
+@attrs.frozen
+class Projections:
+    """The projection classes a replay runs: the live ones, or subclasses (a projection's new code)."""
+
+    data: type[DataProjection] = DataProjection
+    errors: type[ErrorsProjection] = ErrorsProjection
+    jobs: type[JobsProjection] = JobsProjection
+
+
+@attrs.frozen
+class Outcome:
+    projection: str
+    #: Entries applied, per stream.
+    entries: dict[str, int]
+    seconds: float
+    #: Batches (or job facts) the live tables had that the replay did not reproduce, per job (``--allow-loss``).
+    lost: dict[str, int]
+
+
+Apply = Callable[[str, list[Entry]], Awaitable[None]]
+
+
+async def dataset_tables(pool: asyncpg.Pool) -> list[str]:
+    """Every dataset's table that exists: what the ``data`` projection writes."""
+    tables = sorted({dataset.table for dataset in await DatasetRegistry(pool).all_latest()})
+    return [table for table in tables if await pool.fetchval("SELECT to_regclass($1)", f"public.{quote_ident(table)}")]
+
+
+def streams_of(projection: str) -> tuple[str, ...]:
+    """The streams a projection is rebuilt from, in the order they are replayed."""
+    return {
+        DATA_GROUP: (ACCEPTED_STREAM,),
+        ERRORS_GROUP: (REJECTED_STREAM,),
+        JOBS_GROUP: (FILES_STREAM, JOB_EVENTS_STREAM, DLQ_STREAM),
+    }[projection]
+
+
+async def tables_of(projection: str, pool: asyncpg.Pool) -> tuple[str, ...]:
+    """The tables swapped whole, in the order the live projection writes (so locks are taken alike)."""
+    if projection == DATA_GROUP:
+        return tuple(await dataset_tables(pool))
+    if projection == ERRORS_GROUP:
+        return ("validation_errors",)
+    return ("jobs", "job_batches")
+
+
+def owns_batches(projection: str) -> bool:
+    """Whether the projection keeps its own rows of ``applied_batches``."""
+    return projection in (DATA_GROUP, ERRORS_GROUP)
+
+
+def _applier(projection: str, pool: asyncpg.Pool, redis: aioredis.Redis, classes: Projections, group: int) -> Apply:
+    """Applies entries of the projection's streams with its own code, ``group`` entries per transaction."""
+
+    async def in_groups(entries: list[Entry], apply: Callable[[list[Entry]], Awaitable[object]]) -> None:
+        for start in range(0, len(entries), group):
+            await apply(entries[start : start + group])
+
+    if projection in (DATA_GROUP, ERRORS_GROUP):
+        # Their own decoding and applying, without the announcement a live group makes.
+        batches = classes.data(pool, redis) if projection == DATA_GROUP else classes.errors(pool, redis)
+
+        async def apply_batches(_stream: str, entries: list[Entry]) -> None:
+            await in_groups(entries, batches.apply_entries)
+
+        return apply_batches
+    jobs = classes.jobs(pool)
+
+    async def apply_jobs(stream: str, entries: list[Entry]) -> None:
+        if stream == DLQ_STREAM:
+            for entry in entries:
+                await jobs.stall(entry.id, DeadLetter.from_fields(entry.fields))
+            return
+
+        async def one(chunk: list[Entry]) -> None:
+            await jobs.apply_all([codec.decode(entry.fields) for entry in chunk], [entry.id or None for entry in chunk])
+
+        await in_groups(entries, one)
+
+    return apply_jobs
+
+
+@attrs.define
+class _Progress:
+    """Entries done of the total per stream, and entries/s, on ``out`` about once a second."""
+
+    out: TextIO
+    projection: str
+    started: float = attrs.field(factory=time.monotonic)
+    done: dict[str, int] = attrs.field(factory=dict)
+    totals: dict[str, int] = attrs.field(factory=dict)
+    _shown: float = 0.0
+
+    def add(self, stream: str, count: int, *, force: bool = False) -> None:
+        self.done[stream] = self.done.get(stream, 0) + count
+        now = time.monotonic()
+        if force or now - self._shown >= _PROGRESS_EVERY_S:
+            self._shown = now
+            self.say(stream)
+
+    def say(self, stream: str) -> None:
+        done, total = self.done.get(stream, 0), self.totals.get(stream, 0)
+        rate = sum(self.done.values()) / max(time.monotonic() - self.started, 1e-9)
+        self.out.write(
+            f"replay {self.projection}: {stream} {done:,} of {max(total, done):,} entries, {rate:,.0f} entries/s\n"
+        )
+        self.out.flush()
+
+
+@attrs.define
+class _Replay:
+    """One projection's replay: shadows, build, catch-up, swap."""
+
+    projection: str
+    redis: aioredis.Redis
+    lock: asyncpg.Connection
+    shadow_pool: asyncpg.Pool
+    apply: Apply
+    progress: _Progress
+    #: The tables swapped whole (``tables_of``).
+    tables: tuple[str, ...]
+    #: The last entry id applied, per stream ("0-0": none yet).
+    read_to: dict[str, str] = attrs.field(factory=dict)
+    files_seen: set[str] = attrs.field(factory=set)
+
+    @property
+    def schema(self) -> str:
+        return SCHEMA_PREFIX + self.projection
+
+    async def create_shadows(self) -> None:
+        schema = quote_ident(self.schema)
+        await self.lock.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")  # a replay that died left it
+        await self.lock.execute(f"CREATE SCHEMA {schema}")
+        tables = [*self.tables, *(["applied_batches"] if owns_batches(self.projection) else [])]
+        for table in tables:
+            await self.lock.execute(
+                f"CREATE TABLE {schema}.{quote_ident(table)} (LIKE public.{quote_ident(table)} INCLUDING ALL)"
+            )
+
+    async def drop_shadows(self) -> None:
+        await self.lock.execute(f"DROP SCHEMA IF EXISTS {quote_ident(self.schema)} CASCADE")
+
+    async def heads(self) -> dict[str, str]:
+        """The newest entry id of each stream now ("0-0" when it has none)."""
+        found = {}
+        for stream in streams_of(self.projection):
+            newest: Any = await self.redis.xrevrange(stream, count=1)
+            found[stream] = text(newest[0][0]) if newest else "0-0"
+        return found
+
+    async def read_up_to(self, heads: dict[str, str]) -> None:
+        """Apply every entry after ``read_to`` up to ``heads``, stream by stream, in the replay order."""
+        for stream in streams_of(self.projection):
+            after = self.read_to.setdefault(stream, "0-0")
+            while id_key(after) < id_key(heads[stream]):
+                chunk: Any = await self.redis.xrange(stream, f"({after}", heads[stream], count=_CHUNK)
+                if not chunk:
+                    break
+                entries = [Entry(stream, text(entry_id), fields) for entry_id, fields in chunk]
+                await self.apply(stream, entries)
+                if stream == FILES_STREAM:
+                    self.files_seen.update(_job_ids(entries))
+                after = self.read_to[stream] = entries[-1].id
+                self.progress.add(stream, len(entries))
+            if stream == FILES_STREAM and self.projection == JOBS_GROUP:
+                await self.apply_archived_file_events()
+
+    async def apply_archived_file_events(self) -> None:
+        """Apply the FileReceived of every live job whose entry is no longer in the stream, from its row."""
+        missing = [
+            source
+            for row in await job_rows(self.lock, None)
+            if row["job_id"] not in self.files_seen and (source := file_received_of(row)) is not None
+        ]
+        if missing:
+            entries = [Entry(FILES_STREAM, source.position or "", _fields(source.event)) for source in missing]
+            await self.apply(FILES_STREAM, entries)
+            self.files_seen.update(source.event.job_id for source in missing)
+
+    async def lost(self) -> dict[str, int]:
+        """What the live tables hold that the shadows do not, per job: facts whose events were trimmed."""
+        schema = quote_ident(self.schema)
+        if owns_batches(self.projection):
+            rows = await self.lock.fetch(
+                f"""
+                SELECT l.job_id::text AS job_id, count(*) AS missing FROM public.applied_batches l
+                 WHERE l.projection = $1 AND NOT EXISTS (
+                       SELECT 1 FROM {schema}.applied_batches s
+                        WHERE s.projection = l.projection AND s.job_id = l.job_id AND s.seq = l.seq)
+                 GROUP BY l.job_id ORDER BY l.job_id
+                """,
+                self.projection,
+            )
+        else:
+            rows = await self.lock.fetch(
+                f"""
+                SELECT job_id, sum(missing)::bigint AS missing FROM (
+                    SELECT l.job_id::text AS job_id, count(*) AS missing FROM public.job_batches l
+                     WHERE NOT EXISTS (SELECT 1 FROM {schema}.job_batches s
+                                        WHERE s.job_id = l.job_id AND s.projection = l.projection AND s.seq = l.seq)
+                     GROUP BY l.job_id
+                    UNION ALL
+                    SELECT l.job_id::text, 1 FROM public.jobs l LEFT JOIN {schema}.jobs s USING (job_id)
+                     WHERE s.job_id IS NULL OR (l.dataset IS NOT NULL AND s.dataset IS NULL)
+                        OR (l.parsed AND NOT s.parsed)
+                ) facts GROUP BY job_id ORDER BY job_id
+                """
+            )
+        return {row["job_id"]: int(row["missing"]) for row in rows}
+
+    async def swap(self, allow_loss: bool) -> dict[str, int]:
+        """Lock the live tables, catch up to the head, check, swap; return what was lost (when allowed)."""
+        live = [*(["applied_batches"] if owns_batches(self.projection) else []), *self.tables]
+        async with self.lock.transaction():
+            await hold_declarations(self.lock)  # a dataset's table keeps its columns until we commit
+            await self.lock.execute(
+                f"LOCK TABLE {', '.join('public.' + quote_ident(table) for table in live)} IN ACCESS EXCLUSIVE MODE"
+            )
+            # No live writer can commit now: whatever it applied is at or below these heads.
+            await self.read_up_to(await self.heads())
+            lost = await self.lost()
+            if lost and not allow_loss:
+                raise ReplayRefused(_refusal(self.projection, lost))
+            for table in self.tables:
+                if await self._columns("public", table) != await self._columns(self.schema, table):
+                    raise ReplayRefused(
+                        f"replay {self.projection}: the columns of {table} changed while it ran (a dataset was "
+                        "declared); nothing was swapped: run it again"
+                    )
+            schema = quote_ident(self.schema)
+            for table in self.tables:
+                names = await self._index_names(f"public.{quote_ident(table)}")
+                await self.lock.execute(f"DROP TABLE public.{quote_ident(table)}")
+                await self.lock.execute(f"ALTER TABLE {schema}.{quote_ident(table)} SET SCHEMA public")
+                await self._restore_index_names(table, names)
+            if owns_batches(self.projection):
+                await self.lock.execute("DELETE FROM public.applied_batches WHERE projection = $1", self.projection)
+                await self.lock.execute(
+                    f"INSERT INTO public.applied_batches SELECT * FROM {schema}.applied_batches WHERE projection = $1",
+                    self.projection,
+                )
+        return lost
+
+    async def _columns(self, schema: str, table: str) -> list[tuple[str, str]]:
+        rows = await self.lock.fetch(
+            "SELECT column_name, data_type FROM information_schema.columns"
+            " WHERE table_schema = $1 AND table_name = $2 ORDER BY ordinal_position",
+            schema,
+            table,
+        )
+        return [(row["column_name"], row["data_type"]) for row in rows]
+
+    async def _index_names(self, table: str) -> dict[str, str]:
+        """Index definition (without its name and table) -> index name, for the indexes of ``table``."""
+        rows = await self.lock.fetch(
+            "SELECT c.relname, pg_get_indexdef(i.indexrelid) AS def FROM pg_index i"
+            " JOIN pg_class c ON c.oid = i.indexrelid WHERE i.indrelid = $1::regclass",
+            table,
+        )
+        return {_index_shape(row["def"]): row["relname"] for row in rows}
+
+    async def _restore_index_names(self, table: str, original: dict[str, str]) -> None:
+        """Give the moved table's indexes the names the live ones had (migrations may name them)."""
+        for shape, name in (await self._index_names(f"public.{quote_ident(table)}")).items():
+            wanted = original.get(shape)
+            if wanted is not None and wanted != name:
+                await self.lock.execute(f"ALTER INDEX public.{quote_ident(name)} RENAME TO {quote_ident(wanted)}")
+
+
+def _index_shape(definition: str) -> str:
+    unique = definition.startswith("CREATE UNIQUE")
+    return f"{unique}:{definition.partition(' USING ')[2]}"
+
+
+def _fields(event: Event) -> dict[bytes, bytes]:
+    """``event`` as the fields of a stream entry, as Redis gives them back."""
+    return {name.encode(): value for name, value in codec.encode(event).items()}
+
+
+def _job_ids(entries: Sequence[Entry]) -> list[str]:
+    found = []
+    for entry in entries:
+        try:
+            event: Event = codec.decode(entry.fields)
+        except codec.UnknownEvent:
+            continue
+        if isinstance(event, FileReceived):
+            found.append(event.job_id)
+    return found
+
+
+def _refusal(projection: str, lost: dict[str, int]) -> str:
+    jobs = sorted(lost)
+    shown = ", ".join(jobs[:10]) + (f" and {len(jobs) - 10} more" if len(jobs) > 10 else "")
+    what = "job facts (rows, counted batches)" if projection == JOBS_GROUP else "applied batches"
+    return (
+        f"replay {projection} refused: {sum(lost.values())} {what} of {len(jobs)} job(s) are in the live tables "
+        f"but not in the retained events (retention trimmed them): {shown}. Regenerate their events with "
+        f"`ingestro reparse {' '.join(jobs[:10])}{' …' if len(jobs) > 10 else ''}` (or `ingestro reparse --all`), "
+        "then replay again; or pass --allow-loss to rebuild without them"
+    )
+
+
+async def replay(
+    database_url: str,
+    redis: aioredis.Redis,
+    projection: str,
+    *,
+    allow_loss: bool = False,
+    classes: Projections = Projections(),
+    group_size: int = 8,
+    out: TextIO | None = None,
+) -> Outcome:
+    """Rebuild ``projection``'s tables from the retained events and swap them in; see the module docstring.
+
+    Progress goes to ``out`` (default stderr). Raises ``ReplayRefused`` (nothing swapped) when the replay would lose
+    data and ``allow_loss`` is not given, or when another replay of the same projection is running.
+    """
+    if projection not in PROJECTIONS:
+        raise ValueError(f"unknown projection {projection!r}; choose from {', '.join(PROJECTIONS)}")
+    lock_pool = await create_pool(database_url, min_size=1, max_size=1)
+    try:
+        lock: asyncpg.Connection
+        async with lock_pool.acquire() as lock:  # released: the advisory lock goes with the session's reset
+            return await _replay(
+                lock, database_url, redis, projection, allow_loss, classes, group_size, out or sys.stderr
+            )
+    finally:
+        await lock_pool.close()
+
+
+async def _replay(
+    lock: asyncpg.Connection,
+    database_url: str,
+    redis: aioredis.Redis,
+    projection: str,
+    allow_loss: bool,
+    classes: Projections,
+    group_size: int,
+    out: TextIO,
+) -> Outcome:
+    started = time.monotonic()
+    schema = SCHEMA_PREFIX + projection
+    if not await lock.fetchval("SELECT pg_try_advisory_lock(hashtext($1))", schema):
+        raise ReplayRefused(f"another `ingestro replay {projection}` is running")
+    shadow_pool = await create_pool(
+        database_url,
+        min_size=1,
+        max_size=2,
+        server_settings={
+            "search_path": f"{quote_ident(schema)}, public",
+            # A crash loses only the shadows, which a new replay makes again: no fsync per commit.
+            "synchronous_commit": "off",
+            # A dataset declared while we hold the live tables waits for us, and the projection's code waits
+            # for it (declarations are serialized by a lock the projection shares): give up rather than hang.
+            "lock_timeout": _LOCK_TIMEOUT,
+        },
+    )
+    progress = _Progress(out, projection)
+    apply = _applier(projection, shadow_pool, redis, classes, group_size)
+    run = _Replay(projection, redis, lock, shadow_pool, apply, progress, await tables_of(projection, shadow_pool))
+    try:
+        await run.create_shadows()
+        for stream in streams_of(projection):
+            progress.totals[stream] = int(await redis.xlen(stream))
+        await run.read_up_to(await run.heads())
+        await run.read_up_to(await run.heads())  # what arrived meanwhile, unlocked: the locked pass stays short
+        try:
+            lost = await run.swap(allow_loss)
+        except asyncpg.exceptions.LockNotAvailableError:
+            raise ReplayRefused(
+                f"replay {projection}: a dataset was being declared during the swap; nothing was swapped: run it again"
+            ) from None
+        for stream in streams_of(projection):
+            progress.add(stream, 0, force=True)
+    finally:
+        await shadow_pool.close()
+        await run.drop_shadows()
+    return Outcome(projection, dict(progress.done), time.monotonic() - started, lost)
