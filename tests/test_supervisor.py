@@ -47,6 +47,14 @@ def test_a_child_ignoring_sigterm_is_killed_after_the_grace_period(tmp_path: Pat
     assert 0.5 <= time.monotonic() - began < 5
 
 
+def test_a_frozen_child_is_stopped_too(tmp_path: Path) -> None:
+    frozen, stubborn = started(tmp_path, SLEEPER, "frozen"), started(tmp_path, STUBBORN, "stubborn")
+    for child in (frozen, stubborn):
+        child.send(signal.SIGSTOP)  # as a chaos run may freeze a process
+    assert frozen.stop(grace_s=10) == -signal.SIGTERM  # a fatal signal ends a stopped process
+    assert stubborn.stop(grace_s=0.3) == -signal.SIGKILL
+
+
 def test_stop_all_gives_every_child_one_grace_period(tmp_path: Path) -> None:
     children = [started(tmp_path, STUBBORN, f"stubborn-{n}") for n in range(3)]
     began = time.monotonic()

@@ -13,7 +13,7 @@ from importlib import metadata
 from ingestro import logs
 from ingestro.cli import dlq, files, keys, remote, reparse, replay, serve, streams
 from ingestro.cli._parsers import WIDTH, RawFormatter
-from ingestro.config import ENVIRONMENT, Settings
+from ingestro.config import ENVIRONMENT, InvalidSetting, Settings
 
 #: Each module adds its commands, in the order `ingestro --help` lists them.
 _COMMAND_GROUPS = (serve, remote, keys, dlq, streams, replay, reparse, files)
@@ -59,7 +59,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         settings = Settings.from_env()
-    except ValueError as error:
+    except InvalidSetting as error:
         print(f"ingestro: {error}", file=sys.stderr)
         return 2
     logs.configure(settings.log_level, human=True if args.command == "dev" else None)
