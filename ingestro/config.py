@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TypeVar
+from typing import Any
+from urllib.parse import urlsplit
 
 import attrs
 
 from ingestro.domain.limits import DEFAULT_LIMITS, DEPTH_CEILING, Limits
 
 #: Each setting: environment variable -> (Settings attribute, default, meaning); `ingestro --help` lists them.
-#: An empty attribute marks a variable read where it is used (a command's option default, the migrations).
 ENVIRONMENT: dict[str, tuple[str, str, str]] = {
     "INGESTRO_REDIS_URL": ("redis_url", "redis://127.0.0.1:6379/0", "Redis server holding the event streams"),
     "INGESTRO_DATABASE_URL": (
@@ -137,99 +139,213 @@ ENVIRONMENT: dict[str, tuple[str, str, str]] = {
         "",
         "Consumer name within its group (unset: HOSTNAME-SLOT, stable across restarts)",
     ),
-    "INGESTRO_LOG_LEVEL": ("log_level", "INFO", "Logging level"),
+    "INGESTRO_LOG_LEVEL": ("log_level", "INFO", "Logging level: DEBUG, INFO, WARNING, ERROR or CRITICAL"),
     "INGESTRO_METRICS_PORT": (
         "metrics_port",
         "0",
         "Port `ingestro consume` serves Prometheus metrics on (0: none; the API serves them at /metrics)",
     ),
-    "INGESTRO_CONSUMER_SLOT": ("", "0", "Default --slot of `ingestro consume`"),
+    "INGESTRO_CONSUMER_SLOT": ("consumer_slot", "0", "Default --slot of `ingestro consume`"),
     "INGESTRO_DATASETS_DIR": (
         "datasets_dir",
         "",
         "Directory of dataset declarations (one *.json or *.toml per dataset) that `ingestro migrate` and"
         " `ingestro dev` declare, beside the built-in ones (unset: the built-in ones only)",
     ),
-    "INGESTRO_URL": ("", "http://127.0.0.1:8000", "The API `ingestro upload`, `jobs` and `errors` call (or --url)"),
-    "INGESTRO_API_KEY": ("", "", "The API key `ingestro upload`, `jobs` and `errors` send (a token)"),
+    "INGESTRO_URL": (
+        "api_url",
+        "http://127.0.0.1:8000",
+        "The API `ingestro upload`, `jobs` and `errors` call (or --url)",
+    ),
+    "INGESTRO_API_KEY": ("api_key", "", "The API key `ingestro upload`, `jobs` and `errors` send (a token)"),
 }
 
 
-_Number = TypeVar("_Number", int, float)
+class NotAccepted(ValueError):
+    """A setting's value outside what it accepts; the message says what it accepts ("must be ...")."""
 
 
-class OutOfRange(ValueError):
-    """A setting of the right type, but outside what it may be."""
+class InvalidSetting(ValueError):
+    """A variable's value refused, in one line naming the variable and what it accepts."""
 
 
-def _at_least(value: _Number, minimum: _Number) -> _Number:
-    if not value >= minimum:  # NaN too
-        raise OutOfRange(f"must be at least {minimum}")
+def _whole(raw: str | int, minimum: int, maximum: int | None = None) -> int:
+    accepts = (
+        f"a whole number from {minimum} to {maximum}" if maximum is not None else f"a whole number, at least {minimum}"
+    )
+    try:
+        value = int(raw)
+    except ValueError:
+        raise NotAccepted(f"must be {accepts}") from None
+    if value < minimum or (maximum is not None and value > maximum):
+        raise NotAccepted(f"must be {accepts}")
     return value
 
 
-def _non_negative_float(raw: str | float) -> float:
-    return _at_least(float(raw), 0.0)
-
-
-def _non_negative_int(raw: str | int) -> int:
-    return _at_least(int(raw), 0)
+def _number(raw: str | float, minimum: float, *, above: bool = False, maximum: float | None = None) -> float:
+    accepts = "a number, " + (f"more than {minimum:g}" if above else f"at least {minimum:g}")
+    if maximum is not None:
+        accepts += f" and at most {maximum:g}"
+    try:
+        value = float(raw)
+    except ValueError:
+        raise NotAccepted(f"must be {accepts}") from None
+    # NaN fails every comparison, so it is refused too.
+    if not (value > minimum if above else value >= minimum) or (maximum is not None and not value <= maximum):
+        raise NotAccepted(f"must be {accepts}")
+    return value
 
 
 def _positive_int(raw: str | int) -> int:
-    return _at_least(int(raw), 1)
+    """At least 1: sizes, counts and timeouts where 0 means nothing (or, for Redis's BLOCK, forever)."""
+    return _whole(raw, 1)
+
+
+def _non_negative_int(raw: str | int) -> int:
+    return _whole(raw, 0)
+
+
+def _port(raw: str | int) -> int:
+    return _whole(raw, 0, 65535)
+
+
+def _json_depth(raw: str | int) -> int:
+    return _whole(raw, 1, DEPTH_CEILING)
+
+
+def _non_negative_float(raw: str | float) -> float:
+    return _number(raw, 0.0)
+
+
+def _positive_float(raw: str | float) -> float:
+    return _number(raw, 0.0, above=True)
+
+
+def _ratio(raw: str | float) -> float:
+    """At least 1: gzip never inflates a file to less than its compressed size's worth of bytes."""
+    return _number(raw, 1.0)
 
 
 def _optional_days(raw: str | float | None) -> float | None:
     """Unset (empty): None, keep forever; otherwise a number of days, at least 0."""
     if raw is None or raw == "":
         return None
-    return _at_least(float(raw), 0.0)
+    return _number(raw, 0.0)
 
 
 def _heartbeat(raw: str | float) -> float:
     """More than 0 and at most 25 s: a stream's blocking read must end well within the API's 30 s socket timeout."""
-    value = float(raw)
-    if not 0 < value <= 25:
-        raise OutOfRange("must be more than 0 and at most 25")
-    return value
+    return _number(raw, 0.0, above=True, maximum=25.0)
+
+
+def _url(raw: str, schemes: tuple[str, ...], example: str, optional: bool = False) -> str:
+    if optional and raw == "":
+        return raw
+    parsed = urlsplit(raw)
+    if parsed.scheme not in schemes or not (parsed.netloc or parsed.path.strip("/")) or raw != raw.strip():
+        spelled = " or ".join(f"{scheme}://" for scheme in schemes)
+        raise NotAccepted(f"must be {'unset or ' if optional else ''}a {spelled} URL, e.g. {example}")
+    return raw
+
+
+def _redis_url(raw: str) -> str:
+    return _url(raw, ("redis", "rediss", "unix"), "redis://127.0.0.1:6379/0")
+
+
+def _database_url(raw: str) -> str:
+    return _url(raw, ("postgresql", "postgres"), "postgresql://ingestro@127.0.0.1:5432/ingestro")
+
+
+def _storage_url(raw: str) -> str:
+    return _url(raw, ("s3",), "s3://bucket/prefix", optional=True)
+
+
+def _s3_endpoint_url(raw: str) -> str:
+    return _url(raw, ("http", "https"), "http://127.0.0.1:9000", optional=True)
+
+
+def _api_url(raw: str) -> str:
+    return _url(raw, ("http", "https"), "http://127.0.0.1:8000")
+
+
+def _directory(raw: str | Path) -> Path:
+    if isinstance(raw, Path):
+        return raw
+    if not raw.strip() or not raw.isprintable():
+        raise NotAccepted("must be a directory path (not empty)")
+    return Path(raw)
+
+
+def _optional_directory(raw: str) -> str:
+    if raw and (not raw.strip() or not raw.isprintable()):
+        raise NotAccepted("must be unset or a directory path")
+    return raw
+
+
+def _consumer_name(raw: str) -> str:
+    if raw and (len(raw) > 200 or not raw.isprintable() or any(char.isspace() for char in raw)):
+        raise NotAccepted("must be unset or a name of at most 200 printable characters without spaces")
+    return raw
+
+
+#: How `ingestro keys create` spells a token (ingestro.database.keys.new_token).
+_TOKEN = re.compile(r"ingestro_[0-9a-f]+_[A-Za-z0-9_-]+")
+
+
+def _api_key(raw: str) -> str:
+    if raw and not _TOKEN.fullmatch(raw):
+        raise NotAccepted("must be unset or a token as `ingestro keys create` prints it (ingestro_<id>_<secret>)")
+    return raw
+
+
+def _log_level(raw: str) -> str:
+    """One of the logging module's level names, any case; kept in upper case."""
+    names = [name for name in logging.getLevelNamesMapping() if name != "NOTSET"]
+    if raw.upper() not in names:
+        raise NotAccepted(f"must be one of {', '.join(names)}")
+    return raw.upper()
 
 
 @attrs.frozen
 class Settings:
-    redis_url: str
-    database_url: str
-    upload_dir: Path = attrs.field(converter=Path)
-    storage_url: str
-    s3_endpoint_url: str
-    max_upload_bytes: int = attrs.field(converter=int)
-    idempotency_ttl_s: int = attrs.field(converter=int)
+    """Every setting, each converted and checked when built (``from_env``): a bad value raises ``InvalidSetting``."""
+
+    redis_url: str = attrs.field(converter=_redis_url)
+    database_url: str = attrs.field(converter=_database_url)
+    upload_dir: Path = attrs.field(converter=_directory)
+    storage_url: str = attrs.field(converter=_storage_url)
+    s3_endpoint_url: str = attrs.field(converter=_s3_endpoint_url)
+    max_upload_bytes: int = attrs.field(converter=_positive_int)
+    idempotency_ttl_s: int = attrs.field(converter=_positive_int)
     rate_limit: float = attrs.field(converter=_non_negative_float)
     rate_burst: int = attrs.field(converter=_positive_int)
     max_concurrent_uploads: int = attrs.field(converter=_non_negative_int)
     max_event_streams: int = attrs.field(converter=_positive_int)
     events_heartbeat_s: float = attrs.field(converter=_heartbeat)
-    batch_size: int = attrs.field(converter=int)
-    max_field_chars: int = attrs.field(converter=int)
-    max_row_chars: int = attrs.field(converter=int)
-    max_line_chars: int = attrs.field(converter=int)
-    max_columns: int = attrs.field(converter=int)
-    max_json_depth: int = attrs.field(converter=int)
-    max_decompressed_bytes: int = attrs.field(converter=int)
-    max_compression_ratio: float = attrs.field(converter=float)
-    block_ms: int = attrs.field(converter=int)
-    visibility_timeout_s: float = attrs.field(converter=float)
-    max_deliveries: int = attrs.field(converter=int)
-    concurrency: int = attrs.field(converter=int)
-    group_size: int = attrs.field(converter=int)
+    batch_size: int = attrs.field(converter=_positive_int)
+    max_field_chars: int = attrs.field(converter=_positive_int)
+    max_row_chars: int = attrs.field(converter=_positive_int)
+    max_line_chars: int = attrs.field(converter=_positive_int)
+    max_columns: int = attrs.field(converter=_positive_int)
+    max_json_depth: int = attrs.field(converter=_json_depth)
+    max_decompressed_bytes: int = attrs.field(converter=_positive_int)
+    max_compression_ratio: float = attrs.field(converter=_ratio)
+    block_ms: int = attrs.field(converter=_positive_int)
+    visibility_timeout_s: float = attrs.field(converter=_positive_float)
+    max_deliveries: int = attrs.field(converter=_positive_int)
+    concurrency: int = attrs.field(converter=_positive_int)
+    group_size: int = attrs.field(converter=_positive_int)
     group_linger_ms: int = attrs.field(converter=_non_negative_int)
-    stream_retention_s: float = attrs.field(converter=float)
-    retention_interval_s: float = attrs.field(converter=float)
+    stream_retention_s: float = attrs.field(converter=_non_negative_float)
+    retention_interval_s: float = attrs.field(converter=_positive_float)
     file_retention_days: float | None = attrs.field(converter=_optional_days)
-    consumer_name: str
-    log_level: str
-    metrics_port: int = attrs.field(converter=int)
-    datasets_dir: str
+    consumer_name: str = attrs.field(converter=_consumer_name)
+    log_level: str = attrs.field(converter=_log_level)
+    metrics_port: int = attrs.field(converter=_port)
+    consumer_slot: int = attrs.field(converter=_non_negative_int)
+    datasets_dir: str = attrs.field(converter=_optional_directory)
+    api_url: str = attrs.field(converter=_api_url)
+    api_key: str = attrs.field(converter=_api_key)
 
     @property
     def limits(self) -> Limits:
@@ -247,20 +363,29 @@ class Settings:
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
         """Settings from ``environ`` (default ``os.environ``); keyword overrides win.
 
-        Raises ``ValueError`` naming the variable when a value is not of its type.
+        Raises ``InvalidSetting`` (a ``ValueError``), one line naming the variable and what it accepts,
+        when a value is refused.
         """
         environ = os.environ if environ is None else environ
-        fields = attrs.fields_dict(cls)
         values: dict[str, object] = {}
         for variable, (attribute, default, _meaning) in ENVIRONMENT.items():
-            if attribute not in fields:
-                continue  # read where it is used (e.g. a command's default option)
             raw = environ.get(variable, default)
-            converter = fields[attribute].converter
             try:
-                values[attribute] = converter(raw) if callable(converter) else raw
-            except ValueError as error:
-                why = f": {error}" if isinstance(error, OutOfRange) else ""
-                raise ValueError(f"{variable}={raw!r} is not a valid value{why}") from None
+                values[attribute] = _CONVERTERS[attribute](raw)
+            except NotAccepted as refused:
+                raise InvalidSetting(f"{variable}={raw!r} is not a valid value: {refused}") from None
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]
+
+
+#: Each attribute's converter, which also checks the value.
+_CONVERTERS: dict[str, Any] = {name: field.converter for name, field in attrs.fields_dict(Settings).items()}
+
+
+def given(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The settings variables set (not empty) in ``environ`` (default ``os.environ``), as set.
+
+    For a process that starts others (``ingestro dev``) and must pass on what its user chose.
+    """
+    environ = os.environ if environ is None else environ
+    return {variable: environ[variable] for variable in ENVIRONMENT if environ.get(variable)}

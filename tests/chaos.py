@@ -25,11 +25,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import math
-import os
 import random
 import signal
 import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -47,6 +45,7 @@ from ingestro.database import create_pool
 from ingestro.database.schema import prepare_database
 from ingestro.devtools.samples import Expected, sample_rows, write_sample_file
 from ingestro.devtools.servers import PostgresServer, RedisServer, free_port
+from ingestro.devtools.supervisor import Child, stop_all
 from ingestro.streams.names import DLQ_STREAM, FILES_STREAM, GROUP_STREAMS, PARSER_GROUP
 
 #: Processes per consumer group.
@@ -71,38 +70,6 @@ class Plan:
 
 
 @attrs.define
-class Process:
-    label: str
-    argv: list[str]
-    env: dict[str, str]
-    log_path: Path
-    popen: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        with self.log_path.open("ab") as log:
-            self.popen = subprocess.Popen(
-                self.argv, env=self.env, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True
-            )
-
-    def alive(self) -> bool:
-        return self.popen is not None and self.popen.poll() is None
-
-    def kill(self) -> None:
-        if self.popen is not None:
-            self.popen.kill()
-            self.popen.wait()
-
-    def stop(self) -> None:
-        if self.alive():
-            assert self.popen is not None
-            self.popen.send_signal(signal.SIGTERM)
-            try:
-                self.popen.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.kill()
-
-
-@attrs.define
 class Chaos:
     """One run: servers, processes, the schedule, and what happened."""
 
@@ -113,9 +80,9 @@ class Chaos:
     redis_server: RedisServer
     postgres: PostgresServer
     api_url: str = ""
-    api: Process | None = None
-    consumers: list[Process] = attrs.field(factory=list)
-    restarts: list[tuple[float, Process]] = attrs.field(factory=list)
+    api: Child | None = None
+    consumers: list[Child] = attrs.field(factory=list)
+    restarts: list[tuple[float, Child]] = attrs.field(factory=list)
     started: float = attrs.field(factory=time.monotonic)
     kills: int = 0
     #: Processes that exited without being killed: a consumer should survive anything thrown at it here.
@@ -125,8 +92,8 @@ class Chaos:
         self.say(f"[chaos {time.monotonic() - self.started:7.2f}s] {message}")
 
     def environment(self) -> dict[str, str]:
-        env = {name: value for name, value in os.environ.items() if not name.startswith("INGESTRO_")}
-        return env | {
+        """The settings of every process (they inherit no other INGESTRO_* variable: the supervisor's rule)."""
+        return {
             "INGESTRO_REDIS_URL": self.redis_server.url,
             "INGESTRO_DATABASE_URL": self.postgres.url,
             "INGESTRO_UPLOAD_DIR": str(self.work / "uploads"),
@@ -143,22 +110,21 @@ class Chaos:
         logs.mkdir()
         port = free_port()
         self.api_url = f"http://127.0.0.1:{port}"
-        self.api = Process("api", [*command, "api", "--port", str(port), "--insecure"], env, logs / "api.log")
+        self.api = Child("api", [*command, "api", "--port", str(port), "--insecure"], env, logs / "api.log")
         self.api.start()
         for group, copies in COPIES.items():
             for slot in range(copies):
                 argv = [*command, "consume", group, "--slot", str(slot)]
-                self.consumers.append(Process(f"{group}-{slot}", argv, env, logs / f"{group}-{slot}.log"))
+                self.consumers.append(Child(f"{group}-{slot}", argv, env, logs / f"{group}-{slot}.log"))
         for process in self.consumers:
             process.start()
 
     def stop_processes(self) -> None:
-        for process in [*self.consumers, *([self.api] if self.api else [])]:
-            process.stop()
+        stop_all([*self.consumers, *([self.api] if self.api else [])], signal.SIGTERM, grace_s=20)
 
     # ------------------------------------------------------------------ mischief
 
-    def kill(self, process: Process, why: str) -> None:
+    def kill(self, process: Child, why: str) -> None:
         process.kill()
         self.kills += 1
         down = self.rng.uniform(*self.plan.down_for_s)
@@ -175,9 +141,8 @@ class Chaos:
         down = {process.label for _, process in self.restarts}
         for process in [*self.consumers, *([self.api] if self.api else [])]:
             if not process.alive() and process.label not in down:
-                assert process.popen is not None
-                self.exits.append(f"{process.label} (code {process.popen.returncode})")
-                self.log(f"{process.label} exited by itself with code {process.popen.returncode}; starting it again")
+                self.exits.append(f"{process.label} (code {process.returncode})")
+                self.log(f"{process.label} exited by itself with code {process.returncode}; starting it again")
                 process.start()
 
     def kill_at_random(self, spare: str | None) -> None:

@@ -124,12 +124,12 @@ async def test_the_lease_of_an_api_process_that_died_ends_by_itself(stack: Stack
 @pytest.mark.parametrize(
     ("variable", "value", "why"),
     [
-        ("INGESTRO_RATE_LIMIT", "-1", "must be at least 0"),
-        ("INGESTRO_RATE_LIMIT", "fast", ""),
-        ("INGESTRO_RATE_BURST", "0", "must be at least 1"),
-        ("INGESTRO_MAX_CONCURRENT_UPLOADS", "-2", "must be at least 0"),
-        ("INGESTRO_MAX_EVENT_STREAMS", "0", "must be at least 1"),
-        ("INGESTRO_EVENTS_HEARTBEAT_S", "30", "must be more than 0 and at most 25"),
+        ("INGESTRO_RATE_LIMIT", "-1", "must be a number, at least 0"),
+        ("INGESTRO_RATE_LIMIT", "fast", "must be a number, at least 0"),
+        ("INGESTRO_RATE_BURST", "0", "must be a whole number, at least 1"),
+        ("INGESTRO_MAX_CONCURRENT_UPLOADS", "-2", "must be a whole number, at least 0"),
+        ("INGESTRO_MAX_EVENT_STREAMS", "0", "must be a whole number, at least 1"),
+        ("INGESTRO_EVENTS_HEARTBEAT_S", "30", "must be a number, more than 0 and at most 25"),
     ],
 )
 def test_a_bad_limit_setting_is_refused_naming_the_variable(variable: str, value: str, why: str) -> None:

@@ -61,4 +61,4 @@ async def test_each_group_shows_its_lag_pending_oldest_pending_idle_and_consumer
 
 def test_streams_is_a_command() -> None:
     args = build_parser().parse_args(["streams"])
-    assert args.run.__name__ == "cmd_streams"
+    assert args.run is streams_command.command

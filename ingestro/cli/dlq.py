@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+import asyncio
 import sys
 from typing import TextIO
 
@@ -9,19 +11,39 @@ import orjson
 import redis.asyncio as aioredis
 import redis.exceptions
 
+from ingestro.cli._parsers import Subcommands, add_command, subcommands
+from ingestro.config import Settings
 from ingestro.streams import dlq
 from ingestro.streams.connections import redis_client
 
 
-def usage_error(action: str, dlq_id: str | None, every: bool) -> str | None:
-    """Why these arguments do not make a command, or None when they do."""
-    if action == "list":
-        return "list takes no ID and no --all" if dlq_id or every else None
-    if action == "show":
-        return "show takes one ID" if not dlq_id or every else None
-    if bool(dlq_id) == every:
-        return f"{action} takes one ID or --all"
-    return None
+def add_parser(commands: Subcommands) -> None:
+    group = add_command(
+        commands,
+        "dlq",
+        "list, show, redrive or purge dead-lettered entries",
+        "Entries a consumer failed INGESTRO_MAX_DELIVERIES times wait in the dead-letter stream. `redrive` "
+        "appends an entry to its source stream again (every group of that stream sees it; the projections "
+        "ignore what they applied already), then deletes the dead letter. `purge` deletes it for good.",
+    )
+    actions = subcommands(group)
+    add_command(actions, "list", "one line per dead letter: id, who gave up on what, why, and the job", run=_command)
+    show = add_command(
+        actions, "show", "print one dead letter in full, the original entry's fields included (JSON)", run=_command
+    )
+    show.add_argument("id", metavar="ID", help="the dead letter's id, as `ingestro dlq list` shows it")
+    for name, summary in (
+        ("redrive", "append dead letters' entries to their source streams again, then delete the dead letters"),
+        ("purge", "delete dead letters for good"),
+    ):
+        action = add_command(actions, name, summary, run=_command)
+        which = action.add_mutually_exclusive_group(required=True)
+        which.add_argument("id", nargs="?", metavar="ID", help="one dead letter's id, as `ingestro dlq list` shows it")
+        which.add_argument("--all", action="store_true", help="every dead letter there is now")
+
+
+def _command(args: argparse.Namespace, settings: Settings) -> int:
+    return asyncio.run(run(settings.redis_url, args.action, getattr(args, "id", None), getattr(args, "all", False)))
 
 
 async def run(redis_url: str, action: str, dlq_id: str | None, every: bool, out: TextIO = sys.stdout) -> int:

@@ -2,14 +2,49 @@
 
 from __future__ import annotations
 
+import argparse
+import asyncio
 import sys
 from typing import TextIO
 
+from ingestro.cli._parsers import Subcommands, add_command, subcommands
 from ingestro.config import Settings
 from ingestro.database import create_pool
 from ingestro.storage import storage_for
 from ingestro.storage.retention import StoredFile, delete_file, events_retained, stored_files, trimmed_through, why_kept
 from ingestro.streams.connections import redis_client
+
+
+def add_parser(commands: Subcommands) -> None:
+    group = add_command(
+        commands,
+        "files",
+        "list uploaded files, or delete one no longer needed",
+        "A file is needed while its job is not finished, and is the only source to replay its job from once its "
+        "events were trimmed from the streams: deleting it is refused then (the latter unless --force). "
+        "INGESTRO_FILE_RETENTION_DAYS deletes finished jobs' files after that many days.",
+    )
+    actions = subcommands(group)
+    add_command(
+        actions,
+        "list",
+        "one line per recorded file: job, status, received, bytes, whether its events and file are kept",
+        run=_command,
+    )
+    delete = add_command(
+        actions,
+        "delete",
+        "delete a job's file",
+        "Delete a job's stored file; refused while the job is unfinished, or (without --force) when its events "
+        "were trimmed from the streams. The deletion is recorded.",
+        _command,
+    )
+    delete.add_argument("job_id", metavar="JOB_ID", help="the job whose file goes")
+    delete.add_argument("--force", action="store_true", help="delete even when its events are no longer retained")
+
+
+def _command(args: argparse.Namespace, settings: Settings) -> int:
+    return asyncio.run(run(settings, args.action, getattr(args, "job_id", None), getattr(args, "force", False)))
 
 
 async def run(settings: Settings, action: str, job_id: str | None, force: bool, out: TextIO = sys.stdout) -> int:

@@ -2,14 +2,37 @@
 
 from __future__ import annotations
 
+import argparse
+import asyncio
 import sys
 from typing import TextIO
 
 from consumers.reparse import Reparser
+from ingestro.cli._parsers import Subcommands, add_command
 from ingestro.config import Settings
 from ingestro.database import create_pool
 from ingestro.storage import storage_for
 from ingestro.streams.connections import redis_client
+
+
+def add_parser(commands: Subcommands) -> None:
+    reparse_parser = add_command(
+        commands,
+        "reparse",
+        "parse jobs' stored files again and re-emit their events (same job ids, same batches)",
+        "Regenerates the events of jobs whose events retention trimmed, while their files are kept; the live "
+        "projections change nothing, a replay can then rebuild from them. INGESTRO_BATCH_SIZE must be the one "
+        "the files were parsed with (checked). With job ids, nothing is done when one cannot be reparsed.",
+        command,
+    )
+    reparse_parser.add_argument("job_ids", nargs="*", metavar="JOB_ID", help="the jobs")
+    reparse_parser.add_argument("--all", action="store_true", help="every job whose file is stored")
+
+
+def command(args: argparse.Namespace, settings: Settings) -> int:
+    if bool(args.job_ids) == args.all:
+        raise SystemExit("ingestro reparse: give job ids or --all")
+    return asyncio.run(run(settings, args.job_ids, args.all))
 
 
 async def run(settings: Settings, job_ids: list[str], every: bool, out: TextIO = sys.stdout) -> int:

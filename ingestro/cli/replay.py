@@ -5,12 +5,35 @@ Progress goes to stderr while it runs; one line per projection replayed to stdou
 
 from __future__ import annotations
 
+import argparse
+import asyncio
 import sys
 from typing import TextIO
 
+from ingestro.cli._parsers import Subcommands, add_command
 from ingestro.config import Settings
 from ingestro.streams.connections import redis_client
 from projections.replay import PROJECTIONS, ReplayRefused, replay
+
+
+def add_parser(commands: Subcommands) -> None:
+    replay_parser = add_command(
+        commands,
+        "replay",
+        "rebuild a projection's tables from the retained stream events and swap them in",
+        "Rebuild into shadow tables with the projection's own code, then, under a short lock of the live tables, "
+        "catch up to the stream head and swap them in atomically; live ingestion goes on. Refused when the live "
+        "tables hold batches whose events retention trimmed (run `ingestro reparse` first). Progress on stderr.",
+        command,
+    )
+    replay_parser.add_argument("projection", choices=(*PROJECTIONS, "all"), help="which projection (all: each)")
+    replay_parser.add_argument(
+        "--allow-loss", action="store_true", help="swap even when trimmed events leave batches or jobs out"
+    )
+
+
+def command(args: argparse.Namespace, settings: Settings) -> int:
+    return asyncio.run(run(settings, args.projection, args.allow_loss))
 
 
 async def run(settings: Settings, which: str, allow_loss: bool, out: TextIO = sys.stdout) -> int:

@@ -2,14 +2,34 @@
 
 from __future__ import annotations
 
+import argparse
+import asyncio
 import sys
 from typing import Any, TextIO
 
 import redis.asyncio as aioredis
 
+from ingestro.cli._parsers import Subcommands, add_command
+from ingestro.config import Settings
 from ingestro.streams.collector import STREAMS
 from ingestro.streams.connections import redis_client, text
 from ingestro.streams.state import GroupState, read_groups
+
+
+def add_parser(commands: Subcommands) -> None:
+    add_command(
+        commands,
+        "streams",
+        "show each stream's length, memory, first and last entry, and where each consumer group stands",
+        "Per stream: length, memory (MEMORY USAGE), first and last entry id. Per consumer group reading it: "
+        "lag (entries not yet delivered), pending (delivered, not acked), idle time of the oldest pending "
+        "entry, consumers.",
+        command,
+    )
+
+
+def command(_args: argparse.Namespace, settings: Settings) -> int:
+    return asyncio.run(run(settings.redis_url))
 
 
 async def run(redis_url: str, out: TextIO = sys.stdout) -> int:

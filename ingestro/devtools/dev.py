@@ -5,54 +5,21 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
-import os
 import signal
 import socket
-import subprocess
 import sys
 import time
 from pathlib import Path
 from types import FrameType
 
-import attrs
-
+from ingestro import config
 from ingestro.database.schema import prepare_database
 from ingestro.datasets import InvalidDeclaration
 from ingestro.devtools.servers import PostgresServer, RedisServer, free_port
+from ingestro.devtools.supervisor import Child, stop_all
 from ingestro.streams.names import CONSUMER_NAMES
 
 log = logging.getLogger("ingestro.devtools.dev")
-
-
-@attrs.define
-class Child:
-    """A supervised child process: restarted if it dies while the stack runs."""
-
-    label: str
-    argv: list[str]
-    env: dict[str, str]
-    process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        # Own session: the terminal's Ctrl-C reaches only `ingestro dev`, which stops children in order.
-        self.process = subprocess.Popen(self.argv, env=self.env, start_new_session=True)
-
-    def alive(self) -> bool:
-        return self.process is not None and self.process.poll() is None
-
-    def terminate(self) -> None:
-        if self.alive():
-            assert self.process is not None
-            self.process.send_signal(signal.SIGTERM)
-
-    def wait(self, deadline: float) -> None:
-        if self.process is None:
-            return
-        try:
-            self.process.wait(timeout=max(deadline - time.monotonic(), 0.1))
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
 
 
 def write_env(path: Path, values: dict[str, str]) -> None:
@@ -88,19 +55,21 @@ def run_dev(data_dir: Path, host: str, port: int, copies: int) -> int:
     servers: list[RedisServer | PostgresServer] = []
     children: list[Child] = []
     try:
-        redis_url = os.environ.get("INGESTRO_REDIS_URL")
+        # The settings its user gave go to every child; the servers' URLs are given only to use other servers.
+        given = config.given()
+        redis_url = given.get("INGESTRO_REDIS_URL")
         if not redis_url:
             redis = RedisServer(data_dir / "redis")
             redis.start()
             servers.append(redis)
             redis_url = redis.url
-        database_url = os.environ.get("INGESTRO_DATABASE_URL")
+        database_url = given.get("INGESTRO_DATABASE_URL")
         if not database_url:
             postgres = PostgresServer(data_dir / "postgres")
             postgres.start()
             servers.append(postgres)
             database_url = postgres.url
-        upload_dir = os.environ.get("INGESTRO_UPLOAD_DIR") or str(data_dir / "uploads")
+        upload_dir = given.get("INGESTRO_UPLOAD_DIR") or str(data_dir / "uploads")
         values = {
             "INGESTRO_REDIS_URL": redis_url,
             "INGESTRO_DATABASE_URL": database_url,
@@ -110,14 +79,14 @@ def run_dev(data_dir: Path, host: str, port: int, copies: int) -> int:
         metrics_ports = {(name, slot): free_port() for name in CONSUMER_NAMES for slot in range(copies)}
         metrics_urls = [f"http://{host}:{p}/metrics" for p in (port, *metrics_ports.values())]
         write_env(data_dir / "env", values | {"INGESTRO_METRICS_URLS": ",".join(metrics_urls)})
-        datasets_dir = os.environ.get("INGESTRO_DATASETS_DIR")
+        datasets_dir = given.get("INGESTRO_DATASETS_DIR")
         try:
             prepared = asyncio.run(prepare_database(database_url, Path(datasets_dir) if datasets_dir else None))
         except InvalidDeclaration as error:
             raise SystemExit(f"ingestro dev: {error}") from None
         log.info("migrations applied", extra={"count": len(prepared.migrations)})
 
-        env = {**os.environ, **values}
+        env = given | values
         command = [sys.executable, "-m", "ingestro"]
         # Development runs without API keys, which is why it serves on loopback only (see run_dev).
         children.append(Child("api", [*command, "api", "--host", host, "--port", str(port), "--insecure"], env))
@@ -145,18 +114,13 @@ def run_dev(data_dir: Path, host: str, port: int, copies: int) -> int:
             time.sleep(0.5)
             for child in children:
                 if not stopping and not child.alive():
-                    code = child.process.returncode if child.process else None
-                    log.warning("child exited; restarting it", extra={"child": child.label, "code": code})
+                    log.warning("child exited; restarting it", extra={"child": child.label, "code": child.returncode})
                     time.sleep(1)
                     child.start()
         return 0
     finally:
         log.info("stopping")
-        for child in children:
-            child.terminate()
-        deadline = time.monotonic() + 20
-        for child in children:
-            child.wait(deadline)
+        stop_all(children, signal.SIGTERM, grace_s=20)
         for server in reversed(servers):
             server.stop()
         log.info("stopped")

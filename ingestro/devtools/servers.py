@@ -10,15 +10,15 @@ may rely on:
 - ``stop()`` returns once every process the server spawned is gone; ``kill()``
   SIGKILLs them all at once, like a crash. Both are idempotent.
 - ``restart()`` keeps the port and the data.
-- Children run in their own session, so a Ctrl-C at the terminal does not reach
-  them: the caller stops them, in its own order. Nothing is registered with
-  ``atexit``; callers call ``stop()`` or use the ``with`` form.
+- Children run under ``ingestro.devtools.supervisor``: in their own session, so a
+  Ctrl-C at the terminal does not reach them (the caller stops them, in its own
+  order), without inherited ``PG*`` or ``INGESTRO_*`` variables. Nothing is
+  registered with ``atexit``; callers call ``stop()`` or use the ``with`` form.
 """
 
 from __future__ import annotations
 
 import abc
-import contextlib
 import functools
 import hashlib
 import logging
@@ -36,14 +36,14 @@ from urllib.parse import quote
 
 import attrs
 
+from ingestro.devtools.supervisor import Child, child_environment
+
 log = logging.getLogger(__name__)
 
 HOST = "127.0.0.1"
 
 _POLL_INTERVAL = 0.05
 _PORT_ATTEMPTS = 3
-_LOG_TAIL_LINES = 40
-_GROUP_EXIT_TIMEOUT = 10.0
 #: Where a PostgreSQL cluster goes when the unprivileged user cannot reach ``data_dir``:
 #: into _OUTSIDE_ROOT/_OUTSIDE_PREFIX<hash>/cluster, beside a file naming the data_dir.
 _OUTSIDE_ROOT = Path("/var/tmp")
@@ -129,113 +129,9 @@ def _user_args(run_as: _RunAs | None) -> _UserArgs:
     return {"user": run_as.uid, "group": run_as.gid, "extra_groups": list(run_as.groups)}
 
 
-def _group_alive(pgid: int) -> bool:
-    """Whether any process of process group ``pgid`` still runs (zombies hold no ports or memory)."""
-    for entry in Path("/proc").glob("[0-9]*"):
-        fields = _stat_fields(entry.name)  # None: it ended while we looked
-        if fields is not None and fields[2] == str(pgid) and fields[0] != "Z":
-            return True
-    return False
-
-
-def _log_tail(path: Path, offset: int) -> str:
-    """The last lines written to ``path`` after byte ``offset``."""
-    try:
-        with path.open("rb") as file:
-            file.seek(offset)
-            text = file.read().decode(errors="replace")
-    except FileNotFoundError:
-        return "(no log)"
-    lines = text.splitlines()[-_LOG_TAIL_LINES:]
-    return "\n".join(lines) if lines else "(log is empty)"
-
-
-@attrs.define
-class _Child:
-    """One spawned server process, leader of its own process group (its helpers are in it too)."""
-
-    popen: subprocess.Popen[bytes]
-    log_path: Path
-    #: Where this process's output starts in the log.
-    log_offset: int
-
-    @classmethod
-    def spawn(cls, argv: list[str], log_path: Path, cwd: Path, run_as: _RunAs | None = None) -> _Child:
-        """Start ``argv`` in a new session with stdout and stderr appended to ``log_path``."""
-        with log_path.open("ab") as log_file:
-            offset = os.fstat(log_file.fileno()).st_size
-            popen = subprocess.Popen(
-                argv,
-                stdin=subprocess.DEVNULL,
-                stdout=log_file,
-                stderr=subprocess.STDOUT,
-                cwd=cwd,
-                env=_child_env(),
-                start_new_session=True,
-                **_user_args(run_as),
-            )
-        return cls(popen, log_path, offset)
-
-    def output(self) -> str:
-        """The last lines this process wrote to its log."""
-        return _log_tail(self.log_path, self.log_offset)
-
-    def end(self, sig: signal.Signals, timeout: float) -> None:
-        """Send ``sig`` to the leader, wait up to ``timeout`` s, then SIGKILL whatever is left."""
-        if self.popen.poll() is None:
-            self.popen.send_signal(sig)
-            try:
-                self.popen.wait(timeout)
-            except subprocess.TimeoutExpired:
-                log.warning("pid %d ignored %s for %.0f s; killing it", self.popen.pid, sig.name, timeout)
-        self.kill_group()
-
-    def kill_group(self) -> None:
-        """SIGKILL the process, its group and its children, and return once none runs any more."""
-        pgid = self.popen.pid
-        # PostgreSQL's backends leave the postmaster's group (setsid), so the group
-        # alone would miss them: take the children too, found before the kill.
-        children = _children_of(pgid)
-        with contextlib.suppress(ProcessLookupError):  # the group is already empty
-            os.killpg(pgid, signal.SIGKILL)
-        for pid in children:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        self.popen.wait()
-        # The helpers are not our children, so wait() does not cover them; a
-        # PostgreSQL restarted while a killed backend still holds the shared
-        # memory would refuse to start.
-        deadline = time.monotonic() + _GROUP_EXIT_TIMEOUT
-        while (_group_alive(pgid) or any(_running(pid) for pid in children)) and time.monotonic() < deadline:
-            time.sleep(0.01)
-
-
-def _stat_fields(pid: str) -> list[str] | None:
-    """State, ppid, pgrp, ... of a process (the fields after its command name), or None if it is gone."""
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return text[text.rindex(")") + 2 :].split()
-
-
-def _children_of(parent: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").glob("[0-9]*"):
-        fields = _stat_fields(entry.name)
-        if fields is not None and fields[1] == str(parent):
-            found.append(int(entry.name))
-    return found
-
-
-def _running(pid: int) -> bool:
-    fields = _stat_fields(str(pid))
-    return fields is not None and fields[0] != "Z"
-
-
-def _child_env() -> dict[str, str]:
-    """Our environment without libpq's PG* variables, which could redirect psql or initdb."""
-    return {key: value for key, value in os.environ.items() if not key.startswith("PG")}
+def _started(child: Child) -> Child:
+    child.start()
+    return child
 
 
 # --- the common server life cycle ------------------------------------------------
@@ -248,7 +144,7 @@ class _Server(abc.ABC):
     data_dir: Path
     #: 0 means "pick a free port at the first start"; the chosen port is kept from then on.
     port: int = 0
-    _child: _Child | None = attrs.field(default=None, init=False, repr=False)
+    _child: Child | None = attrs.field(default=None, init=False, repr=False)
 
     _name: ClassVar[str]
     _ready_timeout: ClassVar[float]
@@ -261,17 +157,17 @@ class _Server(abc.ABC):
         """The file the server's stdout and stderr are appended to."""
 
     @abc.abstractmethod
-    def _spawn(self) -> _Child:
+    def _spawn(self) -> Child:
         """Start the server process on ``self.port``."""
 
     @abc.abstractmethod
-    def _is_ready(self, child: _Child) -> bool:
+    def _is_ready(self, child: Child) -> bool:
         """Whether ``child`` itself answers on ``self.port``."""
 
     @property
     def pid(self) -> int | None:
         """The server's process id between ``start()`` and ``stop()``/``kill()``, else None."""
-        return None if self._child is None else self._child.popen.pid
+        return None if self._child is None else self._child.pid
 
     def _bound_port(self) -> int:
         if self.port == 0:
@@ -292,13 +188,13 @@ class _Server(abc.ABC):
                 failure = self._wait_ready(child)
             except BaseException:
                 # Ctrl-C reaches only us (the child has its own session): don't leave it behind.
-                child.kill_group()
+                child.kill()
                 raise
             if failure is None:
                 self._child = child
-                log.info("%s pid %d listening on %s:%d", self._name, child.popen.pid, HOST, self.port)
+                log.info("%s pid %s listening on %s:%d", self._name, child.pid, HOST, self.port)
                 return
-            child.kill_group()
+            child.kill()
             output = child.output()
             # Another process took the port between free_port() and the bind: pick another.
             if pick_port and attempt < _PORT_ATTEMPTS and "Address already in use" in output:
@@ -306,11 +202,11 @@ class _Server(abc.ABC):
                 continue
             raise ServerError(f"{self._name} on port {self.port} {failure}; {self.log_path} ends with:\n{output}")
 
-    def _wait_ready(self, child: _Child) -> str | None:
+    def _wait_ready(self, child: Child) -> str | None:
         """None once ``child`` answers, else why it never will."""
         deadline = time.monotonic() + self._ready_timeout
         while not self._is_ready(child):
-            code = child.popen.poll()
+            code = child.returncode
             if code is not None:
                 return f"exited with code {code} while starting"
             if time.monotonic() >= deadline:
@@ -321,13 +217,13 @@ class _Server(abc.ABC):
     def stop(self) -> None:
         """Shut the server down cleanly (killing it if it takes too long); a no-op if not started."""
         if self._child is not None:
-            self._child.end(self._stop_signal, self._stop_timeout)
+            self._child.stop(self._stop_signal, self._stop_timeout)
             self._child = None
 
     def kill(self) -> None:
         """SIGKILL the server and all its helper processes, like a crash; a no-op if not started."""
         if self._child is not None:
-            self._child.kill_group()
+            self._child.kill()
             self._child = None
 
     def restart(self) -> None:
@@ -410,7 +306,7 @@ class RedisServer(_Server):
         """``redis://127.0.0.1:PORT/0``."""
         return f"redis://{HOST}:{self._bound_port()}/0"
 
-    def _spawn(self) -> _Child:
+    def _spawn(self) -> Child:
         argv = [
             _redis_server_binary(),
             "--bind",
@@ -430,10 +326,10 @@ class RedisServer(_Server):
             "--daemonize",
             "no",
         ]
-        return _Child.spawn(argv, self.log_path, cwd=self.data_dir)
+        return _started(Child(self._name, argv, log_path=self.log_path, cwd=self.data_dir))
 
-    def _is_ready(self, child: _Child) -> bool:
-        return _redis_pid(self.port) == child.popen.pid
+    def _is_ready(self, child: Child) -> bool:
+        return _redis_pid(self.port) == child.pid
 
 
 # --- PostgreSQL ------------------------------------------------------------------
@@ -575,7 +471,7 @@ class PostgresServer(_Server):
                 self.stop()
                 raise
 
-    def _spawn(self) -> _Child:
+    def _spawn(self) -> Child:
         run_as = _RunAs.for_postgres()
         cluster = self._prepare_cluster(run_as)
         self._cluster = cluster
@@ -599,10 +495,10 @@ class PostgresServer(_Server):
         if not self.durable:
             # Tests only: a crash of the OS (not of postgres) may lose or corrupt data.
             argv += ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]
-        return _Child.spawn(argv, self.log_path, cwd=cluster, run_as=run_as)
+        return _started(Child(self._name, argv, log_path=self.log_path, cwd=cluster, popen_args=_user_args(run_as)))
 
-    def _is_ready(self, child: _Child) -> bool:
-        return _postmaster_ready(self.cluster_dir, child.popen.pid)
+    def _is_ready(self, child: Child) -> bool:
+        return child.pid is not None and _postmaster_ready(self.cluster_dir, child.pid)
 
     def _prepare_cluster(self, run_as: _RunAs | None) -> Path:
         """Find (or place) the cluster directory, owned by ``run_as``, and initdb it if new."""
@@ -663,7 +559,7 @@ class PostgresServer(_Server):
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             cwd=cluster,
-            env=_child_env(),
+            env=child_environment(),
             check=False,
             **_user_args(run_as),
         )
@@ -697,7 +593,7 @@ class PostgresServer(_Server):
             "postgres",
         ]
         result = subprocess.run(
-            argv, input=script.encode(), capture_output=True, env=_child_env(), timeout=60, check=False
+            argv, input=script.encode(), capture_output=True, env=child_environment(), timeout=60, check=False
         )
         if result.returncode != 0:
             output = (result.stdout + result.stderr).decode(errors="replace")

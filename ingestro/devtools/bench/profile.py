@@ -13,14 +13,17 @@ from __future__ import annotations
 
 import shutil
 import signal
-import subprocess
 import sys
 from collections import Counter
 from pathlib import Path
 
 import attrs
 
+from ingestro.devtools.supervisor import Child, stop_all
+
 _RATE = 100
+#: How long py-spy may take to write its profile after SIGINT.
+_WRITE_TIMEOUT_S = 60.0
 _TOP = 30
 
 
@@ -87,27 +90,25 @@ class Profiler:
 
     out_dir: Path
     py_spy: str = attrs.field(factory=find_py_spy)
-    _spies: dict[str, subprocess.Popen[bytes]] = attrs.field(factory=dict, init=False)
+    _spies: dict[str, Child] = attrs.field(factory=dict, init=False)
 
     def start(self, pids: dict[str, int]) -> None:
         self.out_dir.mkdir(parents=True, exist_ok=True)
         for label, pid in pids.items():
             argv = [self.py_spy, "record", "--pid", str(pid), "--rate", str(_RATE), "--nolineno", "--format", "raw"]
-            with (self.out_dir / f"{label}.py-spy.log").open("wb") as log:
-                self._spies[label] = subprocess.Popen(
-                    [*argv, "--output", str(self.out_dir / f"{label}.collapsed")],
-                    stdin=subprocess.DEVNULL,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                )
+            spy = Child(
+                label,
+                [*argv, "--output", str(self.out_dir / f"{label}.collapsed")],
+                log_path=self.out_dir / f"{label}.py-spy.log",
+            )
+            spy.start()
+            self._spies[label] = spy
 
     def stop(self) -> dict[str, Profile]:
         """Stop recording (py-spy writes its file on SIGINT) and summarize each profile."""
-        for spy in self._spies.values():
-            spy.send_signal(signal.SIGINT)
+        stop_all(self._spies.values(), signal.SIGINT, _WRITE_TIMEOUT_S)
         profiles = {}
-        for label, spy in self._spies.items():
-            spy.wait()
+        for label in self._spies:
             collapsed = self.out_dir / f"{label}.collapsed"
             if collapsed.exists():
                 profiles[label] = profile = summarize(collapsed)

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -20,22 +18,13 @@ import redis.exceptions
 
 from ingestro.database.schema import prepare_database
 from ingestro.devtools.servers import HOST, PostgresServer, RedisServer, free_port
+from ingestro.devtools.supervisor import Child, stop_all
 from ingestro.streams.names import DATA_GROUP, ERRORS_GROUP, GROUP_STREAMS, JOBS_GROUP, PARSER_GROUP
 
-#: Variables the bench sets itself; inheriting them could point the stack at other servers,
-#: or give every consumer process the same name.
-_OWN_VARIABLES = (
-    "INGESTRO_REDIS_URL",
-    "INGESTRO_DATABASE_URL",
-    "INGESTRO_UPLOAD_DIR",
-    "INGESTRO_CONSUMER_NAME",
-    "INGESTRO_CONSUMER_SLOT",
-)
 _COMMAND = (sys.executable, "-m", "ingestro")
 #: Labels of the servers among ``Stack.pids()``; every other label is an Ingestro process.
 SERVERS = ("redis-server", "postgres")
 _STOP_TIMEOUT_S = 20.0
-_LOG_TAIL_BYTES = 4000
 
 
 class BenchError(RuntimeError):
@@ -63,8 +52,8 @@ class Stack:
     redis: RedisServer = attrs.field(init=False)
     postgres: PostgresServer = attrs.field(init=False)
     api_url: str = attrs.field(default="", init=False)
-    _children: dict[str, subprocess.Popen[bytes]] = attrs.field(factory=dict, init=False)
-    _env: dict[str, str] = attrs.field(factory=dict, init=False)
+    _children: dict[str, Child] = attrs.field(factory=dict, init=False)
+    _variables: dict[str, str] = attrs.field(factory=dict, init=False)
 
     def __attrs_post_init__(self) -> None:
         self.redis = RedisServer(self.root / "redis")  # AOF, fsynced every second: as in production
@@ -87,10 +76,10 @@ class Stack:
         asyncio.run(prepare_database(self.postgres.url))
 
     def start_api(self, settings: dict[str, str]) -> None:
-        """Run the API; it and every consumer get ``settings`` (``INGESTRO_*``) in their environment."""
+        """Run the API; it and every consumer get ``settings`` (``INGESTRO_*``) in their environment, and no other
+        ``INGESTRO_*`` variable (see ``ingestro.devtools.supervisor``)."""
         self.log_dir.mkdir(exist_ok=True)
-        env = {name: value for name, value in os.environ.items() if name not in _OWN_VARIABLES}
-        self._env = env | {
+        self._variables = {
             "INGESTRO_REDIS_URL": self.redis.url,
             "INGESTRO_DATABASE_URL": self.postgres.url,
             "INGESTRO_UPLOAD_DIR": str(self.upload_dir),
@@ -108,16 +97,9 @@ class Stack:
                 self._spawn(f"{group}-{slot}", [*_COMMAND, "consume", group, "--slot", str(slot)])
 
     def _spawn(self, label: str, argv: list[str]) -> None:
-        with (self.log_dir / f"{label}.log").open("ab") as log:
-            # Own session: a Ctrl-C at the terminal reaches only the bench, which stops them in order.
-            self._children[label] = subprocess.Popen(
-                argv,
-                env=self._env,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        # Own session (the supervisor's rule): a Ctrl-C at the terminal reaches only the bench, which stops them.
+        child = self._children[label] = Child(label, argv, self._variables, log_path=self.log_dir / f"{label}.log")
+        child.start()
 
     async def wait_ready(self, counts: dict[str, int], timeout_s: float = 60.0) -> None:
         """Return once the API answers ready and ``counts[group]`` consumers have joined each group named."""
@@ -143,33 +125,19 @@ class Stack:
     def check_alive(self) -> None:
         """Raise BenchError, with the end of its log, if an Ingestro process has exited."""
         for label, child in self._children.items():
-            if child.poll() is not None:
-                raise BenchError(f"{label} exited with code {child.returncode}:\n{self.log_tail(label)}")
-
-    def log_tail(self, label: str) -> str:
-        with (self.log_dir / f"{label}.log").open("rb") as log:
-            log.seek(max(log.seek(0, os.SEEK_END) - _LOG_TAIL_BYTES, 0))
-            return log.read().decode(errors="replace")
+            if not child.alive():
+                raise BenchError(f"{label} exited with code {child.returncode}:\n{child.output()}")
 
     def pids(self) -> dict[str, int]:
         """The root process of everything measured: Ingestro processes by label, then the servers."""
-        pids = {label: child.pid for label, child in self._children.items()}
+        pids = {label: child.pid for label, child in self._children.items() if child.pid is not None}
         for name, server in zip(SERVERS, (self.redis, self.postgres), strict=True):
             if server.pid is not None:
                 pids[name] = server.pid
         return pids
 
     def stop(self) -> None:
-        for child in self._children.values():
-            if child.poll() is None:
-                child.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + _STOP_TIMEOUT_S
-        for child in self._children.values():
-            try:
-                child.wait(max(deadline - time.monotonic(), 0.1))
-            except subprocess.TimeoutExpired:
-                child.kill()
-                child.wait()
+        stop_all(self._children.values(), signal.SIGTERM, _STOP_TIMEOUT_S)
         self._children.clear()
         self.postgres.stop()
         self.redis.stop()
