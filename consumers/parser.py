@@ -1,4 +1,14 @@
-"""The ``parser`` consumer: read a stored file and emit its row batches and verdict."""
+"""The ``parser`` consumer: read a stored file and emit its row batches and verdict.
+
+The rule it follows (see ``ingestro.streams.runtime``): whatever is wrong with the file or
+its upload (bytes no reader can go on from, an encoding that cannot read it, any error a
+reader raises, a dataset or dataset version that does not exist, a stored file that is
+gone) fails the job with the reason on the first delivery, with ParseFailed; the rows
+read before it stay and are counted. Only the infrastructure's errors (Redis or
+PostgreSQL unreachable or refusing writes, the storage failing to give the bytes:
+``StorageFailed``) leave the handler, to be retried in place or, after
+``INGESTRO_MAX_DELIVERIES``, dead-lettered.
+"""
 
 from __future__ import annotations
 

@@ -153,7 +153,12 @@ _UPLOAD = {
             "format", "overrides the format told by the content type or file name", {"enum": ["csv", "json", "ndjson"]}
         ),
         _query("delimiter", "CSV delimiter (default: sniffed)", {"enum": [",", ";", "|", "\t"]}),
-        _query("encoding", "a Python text codec (default UTF-8)", {"type": "string"}),
+        _query(
+            "encoding",
+            "a Python text encoding that can read a stream (default UTF-8; a byte-order mark wins);"
+            " not base64, rot13, idna, punycode, undefined, or utf-16/utf-32 without a byte order (400)",
+            {"type": "string"},
+        ),
         _query("max_errors", "fail the job past this many rejected rows", {"type": "integer", "minimum": 0}),
         _query(
             "max_error_rate",
@@ -204,7 +209,7 @@ _UPLOAD = {
         "413": _problem("larger than INGESTRO_MAX_UPLOAD_BYTES"),
         "415": _problem("unsupported content type"),
         "422": _problem("the Idempotency-Key was used for another upload"),
-        "503": _problem("a backing server is unreachable"),
+        "503": _problem("a backing server is unreachable, or Redis refuses writes (full); see Retry-After"),
     },
 }
 

@@ -13,7 +13,7 @@ from starlette.requests import Request
 from ingestro.api.problems import Problem
 from ingestro.domain.events import UploadOptions
 from ingestro.formats.csv_rows import DELIMITERS
-from ingestro.formats.decoding import known_encoding
+from ingestro.formats.decoding import UnusableEncoding, stream_encoding
 
 GZIP_MEDIA_TYPES = frozenset({"application/gzip", "application/x-gzip"})
 _GZIP_CODINGS = frozenset({"gzip", "x-gzip"})
@@ -27,9 +27,10 @@ def query_options(request: Request) -> UploadOptions:
         raise Problem(400, "Bad Request", "delimiter must be one of , ; | or a tab (%09)")
     encoding = params.get("encoding")
     if encoding is not None:
-        encoding = known_encoding(encoding)
-        if encoding is None:
-            raise Problem(400, "Bad Request", f"unknown text encoding {params['encoding']!r}")
+        try:
+            encoding = stream_encoding(encoding)
+        except UnusableEncoding as unusable:
+            raise Problem(400, "Bad Request", str(unusable)) from None
     return UploadOptions(
         delimiter=delimiter,
         encoding=encoding,

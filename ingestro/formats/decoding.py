@@ -13,6 +13,7 @@ import contextlib
 import gzip
 import io
 import re
+import string
 import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -56,20 +57,82 @@ codecs.register_error(_ESCAPE, _escape)
 
 
 class BrokenStream(Exception):
-    """The stored bytes cannot be read on: a corrupt or truncated gzip stream, or one past a limit."""
+    """The stored bytes cannot be read on: a corrupt or truncated gzip stream, one past a limit, or one
+    that the declared encoding cannot read."""
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
 
 
-def known_encoding(name: str) -> str | None:
-    """The canonical name of text encoding ``name``, or None if Python has no such text codec."""
+class StorageFailed(Exception):
+    """Opening or reading the stored bytes failed (a disk, the network, S3): the storage's fault, not the file's.
+
+    Every other error met while reading a file is the file's (or its options'), and would be met
+    again on every reading of it; this one may not be, so it is worth retrying. The storage's
+    error is its ``__cause__``.
+    """
+
+
+class UnusableEncoding(ValueError):
+    """A declared encoding that cannot read an upload; the message says why."""
+
+
+#: What every usable encoding must carry exactly: the letters, digits, punctuation and line
+#: breaks that CSV and JSON are written with.
+_PROBE = string.ascii_letters + string.digits + " \t\r\n,;|\"'\\/{}[]:.-+_()"
+
+
+def stream_encoding(name: str) -> str:
+    """The canonical name of encoding ``name`` if it can read an upload, else ``UnusableEncoding``.
+
+    The rule, derived from what the readers do with it rather than from a list of names:
+    a Python text encoding (bytes to str: not a bytes-to-bytes codec such as base64 or
+    zlib, nor a text transform such as rot13) whose incremental decoder, fed one byte at
+    a time, gives back the CSV and JSON characters it encoded, without a byte-order mark
+    (a file that has one is read by the mark's encoding whatever was declared, so a
+    declared one only ever reads files without), and whose bytes can be counted when
+    some do not decode. ``undefined``, ``punycode``, ``idna`` and ``utf-16``/``utf-32``
+    (no byte order of their own) fail it.
+    """
+    shown = repr(name[:100])
+    try:
+        info = codecs.lookup(name)
+    except (LookupError, ValueError):  # ValueError: a name holding NUL
+        raise UnusableEncoding(f"unknown text encoding {shown}") from None
     try:
         io.TextIOWrapper(io.BytesIO(), encoding=name)  # refuses codecs that are not text encodings
-        return codecs.lookup(name).name
     except LookupError:
-        return None
+        raise UnusableEncoding(
+            f"{shown} is not a text encoding (it turns bytes into bytes, or text into text)"
+        ) from None
+    encoded = b""
+    try:
+        encoded = _PROBE.encode(info.name)
+        decoder = info.incrementaldecoder("strict")
+        bare = _without_bom(encoded)
+        decoded = "".join(decoder.decode(bare[at : at + 1]) for at in range(len(bare)))
+        decoded += decoder.decode(b"", final=True)
+        Decoding(info.name, info.name, 0).byte_length(_PROBE + "\udcff")
+    except Exception as error:  # a codec may raise anything on what it was not made for
+        if _without_bom(encoded) != encoded:
+            raise UnusableEncoding(
+                f"the encoding {shown} reads only files that start with a byte-order mark, and those are read"
+                " by their mark whatever is declared; for a file without one, name the byte order (e.g. utf-16-le)"
+            ) from None
+        raise UnusableEncoding(
+            f"the encoding {shown} cannot read a file as a stream ({type(error).__name__}: {error})"
+        ) from None
+    if decoded != _PROBE:
+        raise UnusableEncoding(f"the encoding {shown} does not read back the characters CSV and JSON are made of")
+    return info.name
+
+
+def _without_bom(data: bytes) -> bytes:
+    for mark, _, _ in _BOMS:
+        if data.startswith(mark):
+            return data[len(mark) :]
+    return data
 
 
 @attrs.frozen
@@ -85,16 +148,30 @@ class Decoding:
 
     def byte_length(self, text: str) -> int:
         """How many bytes of the file ``text`` (read escaping) came from."""
-        return len(text.encode(self.bare_codec, _ESCAPE))
+        try:
+            return len(text.encode(self.bare_codec, _ESCAPE))
+        except UnicodeEncodeError:
+            # UTF-16 and UTF-32 encoders take no replacement shorter than their code unit:
+            # count the escaped bytes apart (these encodings have no state, so lengths add up).
+            escaped = len(ESCAPED.findall(text))
+            return len(ESCAPED.sub("", text).encode(self.bare_codec)) + escaped
 
 
 def detect(head: bytes, declared: str | None) -> Decoding:
-    """The decoding of a file starting with ``head``: its byte-order mark, else ``declared``, else UTF-8."""
+    """The decoding of a file starting with ``head``: its byte-order mark, else ``declared``, else UTF-8.
+
+    ``BrokenStream`` when ``declared`` is needed and cannot read a file (see ``stream_encoding``).
+    """
     for mark, codec, bare in _BOMS:
         if head.startswith(mark):
             return Decoding(codec, bare, len(mark))
-    name = known_encoding(declared) if declared else None
-    return Decoding(name or "utf-8", name or "utf-8", 0)
+    if not declared:
+        return Decoding("utf-8", "utf-8", 0)
+    try:
+        name = stream_encoding(declared)
+    except UnusableEncoding as unusable:
+        raise BrokenStream(str(unusable)) from None
+    return Decoding(name, name, 0)
 
 
 class _Inflated(io.RawIOBase):
@@ -132,10 +209,42 @@ class _Inflated(io.RawIOBase):
         super().close()
 
 
+class _Stored(io.RawIOBase):
+    """The stored bytes as they are read from storage; any failure to read them is ``StorageFailed``."""
+
+    def __init__(self, stored: BinaryIO) -> None:
+        self._stored = stored
+        self._read = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._read
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        try:
+            count = self._stored.readinto(buffer)  # type: ignore[attr-defined]
+        except Exception as error:
+            raise StorageFailed(f"reading the stored file failed: {type(error).__name__}: {error}") from error
+        self._read += count
+        return int(count)
+
+
+@contextlib.contextmanager
+def _open_stored(path: Source) -> Iterator[io.BufferedReader[Any]]:
+    try:
+        stored = open(path, "rb") if isinstance(path, Path) else path()  # noqa: SIM115 - closed below
+    except Exception as error:
+        raise StorageFailed(f"opening the stored file failed: {type(error).__name__}: {error}") from error
+    with stored, io.BufferedReader(_Stored(stored), 64 * 1024) as content:
+        yield content
+
+
 @contextlib.contextmanager
 def _open_bytes(path: Source, compression: str | None, limits: Limits) -> Iterator[io.BufferedReader[Any]]:
     """The stored file's content: inflated as it is read when ``compression`` is gzip."""
-    with open(path, "rb") if isinstance(path, Path) else path() as stored:
+    with _open_stored(path) as stored:
         if compression != "gzip":
             yield stored
             return

@@ -7,6 +7,13 @@ file and its upload options, so parsing the same file again yields the same even
 
 An upload's error threshold (``max_errors``, ``max_error_rate``) stops the parse
 with ParseFailed once passed; the batches before it stand.
+
+**Failed, not retried.** Whatever goes wrong while reading the file is the file's (or its
+options', or its dataset's) and would go wrong again on every reading of it: an
+``Unreadable`` file, an encoding that cannot read it, and any other exception a reader
+or a rule raises end the parse with ParseFailed and the reason, the rows read before it
+flushed and counted. Only ``StorageFailed`` (the storage could not give the bytes) and
+``MemoryError`` propagate, for the consumer to retry.
 """
 
 from __future__ import annotations
@@ -27,8 +34,9 @@ from ingestro.domain.events import (
 )
 from ingestro.domain.limits import DEFAULT_LIMITS, Limits
 from ingestro.formats.csv_rows import CsvRow
-from ingestro.formats.decoding import Source
+from ingestro.formats.decoding import Source, StorageFailed
 from ingestro.formats.readers import RowReader, Unreadable
+from ingestro.formats.source import clean_text
 
 ParseEvent = RowsAccepted | RowsRejected | ParseCompleted | ParseFailed
 #: ``max_error_rate`` is judged once this many rows were read (and at the end of a shorter file):
@@ -46,6 +54,13 @@ def threshold_passed(options: UploadOptions, rejected: int, total: int, *, at_en
     return None
 
 
+def unexpected_failure(error: Exception, last_line: int) -> str:
+    """The reason a job fails for ``error``, met while reading its file after line ``last_line`` (0: none)."""
+    where = f"after line {last_line}" if last_line else "before its first row"
+    detail = clean_text(str(error), 500)
+    return f"the file cannot be read on {where}: {type(error).__name__}" + (f": {detail}" if detail else "")
+
+
 def parse_file(
     job_id: str,
     path: Source,
@@ -61,14 +76,16 @@ def parse_file(
     ``position``: the stream id of the job's FileReceived, carried by each RowsAccepted as its upload order.
     """
     reader = RowReader(path, file_format, dataset, options, limits)
-    check = compile_dataset(dataset).check
     failure: str | None = None
     failed_line: int | None = None
     accepted: list[AcceptedRow] = []
     rejected: list[RejectedRow] = []
     accepted_batches = rejected_batches = rows_total = rows_accepted = rows_rejected = 0
+    last_line = 0
     try:
+        check = compile_dataset(dataset).check
         for row in reader:
+            last_line = row.line
             rows_total += 1
             errors: list[FieldError]
             if isinstance(row, CsvRow):  # checked by position, from its cells: no record is made
@@ -99,6 +116,10 @@ def parse_file(
                 failure = passed
     except Unreadable as unreadable:
         failure, failed_line = unreadable.reason, unreadable.line
+    except (StorageFailed, MemoryError):
+        raise  # not the file's fault: may go well next time
+    except Exception as error:  # anything else is the file's, and would happen again on every reading
+        failure = unexpected_failure(error, last_line)
     # What was read before a failure still stands: flush it, then give the verdict.
     if accepted:
         yield RowsAccepted(job_id, dataset.name, accepted_batches, accepted, dataset.version, position)

@@ -1,4 +1,10 @@
-"""Tell an outage (retry in place, count nothing) from a failure of the entry itself."""
+"""Tell an outage (retry in place, count nothing) from a failure of the entry itself.
+
+An outage is the infrastructure's, and passes by itself: a server unreachable, timing out,
+starting or stopping, or Redis refusing writes (full at ``maxmemory`` under ``noeviction``,
+a replica made read-only by a failover, snapshots failing with ``stop-writes-on-bgsave-error``).
+A consumer waits it out on the same entry; the API answers 503 with ``Retry-After``.
+"""
 
 from __future__ import annotations
 
@@ -52,8 +58,15 @@ def _network_trouble(error: OSError) -> bool:
     return error.errno is None and "Connect call failed" in str(error)
 
 
+def refuses_writes(error: BaseException) -> bool:
+    """Whether ``error`` is Redis refusing a write for now: full (``OOM``), read-only, or ``MISCONF``."""
+    if isinstance(error, (redis.exceptions.OutOfMemoryError, redis.exceptions.ReadOnlyError)):
+        return True
+    return isinstance(error, redis.exceptions.ResponseError) and str(error).startswith("MISCONF")
+
+
 def is_outage(error: BaseException) -> bool:
-    """True when ``error`` says a server was unreachable or the work should simply be retried.
+    """True when ``error`` says a server was unreachable or refused writes, or the work should simply be retried.
 
     Such errors never count toward dead-lettering: the entry is retried once the
     server answers again. A value the database refuses is not an outage. Nor is an
@@ -77,6 +90,8 @@ def _is_outage_itself(error: BaseException) -> bool:
         return str(error).startswith(_BROKEN_PROTOCOL)
     if isinstance(error, OSError):
         return _network_trouble(error)
+    if refuses_writes(error):
+        return True
     return isinstance(
         error,
         (

@@ -6,9 +6,10 @@ A consumer is a group name, the streams it reads and a handler. The runtime:
 - on start, handles its own pending entries first (what it held when it stopped);
 - reads new entries with a blocking XREADGROUP and acks each entry only after its
   handler returned, i.e. after the handler's effects are durable;
-- when a handler raises because Redis or PostgreSQL is unreachable (see
-  ``ingestro.streams.outages``), retries the same entry in place with capped backoff,
-  counting nothing toward dead-lettering, until the server is back;
+- when a handler raises because Redis or PostgreSQL is unreachable, or Redis refuses
+  writes (full at ``maxmemory``, a read-only replica: see ``ingestro.streams.outages``),
+  retries the same entry in place with capped backoff, counting nothing toward
+  dead-lettering, until the server is back;
 - when a handler raises anything else, records the failure and leaves the entry
   pending; it is retried after an exponential backoff on its delivery count
   (capped below the visibility timeout, so its owner retries it before others);
@@ -22,6 +23,15 @@ A consumer is a group name, the streams it reads and a handler. The runtime:
   dead-letter stream, then acks it (DLQ first: a crash between them duplicates,
   never loses);
 - on a clean stop, removes itself from the group only if it holds no pending entry.
+
+**What a handler must not raise.** Retrying and dead-lettering are for errors that the
+next delivery may not meet: the infrastructure's (a server unreachable or refusing
+writes, a timeout, the upload storage failing). An error that every delivery of the
+same entry would meet again, because it lies in the entry's data (a file that cannot
+be read, a bad option, a dataset version that does not exist), is an outcome, not a
+failure: the handler records it (the parser fails the job with the reason, on the first
+delivery) and returns, so the entry is acked. Dead-lettering it would only park a job
+as ``stalled`` behind a redrive that must fail again.
 
 A consumer may also have a group handler: it takes up to ``group_size`` fresh
 entries at once, typically to apply them in one database transaction. The
