@@ -22,6 +22,7 @@ from ingestro.api.responses import JSON
 from ingestro.api.upload_options import GZIP_MEDIA_TYPES, is_gzip, query_options, request_is_gzip
 from ingestro.datasets import UnknownDataset
 from ingestro.domain.events import FileReceived
+from ingestro.domain.jobs import JobStatus
 from ingestro.formats.readers import FORMATS
 from ingestro.metrics import UPLOAD_BYTES, UPLOADS
 from ingestro.storage import TooLarge
@@ -261,7 +262,7 @@ async def _upload(
     UPLOAD_BYTES.labels(file_format).inc(stored.bytes)
     body = {
         "job_id": job_id,
-        "status": "pending",
+        "status": JobStatus.PENDING.value,
         "dataset": dataset_name,
         "dataset_version": dataset.version,
         "filename": event.filename,

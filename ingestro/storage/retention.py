@@ -31,6 +31,7 @@ import asyncpg
 import attrs
 import redis.asyncio as aioredis
 
+from ingestro.domain.jobs import UNFINISHED, sql_literals
 from ingestro.storage.interface import Storage
 from ingestro.streams.connections import text
 from ingestro.streams.maintenance import run_rounds
@@ -41,7 +42,6 @@ log = logging.getLogger(__name__)
 
 #: The streams a job's events live in; a job's file is the only source once any of them lost one.
 JOB_STREAMS = (FILES_STREAM, ACCEPTED_STREAM, REJECTED_STREAM, JOB_EVENTS_STREAM)
-UNFINISHED = ("pending", "processing", "stalled")
 
 _FILES = """
     SELECT j.job_id::text AS job_id, j.filename, j.status, j.received_at, j.bytes, j.storage_key, j.position,
@@ -152,7 +152,7 @@ async def expire_files(pool: asyncpg.Pool, storage: Storage, days: float, now: d
     now = datetime.now(UTC) if now is None else now
     rows = await pool.fetch(
         _FILES.format(
-            where="AND d.job_id IS NULL AND j.status NOT IN ('pending', 'processing', 'stalled') AND j.received_at < $1"
+            where=f"AND d.job_id IS NULL AND j.status NOT IN ({sql_literals(UNFINISHED)}) AND j.received_at < $1"
         ),
         now - timedelta(days=days),
     )

@@ -28,6 +28,7 @@ import redis.asyncio as aioredis
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 
 from ingestro import metrics
+from ingestro.domain.jobs import STATUSES
 from ingestro.streams.names import DLQ_STREAM, GROUP_STREAMS
 from ingestro.streams.state import read_groups
 
@@ -35,9 +36,6 @@ log = logging.getLogger(__name__)
 
 #: Every stream Ingestro writes, the dead-letter stream included.
 STREAMS: tuple[str, ...] = tuple(sorted({s for streams in GROUP_STREAMS.values() for s in streams} | {DLQ_STREAM}))
-#: The values the jobs.status CHECK constraint allows (db/001_jobs.sql, db/004_stalled_jobs.sql); each is
-#: exported, 0 when none, so an alert on one status has a series to watch before the first such job.
-JOB_STATUSES = ("pending", "processing", "stalled", "completed", "failed")
 
 
 def _families() -> dict[str, GaugeMetricFamily]:
@@ -80,9 +78,10 @@ async def read_backlog(redis: aioredis.Redis) -> list[Metric]:
 
 
 async def read_jobs(pool: asyncpg.Pool) -> list[Metric]:
-    """Jobs by status, every status present (0 when no job has it)."""
+    """Jobs by status, every status present (0 when no job has it, so an alert on one status has a series to watch
+    before the first such job)."""
     rows = await pool.fetch("SELECT status, count(*) AS jobs FROM jobs GROUP BY status")
-    counts = dict.fromkeys(JOB_STATUSES, 0) | {row["status"]: row["jobs"] for row in rows}
+    counts = {status.value: 0 for status in STATUSES} | {row["status"]: row["jobs"] for row in rows}
     family = _families()[metrics.JOBS]
     for status, count in counts.items():
         family.add_metric([status], count)
