@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING
 
 from ingestro import logs
 from ingestro.config import ENVIRONMENT, Settings
-from ingestro.streams.names import CONSUMER_NAMES
+from ingestro.services.consumer_groups import CONSUMER_NAMES
+from projections.registry import PROJECTIONS
 
 if TYPE_CHECKING:
     import httpx
@@ -377,7 +378,7 @@ def build_parser() -> argparse.ArgumentParser:
             "tables hold batches whose events retention trimmed (run `ingestro reparse` first). Progress on stderr."
         ),
     )
-    replay.add_argument("projection", choices=("data", "errors", "jobs", "all"), help="which projection (all: each)")
+    replay.add_argument("projection", choices=(*PROJECTIONS, "all"), help="which projection (all: each)")
     replay.add_argument(
         "--allow-loss", action="store_true", help="swap even when trimmed events leave batches or jobs out"
     )

@@ -10,7 +10,8 @@ from typing import TextIO
 
 from ingestro.config import Settings
 from ingestro.streams.connections import redis_client
-from projections.replay import PROJECTIONS, ReplayRefused, replay
+from projections.registry import PROJECTIONS
+from projections.replay import ReplayRefused, replay
 
 
 async def run(settings: Settings, which: str, allow_loss: bool, out: TextIO = sys.stdout) -> int:

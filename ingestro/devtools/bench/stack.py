@@ -20,7 +20,8 @@ import redis.exceptions
 
 from ingestro.database.schema import prepare_database
 from ingestro.devtools.servers import HOST, PostgresServer, RedisServer, free_port
-from ingestro.streams.names import DATA_GROUP, ERRORS_GROUP, GROUP_STREAMS, JOBS_GROUP, PARSER_GROUP
+from ingestro.services.consumer_groups import GROUP_STREAMS
+from ingestro.streams.names import DATA_GROUP, ERRORS_GROUP, JOBS_GROUP, PARSER_GROUP
 
 #: Variables the bench sets itself; inheriting them could point the stack at other servers,
 #: or give every consumer process the same name.
