@@ -7,9 +7,11 @@ from typing import TextIO
 
 from ingestro.config import Settings
 from ingestro.database import create_pool
+from ingestro.services.consumer_groups import GROUP_STREAMS
 from ingestro.storage import storage_for
 from ingestro.storage.retention import StoredFile, delete_file, events_retained, stored_files, trimmed_through, why_kept
 from ingestro.streams.connections import redis_client
+from ingestro.streams.retention import trimmed_streams
 
 
 async def run(settings: Settings, action: str, job_id: str | None, force: bool, out: TextIO = sys.stdout) -> int:
@@ -17,7 +19,7 @@ async def run(settings: Settings, action: str, job_id: str | None, force: bool, 
     redis = redis_client(settings.redis_url, socket_timeout=30)
     pool = await create_pool(settings.database_url, min_size=1, max_size=2)
     try:
-        trimmed = await trimmed_through(redis)
+        trimmed = await trimmed_through(redis, trimmed_streams(GROUP_STREAMS))
         if action == "list":
             files = await stored_files(pool)
             for file in files:
