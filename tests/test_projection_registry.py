@@ -4,6 +4,8 @@ announcements, and every place that needs the projections or the group -> stream
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import time
 
 import pytest
@@ -101,6 +103,16 @@ def test_the_cli_offers_the_registered_consumers_and_projections() -> None:
     }
     assert tuple(choices["consume"]) == CONSUMER_NAMES
     assert tuple(choices["replay"]) == (*PROJECTIONS, "all")
+
+
+def test_the_cli_starts_without_importing_the_consumers() -> None:
+    """Its choices are read from the registries only when that command's argument is checked or its help shown."""
+    code = (
+        "import sys, ingestro.cli.main;"
+        " print(sorted(m for m in sys.modules if m.split('.')[0] in {'consumers', 'projections'}))"
+    )
+    found = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert found.stdout.strip() == "[]"
 
 
 def test_an_unknown_consumer_is_refused_with_the_choices() -> None:

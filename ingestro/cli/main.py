@@ -15,9 +15,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ingestro import logs
+from ingestro.cli.choices import CONSUMERS, REPLAYABLE
 from ingestro.config import ENVIRONMENT, Settings
-from ingestro.services.consumer_groups import CONSUMER_NAMES
-from projections.registry import PROJECTIONS
 
 if TYPE_CHECKING:
     import httpx
@@ -323,7 +322,7 @@ def build_parser() -> argparse.ArgumentParser:
     errors.set_defaults(run=cmd_errors)
 
     consume = commands.add_parser("consume", help="run one consumer process")
-    consume.add_argument("name", choices=CONSUMER_NAMES, help="which consumer")
+    consume.add_argument("name", choices=CONSUMERS, help="which consumer")
     consume.add_argument(
         "--slot",
         type=int,
@@ -378,7 +377,7 @@ def build_parser() -> argparse.ArgumentParser:
             "tables hold batches whose events retention trimmed (run `ingestro reparse` first). Progress on stderr."
         ),
     )
-    replay.add_argument("projection", choices=(*PROJECTIONS, "all"), help="which projection (all: each)")
+    replay.add_argument("projection", choices=REPLAYABLE, help="which projection (all: each)")
     replay.add_argument(
         "--allow-loss", action="store_true", help="swap even when trimmed events leave batches or jobs out"
     )
