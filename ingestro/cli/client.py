@@ -20,7 +20,7 @@ import httpx
 import orjson
 
 from ingestro.cli.progress import JobProgress, UploadProgress
-from ingestro.domain.jobs import is_final
+from ingestro.domain.jobs import JobStatus, is_final
 
 _CHUNK = 1 << 20
 _ATTEMPTS = 3
@@ -187,7 +187,7 @@ async def upload_files(
         jobs = [(name, await wait_for(client, job_id)) for name, job_id in accepted]
         print(table(_SUMMARY, [summary_row(name, job) for name, job in jobs]), file=out)
         for name, job in jobs:
-            if job["status"] == "failed":
+            if job["status"] == JobStatus.FAILED:
                 print(f"{name}: failed: {job.get('error')}", file=out)
                 code = 1
     return code
