@@ -16,6 +16,7 @@ import asyncio
 import functools
 import logging
 from collections.abc import Iterable
+from typing import ClassVar
 
 import attrs
 import redis.asyncio as aioredis
@@ -28,7 +29,7 @@ from ingestro.domain.limits import DEFAULT_LIMITS, Limits
 from ingestro.formats.parsing import parse_file
 from ingestro.metrics import ROWS_PARSED
 from ingestro.storage import Storage
-from ingestro.streams.names import PARSER_GROUP
+from ingestro.streams.names import FILES_STREAM, PARSER_GROUP
 from ingestro.streams.publisher import publish, publish_all
 from ingestro.streams.runtime import Entry
 
@@ -42,12 +43,15 @@ _EVENTS_PER_ROUND_TRIP = 8
 class Parser:
     """Handles FileReceived. Parsing a file again (a redelivery) emits the same batches."""
 
+    #: Its consumer group, and the streams that group reads.
+    name: ClassVar[str] = PARSER_GROUP
+    streams: ClassVar[tuple[str, ...]] = (FILES_STREAM,)
+
     redis: aioredis.Redis
     storage: Storage
     registry: DatasetRegistry
     batch_size: int = 500
     limits: Limits = DEFAULT_LIMITS
-    name: str = PARSER_GROUP
 
     async def __call__(self, entry: Entry) -> None:
         event = codec.decode(entry.fields)

@@ -28,6 +28,7 @@ from ingestro.database.job_sources import JobSource, file_received_of, job_rows
 from ingestro.datasets.registry import DatasetRegistry
 from ingestro.domain import codec
 from ingestro.domain.events import FileReceived
+from ingestro.domain.jobs import FINAL, sql_literals
 from ingestro.domain.limits import DEFAULT_LIMITS, Limits
 from ingestro.storage import Storage
 from ingestro.streams.connections import text
@@ -96,7 +97,7 @@ class Reparser:
             row["job_id"]: row
             for row in await self.pool.fetch(
                 "SELECT job_id::text AS job_id, rows_accepted, rows_rejected, accepted_batches, rejected_batches"
-                " FROM jobs WHERE job_id = ANY($1::uuid[]) AND status IN ('completed', 'failed')",
+                f" FROM jobs WHERE job_id = ANY($1::uuid[]) AND status IN ({sql_literals(FINAL)})",
                 sorted(known),
             )
         }

@@ -1,51 +1,27 @@
-"""Which handler each consumer name runs, and how a consumer process is put together."""
+"""How a consumer process is put together, for any consumer group of ``ingestro.services.consumer_groups``."""
 
 from __future__ import annotations
 
 import asyncio
 import socket
 
-import asyncpg
 import redis.asyncio as aioredis
 
-from consumers.parser import Parser
 from ingestro import logs
 from ingestro.config import Settings
 from ingestro.database import create_pool
-from ingestro.datasets.registry import DatasetRegistry
+from ingestro.services.consumer_groups import GROUP_STREAMS, consumer_group
 from ingestro.storage import storage_for
 from ingestro.storage.retention import run_file_retention
 from ingestro.streams import connections
-from ingestro.streams.names import DATA_GROUP, ERRORS_GROUP, GROUP_STREAMS, JOBS_GROUP, PARSER_GROUP
+from ingestro.streams.names import JOBS_GROUP
 from ingestro.streams.retention import run_retention
-from ingestro.streams.runtime import Consumer, ConsumerSettings, Entry, GroupHandler, Handler
-from projections.data import DataProjection
-from projections.errors import ErrorsProjection
-from projections.jobs import JobsProjection
+from ingestro.streams.runtime import Consumer, ConsumerSettings, Entry, Handler
 
 
 def consumer_name(settings: Settings, slot: int) -> str:
     """A name stable across restarts of the same process slot: configured, or HOSTNAME-SLOT."""
     return settings.consumer_name or f"{socket.gethostname()}-{slot}"
-
-
-def make_handler(name: str, settings: Settings, redis: aioredis.Redis, pool: asyncpg.Pool) -> Handler:
-    if name == PARSER_GROUP:
-        return Parser(redis, storage_for(settings), DatasetRegistry(pool), settings.batch_size, settings.limits)
-    if name == DATA_GROUP:
-        return DataProjection(pool, redis)
-    if name == ERRORS_GROUP:
-        return ErrorsProjection(pool, redis)
-    if name == JOBS_GROUP:
-        return JobsProjection(pool, redis=redis)
-    raise ValueError(f"unknown consumer {name!r}; choose from {', '.join(GROUP_STREAMS)}")
-
-
-def group_handler_of(handler: Handler) -> GroupHandler | None:
-    """The projections apply several entries in one transaction; the parser takes one file at a time."""
-    if isinstance(handler, (DataProjection, ErrorsProjection, JobsProjection)):
-        return handler.handle_group
-    return None
 
 
 def with_log_context(group: str, handler: Handler) -> Handler:
@@ -76,29 +52,30 @@ def consumer_settings(settings: Settings) -> ConsumerSettings:
 
 
 async def run_consumer(name: str, settings: Settings, slot: int, stop: asyncio.Event) -> None:
-    """Run consumer ``name`` until ``stop`` is set."""
-    if name not in GROUP_STREAMS:
-        raise ValueError(f"unknown consumer {name!r}; choose from {', '.join(GROUP_STREAMS)}")
+    """Run consumer ``name`` until ``stop`` is set; UnknownConsumer (a ValueError) for a name no group has."""
+    group = consumer_group(name)
     redis = redis_client(settings)
     # min_size=0: the process starts (and waits out an outage) even when PostgreSQL is down.
     pool = await create_pool(settings.database_url, min_size=0, max_size=max(settings.concurrency, 1) + 1)
     try:
-        handler = make_handler(name, settings, redis, pool)
+        handlers = group.make(settings, redis, pool)
         consumer = Consumer(
             redis,
             group=name,
-            streams=GROUP_STREAMS[name],
+            streams=group.streams,
             name=consumer_name(settings, slot),
-            handler=with_log_context(name, handler),
+            handler=with_log_context(name, handlers.entry),
             settings=consumer_settings(settings),
-            group_handler=group_handler_of(handler),
+            group_handler=handlers.group,
         )
         if name == JOBS_GROUP:
             # Retention runs beside the `jobs` consumer: see ingestro.streams.retention for why there.
             async with asyncio.TaskGroup() as tasks:
                 tasks.create_task(consumer.run(stop))
                 tasks.create_task(
-                    run_retention(redis, settings.stream_retention_s, settings.retention_interval_s, stop)
+                    run_retention(
+                        redis, GROUP_STREAMS, settings.stream_retention_s, settings.retention_interval_s, stop
+                    )
                 )
                 if settings.file_retention_days is not None:  # ingestro.storage.retention: files of finished jobs
                     tasks.create_task(

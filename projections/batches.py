@@ -15,6 +15,8 @@ from collections.abc import Sequence
 import asyncpg
 import attrs
 
+from ingestro.datasets.tables import quote_ident
+
 #: A batch of a job: (job id, seq).
 BatchId = tuple[str, int]
 
@@ -36,6 +38,12 @@ _STORED = """
            ON a.job_id = b.job_id AND a.seq = b.seq
      WHERE a.projection = $1
 """
+
+
+#: What ``Projection.facts`` says of a projection that keeps ``applied_batches``.
+FACTS = "applied batches"
+#: The table such a projection shares with the others, owning its rows (``Projection.shared_tables``).
+SHARED_TABLES = ("applied_batches",)
 
 
 @attrs.frozen
@@ -99,3 +107,18 @@ async def stored(connection: asyncpg.Connection, projection: str, batches: Seque
         for job_id, seq, count, inserted, duplicate, updated in rows
     }
     return [found[(_canonical(job_id), seq)] for job_id, seq in batches]
+
+
+async def lost(live: asyncpg.Connection, projection: str, schema: str) -> dict[str, int]:
+    """The batches ``projection`` applied in the live ``applied_batches`` but not in ``schema``'s, counted per job."""
+    rows = await live.fetch(
+        f"""
+        SELECT l.job_id::text AS job_id, count(*) AS missing FROM public.applied_batches l
+         WHERE l.projection = $1 AND NOT EXISTS (
+               SELECT 1 FROM {quote_ident(schema)}.applied_batches s
+                WHERE s.projection = l.projection AND s.job_id = l.job_id AND s.seq = l.seq)
+         GROUP BY l.job_id ORDER BY l.job_id
+        """,
+        projection,
+    )
+    return {row["job_id"]: int(row["missing"]) for row in rows}

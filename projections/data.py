@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 from functools import cache
 from operator import itemgetter
-from typing import Any
+from typing import Any, ClassVar
 
 import asyncpg
 import attrs
@@ -26,12 +26,12 @@ from ingestro.datasets import EXTRA_COLUMNS, SQL_TYPES, Dataset, FieldType
 from ingestro.datasets.registry import DatasetRegistry, defaults_of, hold_declarations
 from ingestro.datasets.tables import SYSTEM_COLUMN_SQL, identity, quote_ident
 from ingestro.domain import codec
-from ingestro.domain.events import AcceptedRow, BatchApplied, RowsAccepted
+from ingestro.domain.events import AcceptedRow, BatchApplied, Event, RowsAccepted
 from ingestro.metrics import ROWS_UPSERTED
-from ingestro.streams.names import DATA_GROUP
-from ingestro.streams.publisher import publish_all
+from ingestro.streams.names import ACCEPTED_STREAM, DATA_GROUP
 from ingestro.streams.runtime import Entry
 from projections import batches
+from projections.projection import announce
 
 #: The bookkeeping columns an upserted row fills (the times are the table's defaults), and where each comes
 #: from: the staged row ``s``, or the batch that gave the identity's earliest (``f``) or latest (``l``) row.
@@ -274,9 +274,14 @@ def staged_records(dataset: Dataset, batches_: list[RowsAccepted]) -> list[tuple
 class DataProjection:
     """Applies RowsAccepted batches; announces each applied batch as BatchApplied."""
 
+    name: ClassVar[str] = DATA_GROUP
+    streams: ClassVar[tuple[str, ...]] = (ACCEPTED_STREAM,)
+    announces: ClassVar[tuple[type[Event], ...]] = (BatchApplied,)
+    shared_tables: ClassVar[tuple[str, ...]] = batches.SHARED_TABLES
+    facts: ClassVar[str] = batches.FACTS
+
     pool: asyncpg.Pool
-    redis: aioredis.Redis
-    name: str = DATA_GROUP
+    redis: aioredis.Redis | None = None
     registry: DatasetRegistry = attrs.field(
         default=attrs.Factory(lambda self: DatasetRegistry(self.pool), takes_self=True)
     )
@@ -286,29 +291,38 @@ class DataProjection:
 
     async def handle_group(self, entries: list[Entry]) -> None:
         """Apply the entries' batches in one transaction, then announce each as BatchApplied."""
-        applied = await self.apply_entries(entries)
-        await publish_all(
-            self.redis,
-            [
-                BatchApplied(
-                    event.job_id,
-                    self.name,
-                    event.seq,
-                    outcome.rows,
-                    outcome.inserted,
-                    outcome.duplicate,
-                    outcome.updated,
-                )
-                for event, outcome in applied
-            ],
-        )
+        await announce(self.redis, await self.apply_entries(entries))
 
-    async def apply_entries(self, entries: list[Entry]) -> list[tuple[RowsAccepted, batches.Outcome]]:
-        """Apply the RowsAccepted among ``entries`` (other events are ignored) in one transaction; announce nothing."""
+    async def apply_entries(self, entries: list[Entry]) -> list[BatchApplied]:
+        """Apply the RowsAccepted among ``entries`` (other events are ignored) in one transaction; return their
+        BatchApplied (the stored outcome, for a repeat), announcing nothing."""
         events = [
             event for event in map(codec.decode, (entry.fields for entry in entries)) if isinstance(event, RowsAccepted)
         ]
-        return list(zip(events, await self.apply_all(events), strict=True)) if events else []
+        outcomes = await self.apply_all(events) if events else []
+        return [
+            BatchApplied(
+                event.job_id, self.name, event.seq, outcome.rows, outcome.inserted, outcome.duplicate, outcome.updated
+            )
+            for event, outcome in zip(events, outcomes, strict=True)
+        ]
+
+    async def tables(self) -> tuple[str, ...]:
+        """Every dataset's table that exists."""
+        tables = sorted({dataset.table for dataset in await self.registry.all_latest()})
+        return tuple(
+            [
+                table
+                for table in tables
+                if await self.pool.fetchval("SELECT to_regclass($1)", f"public.{quote_ident(table)}")
+            ]
+        )
+
+    async def restore_trimmed(self, stream: str, live: asyncpg.Connection) -> None:
+        """Accepted rows live only in their events: nothing to restore."""
+
+    async def lost(self, live: asyncpg.Connection, schema: str) -> dict[str, int]:
+        return await batches.lost(live, self.name, schema)
 
     async def apply(self, event: RowsAccepted) -> batches.Outcome:
         """Apply one batch once; on a repeat, return the outcome stored the first time."""

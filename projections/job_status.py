@@ -3,7 +3,7 @@
 The ``jobs`` projection is the only one that knows a job finished. Each of its transactions
 reads the status of the jobs it touches first, and again (with the counts) as its last
 statement; a job whose status differs is announced as JobStatusChanged once the transaction
-committed (``announce``), never before: a follower must never see a status that is then rolled
+committed (``projections.projection.announce``), never before: a follower must never see a status that is then rolled
 back. A concurrent applier may have committed a change between the first read and its own
 lock, so a change can be told twice (harmless: followers keep the last status); statuses only
 move forward (pending, processing, stalled, then completed or failed), so none goes untold.
@@ -17,10 +17,8 @@ import uuid
 from collections.abc import Collection
 
 import asyncpg
-import redis.asyncio as aioredis
 
 from ingestro.domain.events import JobStatusChanged
-from ingestro.streams.publisher import publish_all
 
 _STATUSES = "SELECT job_id::text, status FROM jobs WHERE job_id = ANY($1::uuid[])"
 _NOW = """
@@ -59,9 +57,3 @@ async def changes_since(connection: asyncpg.Connection, before: Statuses) -> lis
         for row in await connection.fetch(_NOW, list(before))
         if row["status"] != before[row["job_id"]] and row["status"] is not None
     ]
-
-
-async def announce(redis: aioredis.Redis | None, changes: list[JobStatusChanged]) -> None:
-    """Publish the changes (call it after the commit). Without a Redis client (some tests) nothing is told."""
-    if redis is not None and changes:
-        await publish_all(redis, changes)

@@ -4,12 +4,15 @@
 live group is never paused. A replay instead **catches up to the stream head under
 a lock**:
 
+Every projection takes part through the ``Projection`` protocol (``projections.projection``) alone;
+what differs between them (their streams, tables, dead letters, trimmed facts) lives in their modules.
+
 1. **Shadows.** In a schema of its own (``ingestro_replay_<projection>``), a copy of
-   each table the projection owns, ``LIKE public.t INCLUDING ALL`` (columns, defaults,
-   constraints, indexes): ``data`` owns every dataset table, ``errors``
-   ``validation_errors``, both their rows of ``applied_batches``; ``jobs`` owns ``jobs``
-   and ``job_batches``.
-2. **Build.** The projection's own code (``apply_entries``, ``apply_all`` for jobs; ``stall`` for dead letters)
+   each table the projection owns (``Projection.tables`` and ``shared_tables``),
+   ``LIKE public.t INCLUDING ALL`` (columns, defaults, constraints, indexes): ``data``
+   owns every dataset table, ``errors`` ``validation_errors``, both their rows of
+   ``applied_batches``; ``jobs`` owns ``jobs`` and ``job_batches``.
+2. **Build.** The projection's own code (``apply_entries``, which announces nothing)
    runs on connections whose ``search_path`` is ``<shadow schema>, public``, so its
    unqualified table names hit the shadows; nothing is published (no BatchApplied).
    The streams are read with XRANGE in chunks up to the head seen at the start, and
@@ -20,12 +23,12 @@ a lock**:
    entry was dead-lettered stays finished. A second pass catches up, unlocked, with what
    arrived meanwhile.
 3. **Swap.** One transaction locks the live tables in ACCESS EXCLUSIVE mode
-   (``applied_batches`` first, in the order the live projection takes them), applies
+   (``shared_tables`` such as ``applied_batches`` first, in the order the live projection takes them), applies
    to the shadows what arrived since, up to the head read under the lock (no live
    writer can commit past it now), checks that nothing is lost and that no dataset
    was declared meanwhile (the shadow would lack its columns; declarations wait for
    the swap), then drops the live tables and moves the shadows into ``public``
-   (restoring index names), replaces the projection's ``applied_batches`` rows, and
+   (restoring index names), replaces the projection's rows of its shared tables, and
    commits. Readers and writers wait for that transaction only: the entries since the
    unlocked pass, and the swap. Not EXCLUSIVE first, upgraded for the swap: a live
    transaction that reads a table before writing it (the ``jobs`` projection reads the
@@ -37,10 +40,10 @@ a lock**:
 
 **Refusal.** A replay rebuilds only what the retained events hold. When the live
 tables know batches (or, for ``jobs``, jobs and counted batches) that the replay
-did not reproduce, their events were trimmed by retention: the swap is refused,
+did not reproduce (``Projection.lost``), their events were trimmed by retention: the swap is refused,
 naming the jobs; ``ingestro reparse JOB…`` regenerates their events from the stored
 files (``--allow-loss`` swaps anyway). A ``jobs`` replay applies the FileReceived of
-a job whose entry was trimmed from its ``jobs`` row, which records all of it
+a job whose entry was trimmed from its ``jobs`` row (``Projection.restore_trimmed``), which records all of it
 (``ingestro.database.job_sources``): reparse re-emits the rest of a job's events, not that one.
 
 Not carried over by the swap: grants on the tables (the migrations give none) and
@@ -53,7 +56,7 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Mapping
 from typing import Any, TextIO
 
 import asyncpg
@@ -61,30 +64,14 @@ import attrs
 import redis.asyncio as aioredis
 
 from ingestro.database import create_pool
-from ingestro.database.job_sources import file_received_of, job_rows
-from ingestro.datasets.registry import DatasetRegistry, hold_declarations
+from ingestro.datasets.registry import hold_declarations
 from ingestro.datasets.tables import quote_ident
-from ingestro.domain import codec
-from ingestro.domain.events import Event, FileReceived
 from ingestro.streams.connections import text
-from ingestro.streams.dlq import DeadLetter
-from ingestro.streams.names import (
-    ACCEPTED_STREAM,
-    DATA_GROUP,
-    DLQ_STREAM,
-    ERRORS_GROUP,
-    FILES_STREAM,
-    JOB_EVENTS_STREAM,
-    JOBS_GROUP,
-    REJECTED_STREAM,
-)
 from ingestro.streams.retention import id_key
 from ingestro.streams.runtime import Entry
-from projections.data import DataProjection
-from projections.errors import ErrorsProjection
-from projections.jobs import JobsProjection
+from projections.projection import Projection
+from projections.registry import PROJECTIONS, projection_named
 
-PROJECTIONS = (DATA_GROUP, ERRORS_GROUP, JOBS_GROUP)
 SCHEMA_PREFIX = "ingestro_replay_"
 #: Entries read per XRANGE.
 _CHUNK = 100
@@ -97,15 +84,6 @@ class ReplayRefused(Exception):
 
 
 @attrs.frozen
-class Projections:
-    """The projection classes a replay runs: the live ones, or subclasses (a projection's new code)."""
-
-    data: type[DataProjection] = DataProjection
-    errors: type[ErrorsProjection] = ErrorsProjection
-    jobs: type[JobsProjection] = JobsProjection
-
-
-@attrs.frozen
 class Outcome:
     projection: str
     #: Entries applied, per stream.
@@ -113,69 +91,6 @@ class Outcome:
     seconds: float
     #: Batches (or job facts) the live tables had that the replay did not reproduce, per job (``--allow-loss``).
     lost: dict[str, int]
-
-
-Apply = Callable[[str, list[Entry]], Awaitable[None]]
-
-
-async def dataset_tables(pool: asyncpg.Pool) -> list[str]:
-    """Every dataset's table that exists: what the ``data`` projection writes."""
-    tables = sorted({dataset.table for dataset in await DatasetRegistry(pool).all_latest()})
-    return [table for table in tables if await pool.fetchval("SELECT to_regclass($1)", f"public.{quote_ident(table)}")]
-
-
-def streams_of(projection: str) -> tuple[str, ...]:
-    """The streams a projection is rebuilt from, in the order they are replayed."""
-    return {
-        DATA_GROUP: (ACCEPTED_STREAM,),
-        ERRORS_GROUP: (REJECTED_STREAM,),
-        JOBS_GROUP: (FILES_STREAM, JOB_EVENTS_STREAM, DLQ_STREAM),
-    }[projection]
-
-
-async def tables_of(projection: str, pool: asyncpg.Pool) -> tuple[str, ...]:
-    """The tables swapped whole, in the order the live projection writes (so locks are taken alike)."""
-    if projection == DATA_GROUP:
-        return tuple(await dataset_tables(pool))
-    if projection == ERRORS_GROUP:
-        return ("validation_errors",)
-    return ("jobs", "job_batches")
-
-
-def owns_batches(projection: str) -> bool:
-    """Whether the projection keeps its own rows of ``applied_batches``."""
-    return projection in (DATA_GROUP, ERRORS_GROUP)
-
-
-def _applier(projection: str, pool: asyncpg.Pool, redis: aioredis.Redis, classes: Projections, group: int) -> Apply:
-    """Applies entries of the projection's streams with its own code, ``group`` entries per transaction."""
-
-    async def in_groups(entries: list[Entry], apply: Callable[[list[Entry]], Awaitable[object]]) -> None:
-        for start in range(0, len(entries), group):
-            await apply(entries[start : start + group])
-
-    if projection in (DATA_GROUP, ERRORS_GROUP):
-        # Their own decoding and applying, without the announcement a live group makes.
-        batches = classes.data(pool, redis) if projection == DATA_GROUP else classes.errors(pool, redis)
-
-        async def apply_batches(_stream: str, entries: list[Entry]) -> None:
-            await in_groups(entries, batches.apply_entries)
-
-        return apply_batches
-    jobs = classes.jobs(pool)
-
-    async def apply_jobs(stream: str, entries: list[Entry]) -> None:
-        if stream == DLQ_STREAM:
-            for entry in entries:
-                await jobs.stall(entry.id, DeadLetter.from_fields(entry.fields))
-            return
-
-        async def one(chunk: list[Entry]) -> None:
-            await jobs.apply_all([codec.decode(entry.fields) for entry in chunk], [entry.id or None for entry in chunk])
-
-        await in_groups(entries, one)
-
-    return apply_jobs
 
 
 @attrs.define
@@ -209,28 +124,31 @@ class _Progress:
 class _Replay:
     """One projection's replay: shadows, build, catch-up, swap."""
 
-    projection: str
+    #: The projection's code, on the shadow pool (its unqualified table names are the shadows), announcing nothing.
+    projection: Projection
     redis: aioredis.Redis
     lock: asyncpg.Connection
-    shadow_pool: asyncpg.Pool
-    apply: Apply
     progress: _Progress
-    #: The tables swapped whole (``tables_of``).
+    #: Entries applied per transaction.
+    group_size: int
+    #: The tables swapped whole (``Projection.tables``).
     tables: tuple[str, ...]
     #: The last entry id applied, per stream ("0-0": none yet).
     read_to: dict[str, str] = attrs.field(factory=dict)
-    files_seen: set[str] = attrs.field(factory=set)
+
+    @property
+    def name(self) -> str:
+        return self.projection.name
 
     @property
     def schema(self) -> str:
-        return SCHEMA_PREFIX + self.projection
+        return SCHEMA_PREFIX + self.name
 
     async def create_shadows(self) -> None:
         schema = quote_ident(self.schema)
         await self.lock.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")  # a replay that died left it
         await self.lock.execute(f"CREATE SCHEMA {schema}")
-        tables = [*self.tables, *(["applied_batches"] if owns_batches(self.projection) else [])]
-        for table in tables:
+        for table in [*self.tables, *self.projection.shared_tables]:
             await self.lock.execute(
                 f"CREATE TABLE {schema}.{quote_ident(table)} (LIKE public.{quote_ident(table)} INCLUDING ALL)"
             )
@@ -241,74 +159,29 @@ class _Replay:
     async def heads(self) -> dict[str, str]:
         """The newest entry id of each stream now ("0-0" when it has none)."""
         found = {}
-        for stream in streams_of(self.projection):
+        for stream in self.projection.streams:
             newest: Any = await self.redis.xrevrange(stream, count=1)
             found[stream] = text(newest[0][0]) if newest else "0-0"
         return found
 
     async def read_up_to(self, heads: dict[str, str]) -> None:
         """Apply every entry after ``read_to`` up to ``heads``, stream by stream, in the replay order."""
-        for stream in streams_of(self.projection):
+        for stream in self.projection.streams:
             after = self.read_to.setdefault(stream, "0-0")
             while id_key(after) < id_key(heads[stream]):
                 chunk: Any = await self.redis.xrange(stream, f"({after}", heads[stream], count=_CHUNK)
                 if not chunk:
                     break
                 entries = [Entry(stream, text(entry_id), fields) for entry_id, fields in chunk]
-                await self.apply(stream, entries)
-                if stream == FILES_STREAM:
-                    self.files_seen.update(_job_ids(entries))
+                for start in range(0, len(entries), self.group_size):  # grouped like the live consumers
+                    await self.projection.apply_entries(entries[start : start + self.group_size])
                 after = self.read_to[stream] = entries[-1].id
                 self.progress.add(stream, len(entries))
-            if stream == FILES_STREAM and self.projection == JOBS_GROUP:
-                await self.apply_archived_file_events()
-
-    async def apply_archived_file_events(self) -> None:
-        """Apply the FileReceived of every live job whose entry is no longer in the stream, from its row."""
-        missing = [
-            source
-            for row in await job_rows(self.lock, None)
-            if row["job_id"] not in self.files_seen and (source := file_received_of(row)) is not None
-        ]
-        if missing:
-            entries = [Entry(FILES_STREAM, source.position or "", _fields(source.event)) for source in missing]
-            await self.apply(FILES_STREAM, entries)
-            self.files_seen.update(source.event.job_id for source in missing)
-
-    async def lost(self) -> dict[str, int]:
-        """What the live tables hold that the shadows do not, per job: facts whose events were trimmed."""
-        schema = quote_ident(self.schema)
-        if owns_batches(self.projection):
-            rows = await self.lock.fetch(
-                f"""
-                SELECT l.job_id::text AS job_id, count(*) AS missing FROM public.applied_batches l
-                 WHERE l.projection = $1 AND NOT EXISTS (
-                       SELECT 1 FROM {schema}.applied_batches s
-                        WHERE s.projection = l.projection AND s.job_id = l.job_id AND s.seq = l.seq)
-                 GROUP BY l.job_id ORDER BY l.job_id
-                """,
-                self.projection,
-            )
-        else:
-            rows = await self.lock.fetch(
-                f"""
-                SELECT job_id, sum(missing)::bigint AS missing FROM (
-                    SELECT l.job_id::text AS job_id, count(*) AS missing FROM public.job_batches l
-                     WHERE NOT EXISTS (SELECT 1 FROM {schema}.job_batches s
-                                        WHERE s.job_id = l.job_id AND s.projection = l.projection AND s.seq = l.seq)
-                     GROUP BY l.job_id
-                    UNION ALL
-                    SELECT l.job_id::text, 1 FROM public.jobs l LEFT JOIN {schema}.jobs s USING (job_id)
-                     WHERE s.job_id IS NULL OR (l.dataset IS NOT NULL AND s.dataset IS NULL)
-                        OR (l.parsed AND NOT s.parsed)
-                ) facts GROUP BY job_id ORDER BY job_id
-                """
-            )
-        return {row["job_id"]: int(row["missing"]) for row in rows}
+            await self.projection.restore_trimmed(stream, self.lock)
 
     async def swap(self, allow_loss: bool) -> dict[str, int]:
         """Lock the live tables, catch up to the head, check, swap; return what was lost (when allowed)."""
-        live = [*(["applied_batches"] if owns_batches(self.projection) else []), *self.tables]
+        live = [*self.projection.shared_tables, *self.tables]
         async with self.lock.transaction():
             await hold_declarations(self.lock)  # a dataset's table keeps its columns until we commit
             await self.lock.execute(
@@ -316,13 +189,13 @@ class _Replay:
             )
             # No live writer can commit now: whatever it applied is at or below these heads.
             await self.read_up_to(await self.heads())
-            lost = await self.lost()
+            lost = await self.projection.lost(self.lock, self.schema)
             if lost and not allow_loss:
                 raise ReplayRefused(_refusal(self.projection, lost))
             for table in self.tables:
                 if await self._columns("public", table) != await self._columns(self.schema, table):
                     raise ReplayRefused(
-                        f"replay {self.projection}: the columns of {table} changed while it ran (a dataset was "
+                        f"replay {self.name}: the columns of {table} changed while it ran (a dataset was "
                         "declared); nothing was swapped: run it again"
                     )
             schema = quote_ident(self.schema)
@@ -331,11 +204,12 @@ class _Replay:
                 await self.lock.execute(f"DROP TABLE public.{quote_ident(table)}")
                 await self.lock.execute(f"ALTER TABLE {schema}.{quote_ident(table)} SET SCHEMA public")
                 await self._restore_index_names(table, names)
-            if owns_batches(self.projection):
-                await self.lock.execute("DELETE FROM public.applied_batches WHERE projection = $1", self.projection)
+            for table in self.projection.shared_tables:  # only the projection's own rows
+                await self.lock.execute(f"DELETE FROM public.{quote_ident(table)} WHERE projection = $1", self.name)
                 await self.lock.execute(
-                    f"INSERT INTO public.applied_batches SELECT * FROM {schema}.applied_batches WHERE projection = $1",
-                    self.projection,
+                    f"INSERT INTO public.{quote_ident(table)}"
+                    f" SELECT * FROM {schema}.{quote_ident(table)} WHERE projection = $1",
+                    self.name,
                 )
         return lost
 
@@ -370,29 +244,12 @@ def _index_shape(definition: str) -> str:
     return f"{unique}:{definition.partition(' USING ')[2]}"
 
 
-def _fields(event: Event) -> dict[bytes, bytes]:
-    """``event`` as the fields of a stream entry, as Redis gives them back."""
-    return {name.encode(): value for name, value in codec.encode(event).items()}
-
-
-def _job_ids(entries: Sequence[Entry]) -> list[str]:
-    found = []
-    for entry in entries:
-        try:
-            event: Event = codec.decode(entry.fields)
-        except codec.UnknownEvent:
-            continue
-        if isinstance(event, FileReceived):
-            found.append(event.job_id)
-    return found
-
-
-def _refusal(projection: str, lost: dict[str, int]) -> str:
+def _refusal(projection: Projection, lost: dict[str, int]) -> str:
     jobs = sorted(lost)
     shown = ", ".join(jobs[:10]) + (f" and {len(jobs) - 10} more" if len(jobs) > 10 else "")
-    what = "job facts (rows, counted batches)" if projection == JOBS_GROUP else "applied batches"
     return (
-        f"replay {projection} refused: {sum(lost.values())} {what} of {len(jobs)} job(s) are in the live tables "
+        f"replay {projection.name} refused: {sum(lost.values())} {projection.facts} of {len(jobs)} job(s) are in the"
+        " live tables "
         f"but not in the retained events (retention trimmed them): {shown}. Regenerate their events with "
         f"`ingestro reparse {' '.join(jobs[:10])}{' …' if len(jobs) > 10 else ''}` (or `ingestro reparse --all`), "
         "then replay again; or pass --allow-loss to rebuild without them"
@@ -405,24 +262,23 @@ async def replay(
     projection: str,
     *,
     allow_loss: bool = False,
-    classes: Projections = Projections(),
+    classes: Mapping[str, type[Projection]] = PROJECTIONS,
     group_size: int = 8,
     out: TextIO | None = None,
 ) -> Outcome:
     """Rebuild ``projection``'s tables from the retained events and swap them in; see the module docstring.
 
-    Progress goes to ``out`` (default stderr). Raises ``ReplayRefused`` (nothing swapped) when the replay would lose
-    data and ``allow_loss`` is not given, or when another replay of the same projection is running.
+    ``classes``: the projections by name, whose code rebuilds the tables: the registered ones, or some replaced
+    by new code (``{**PROJECTIONS, "data": NewDataProjection}``). Progress goes to ``out`` (default stderr).
+    Raises ``ReplayRefused`` (nothing swapped) when the replay would lose data and ``allow_loss`` is not given,
+    or when another replay of the same projection is running; ``UnknownProjection`` for a name not in ``classes``.
     """
-    if projection not in PROJECTIONS:
-        raise ValueError(f"unknown projection {projection!r}; choose from {', '.join(PROJECTIONS)}")
+    code = projection_named(projection, classes)
     lock_pool = await create_pool(database_url, min_size=1, max_size=1)
     try:
         lock: asyncpg.Connection
         async with lock_pool.acquire() as lock:  # released: the advisory lock goes with the session's reset
-            return await _replay(
-                lock, database_url, redis, projection, allow_loss, classes, group_size, out or sys.stderr
-            )
+            return await _replay(lock, database_url, redis, code, allow_loss, group_size, out or sys.stderr)
     finally:
         await lock_pool.close()
 
@@ -431,16 +287,16 @@ async def _replay(
     lock: asyncpg.Connection,
     database_url: str,
     redis: aioredis.Redis,
-    projection: str,
+    code: type[Projection],
     allow_loss: bool,
-    classes: Projections,
     group_size: int,
     out: TextIO,
 ) -> Outcome:
     started = time.monotonic()
-    schema = SCHEMA_PREFIX + projection
+    name = code.name
+    schema = SCHEMA_PREFIX + name
     if not await lock.fetchval("SELECT pg_try_advisory_lock(hashtext($1))", schema):
-        raise ReplayRefused(f"another `ingestro replay {projection}` is running")
+        raise ReplayRefused(f"another `ingestro replay {name}` is running")
     shadow_pool = await create_pool(
         database_url,
         min_size=1,
@@ -454,12 +310,12 @@ async def _replay(
             "lock_timeout": _LOCK_TIMEOUT,
         },
     )
-    progress = _Progress(out, projection)
-    apply = _applier(projection, shadow_pool, redis, classes, group_size)
-    run = _Replay(projection, redis, lock, shadow_pool, apply, progress, await tables_of(projection, shadow_pool))
+    progress = _Progress(out, name)
+    projection = code(shadow_pool, None)  # no Redis: a replay announces nothing
+    run = _Replay(projection, redis, lock, progress, max(group_size, 1), await projection.tables())
     try:
         await run.create_shadows()
-        for stream in streams_of(projection):
+        for stream in code.streams:
             progress.totals[stream] = int(await redis.xlen(stream))
         await run.read_up_to(await run.heads())
         await run.read_up_to(await run.heads())  # what arrived meanwhile, unlocked: the locked pass stays short
@@ -467,11 +323,11 @@ async def _replay(
             lost = await run.swap(allow_loss)
         except asyncpg.exceptions.LockNotAvailableError:
             raise ReplayRefused(
-                f"replay {projection}: a dataset was being declared during the swap; nothing was swapped: run it again"
+                f"replay {name}: a dataset was being declared during the swap; nothing was swapped: run it again"
             ) from None
-        for stream in streams_of(projection):
+        for stream in code.streams:
             progress.add(stream, 0, force=True)
     finally:
         await shadow_pool.close()
         await run.drop_shadows()
-    return Outcome(projection, dict(progress.done), time.monotonic() - started, lost)
+    return Outcome(name, dict(progress.done), time.monotonic() - started, lost)

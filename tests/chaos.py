@@ -46,7 +46,8 @@ from ingestro.database.schema import prepare_database
 from ingestro.devtools.samples import Expected, sample_rows, write_sample_file
 from ingestro.devtools.servers import PostgresServer, RedisServer, free_port
 from ingestro.devtools.supervisor import Child, stop_all
-from ingestro.streams.names import DLQ_STREAM, FILES_STREAM, GROUP_STREAMS, PARSER_GROUP
+from ingestro.services.consumer_groups import GROUP_STREAMS
+from ingestro.streams.names import DLQ_STREAM, FILES_STREAM, PARSER_GROUP
 
 #: Processes per consumer group.
 COPIES = {"parser": 2, "data": 3, "errors": 2, "jobs": 2}

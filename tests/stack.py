@@ -23,7 +23,7 @@ from ingestro.database import create_pool
 from ingestro.datasets import builtin_datasets
 from ingestro.datasets.tables import quote_ident
 from ingestro.processes import run_consumer
-from ingestro.streams.names import CONSUMER_NAMES, GROUP_STREAMS
+from ingestro.services.consumer_groups import CONSUMER_NAMES, GROUP_STREAMS
 
 TABLES = ("jobs", "job_batches", "applied_batches", "validation_errors", "contacts", "api_keys", "deleted_files")
 

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from ingestro.api.upload import detect_format, display_name
+from ingestro.api.upload import detect_format
+from ingestro.services.uploads import display_name
 from tests.stack import Stack, StackFactory
 
 CSV = b"email,first_name,last_name,signup_date\na@example.com,A,B,2024-01-05\n"

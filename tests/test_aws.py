@@ -22,7 +22,7 @@ from hcl2 import SerializationOptions
 from ingestro import metrics
 from ingestro.cli.main import build_parser
 from ingestro.config import ENVIRONMENT, Settings
-from ingestro.streams.names import CONSUMER_NAMES, GROUP_STREAMS
+from ingestro.services.consumer_groups import CONSUMER_NAMES, GROUP_STREAMS
 from tests.test_ci import DOC as WORKFLOW
 from tests.test_ci import JOBS as WORKFLOW_JOBS
 from tests.test_ci import WORKFLOW as WORKFLOW_PATH

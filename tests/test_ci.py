@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import yaml
 
-from ingestro.streams.names import CONSUMER_NAMES
+from ingestro.services.consumer_groups import CONSUMER_NAMES
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKFLOW = ROOT / ".github" / "workflows" / "ci.yml"

@@ -23,8 +23,8 @@ from prometheus_client.metrics import MetricWrapperBase
 from ingestro import metrics
 from ingestro.cli.main import build_parser
 from ingestro.config import ENVIRONMENT, Settings
-from ingestro.streams.collector import STREAMS, SharedStateCollector
-from ingestro.streams.names import CONSUMER_NAMES, GROUP_STREAMS
+from ingestro.services.consumer_groups import CONSUMER_NAMES, GROUP_STREAMS
+from ingestro.streams.collector import SharedStateCollector, streams_read
 
 ROOT = Path(__file__).resolve().parent.parent
 OPS = ROOT / "ops"
@@ -47,7 +47,7 @@ def exported_series() -> set[str]:
     """Every series name the code exports: its counters and histograms, and the scrape-time gauges."""
     wrappers = [value for value in vars(metrics).values() if isinstance(value, MetricWrapperBase)]
     families = [family for wrapper in wrappers for family in wrapper.describe()]
-    families += SharedStateCollector().describe()
+    families += SharedStateCollector(streams_read(GROUP_STREAMS)).describe()
     return {family.name + suffix for family in families for suffix in _SUFFIXES[family.type]}
 
 
@@ -101,7 +101,7 @@ def test_every_queried_metric_is_one_the_code_exports(source: str) -> None:
     # Streams and groups named in matchers are real ones.
     for expr in exprs:
         for label, _op, value in _NAME_MATCHER.findall(expr):
-            assert value in (STREAMS if label == "stream" else GROUP_STREAMS), (label, value, expr)
+            assert value in (streams_read(GROUP_STREAMS) if label == "stream" else GROUP_STREAMS), (label, value, expr)
 
 
 def test_the_dashboard_shows_what_operators_watch() -> None:

@@ -26,7 +26,8 @@ from ingestro.api.jobs import spreadsheet_safe
 from ingestro.datasets.rules import Invalid, normalize_string
 from ingestro.domain import codec
 from ingestro.domain.events import FileReceived, UploadOptions
-from ingestro.streams.names import DLQ_STREAM, FILES_STREAM, GROUP_STREAMS, failures_key
+from ingestro.services.consumer_groups import GROUP_STREAMS
+from ingestro.streams.names import DLQ_STREAM, FILES_STREAM, failures_key
 from tests.stack import Stack
 from tests.test_api import assert_problem
 from tests.test_properties import VALID_FILES

@@ -17,7 +17,8 @@ from ingestro.api.context import AppContext
 from ingestro.database import keys
 from ingestro.database.keys import Scope
 from ingestro.domain.events import BatchApplied, Event, JobStatusChanged, ParseCompleted
-from ingestro.streams.names import GROUP_STREAMS, JOB_STATUS_STREAM
+from ingestro.services.consumer_groups import GROUP_STREAMS
+from ingestro.streams.names import JOB_STATUS_STREAM
 from ingestro.streams.publisher import publish
 from tests.served import app_of, served
 from tests.stack import Stack, StackFactory

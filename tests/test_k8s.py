@@ -15,7 +15,7 @@ import yaml
 
 from ingestro.cli.main import build_parser
 from ingestro.config import ENVIRONMENT, Settings
-from ingestro.streams.names import CONSUMER_NAMES, GROUP_STREAMS
+from ingestro.services.consumer_groups import CONSUMER_NAMES, GROUP_STREAMS
 
 ROOT = Path(__file__).resolve().parent.parent
 K8S = ROOT / "ops" / "k8s"

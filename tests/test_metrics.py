@@ -22,7 +22,8 @@ from redis.backoff import NoBackoff
 
 from ingestro.devtools.samples import write_sample
 from ingestro.devtools.servers import free_port
-from ingestro.streams.collector import SharedStateCollector, read_backlog
+from ingestro.services.consumer_groups import GROUP_STREAMS
+from ingestro.streams.collector import SharedStateCollector, read_backlog, streams_read
 from ingestro.streams.names import (
     ACCEPTED_STREAM,
     DATA_GROUP,
@@ -140,7 +141,7 @@ async def test_the_backlog_shows_lag_pending_and_idle_and_omits_a_lag_redis_cann
     await stack.redis.xgroup_create(ACCEPTED_STREAM, DATA_GROUP, id="0")
     await stack.redis.xreadgroup(DATA_GROUP, "reader", {ACCEPTED_STREAM: ">"}, count=1)
 
-    samples = samples_of(await read_backlog(stack.redis))
+    samples = samples_of(await read_backlog(stack.redis, streams_read(GROUP_STREAMS)))
     by_group = {"stream": ACCEPTED_STREAM, "group": DATA_GROUP}
     assert at(samples, "ingestro_stream_length", stream=ACCEPTED_STREAM) == 3
     assert at(samples, "ingestro_stream_length", stream=FILES_STREAM) == 0  # no such stream yet
@@ -151,7 +152,7 @@ async def test_the_backlog_shows_lag_pending_and_idle_and_omits_a_lag_redis_cann
 
     # Deleting an entry the group has not read yet leaves Redis 7 unable to tell the lag.
     await stack.redis.xdel(ACCEPTED_STREAM, ids[2])
-    samples = samples_of(await read_backlog(stack.redis))
+    samples = samples_of(await read_backlog(stack.redis, streams_read(GROUP_STREAMS)))
     assert at(samples, "ingestro_group_lag", **by_group) is None
     assert at(samples, "ingestro_group_pending", **by_group) == 1
 
@@ -160,7 +161,7 @@ async def test_an_unreachable_redis_drops_the_backlog_and_counts_the_error(stack
     before = counter("ingestro_collector_errors_total", source="redis")
     # No retries: refused at once, rather than after redis-py's backoff or the collector's timeout.
     unreachable = aioredis.Redis(port=free_port(), retry=Retry(NoBackoff(), 0))
-    collector = SharedStateCollector()
+    collector = SharedStateCollector(streams_read(GROUP_STREAMS))
     try:
         await collector.refresh(unreachable, stack.pool)
     finally:

@@ -12,7 +12,8 @@ import time
 
 from ingestro.devtools.samples import write_sample
 from ingestro.devtools.servers import PostgresServer
-from ingestro.streams.names import DLQ_STREAM, GROUP_STREAMS, failures_key
+from ingestro.services.consumer_groups import GROUP_STREAMS
+from ingestro.streams.names import DLQ_STREAM, failures_key
 from tests.stack import StackFactory
 
 OUTAGE_S = 10

@@ -16,7 +16,7 @@ import pytest
 
 from ingestro.devtools.samples import write_sample_file
 from ingestro.devtools.servers import RedisServer, free_port
-from ingestro.streams.names import CONSUMER_NAMES
+from ingestro.services.consumer_groups import CONSUMER_NAMES
 
 COMMAND = [sys.executable, "-m", "ingestro"]
 

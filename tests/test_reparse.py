@@ -9,6 +9,7 @@ import pytest
 
 from consumers.reparse import Reparser
 from ingestro.cli import reparse as reparse_command
+from ingestro.services.consumer_groups import GROUP_STREAMS
 from ingestro.storage import storage_for
 from ingestro.storage.retention import delete_file, stored_files
 from ingestro.streams.retention import trim_streams
@@ -34,7 +35,7 @@ async def test_reparse_regenerates_trimmed_events_so_that_replay_rebuilds_everyt
     jobs = [await stack.ingest(distinct_rows(250, "a")), await stack.ingest(BROKEN)]
     await stack.wait_idle()
     before = await checksums(stack.pool)
-    await trim_streams(stack.redis, retention_s=0)
+    await trim_streams(stack.redis, GROUP_STREAMS, retention_s=0)
     with pytest.raises(ReplayRefused):
         await replay(stack.settings.database_url, stack.redis, "data", out=io.StringIO())
 

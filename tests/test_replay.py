@@ -15,11 +15,13 @@ from ingestro.cli import replay as replay_command
 from ingestro.devtools.samples import Expected, write_sample
 from ingestro.domain import codec
 from ingestro.domain.events import AcceptedRow, RowsAccepted
+from ingestro.services.consumer_groups import GROUP_STREAMS
 from ingestro.streams.dlq import DeadLetter
 from ingestro.streams.retention import trim_streams
 from projections import batches
 from projections.data import DataProjection
-from projections.replay import Projections, ReplayRefused, replay
+from projections.registry import PROJECTIONS
+from projections.replay import ReplayRefused, replay
 from tests.stack import Stack
 
 #: Columns that are rebuild time by definition ("when was this applied"), per table.
@@ -152,7 +154,7 @@ async def test_replay_while_uploads_continue_loses_nothing(stack: Stack) -> None
 
     replaying.set()
     uploads = asyncio.create_task(keep_uploading())
-    slow = Projections(data=SlowDataProjection)
+    slow = {**PROJECTIONS, "data": SlowDataProjection}
     for projection in ("data", "errors", "jobs"):
         await replay(stack.settings.database_url, stack.redis, projection, classes=slow, out=io.StringIO())
     replaying.clear()
@@ -198,7 +200,7 @@ async def test_replay_after_the_projection_code_changed_gives_old_rows_the_new_c
             stack.settings.database_url,
             stack.redis,
             "data",
-            classes=Projections(data=DomainDataProjection),
+            classes={**PROJECTIONS, "data": DomainDataProjection},
             out=io.StringIO(),
         )
 
@@ -217,7 +219,7 @@ async def test_replay_refuses_when_retention_trimmed_events_the_live_tables_hold
     stack.start_consumers()
     job = await stack.ingest(content)
     await stack.wait_idle()
-    await trim_streams(stack.redis, retention_s=0)
+    await trim_streams(stack.redis, GROUP_STREAMS, retention_s=0)
     assert await stack.redis.xlen("ingestro:rows-accepted") == 0
 
     with pytest.raises(ReplayRefused) as refused:
@@ -251,6 +253,6 @@ async def test_the_command_replays_every_projection_or_exits_1_saying_why(
         "replayed jobs",
     ]
     assert "replay data: ingestro:rows-accepted 2 of 2 entries" in capsys.readouterr().err
-    await trim_streams(stack.redis, retention_s=0)
+    await trim_streams(stack.redis, GROUP_STREAMS, retention_s=0)
     assert await replay_command.run(stack.settings, "all", allow_loss=False, out=io.StringIO()) == 1
     assert "replay data refused: 2 applied batches of 1 job(s)" in capsys.readouterr().err

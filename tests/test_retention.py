@@ -7,6 +7,7 @@ import time
 
 import redis.asyncio as aioredis
 
+from ingestro.services.consumer_groups import GROUP_STREAMS
 from ingestro.streams.names import (
     ACCEPTED_STREAM,
     DATA_GROUP,
@@ -16,8 +17,11 @@ from ingestro.streams.names import (
     JOBS_GROUP,
     PARSER_GROUP,
 )
-from ingestro.streams.retention import UNGROUPED_FLOOR_S, trim_by_age, trim_stream, trim_streams
+from ingestro.streams.retention import UNGROUPED_FLOOR_S, trim_by_age, trim_stream, trim_streams, trimmed_streams
 from tests.stack import StackFactory
+
+#: The groups retention waits for on each stream.
+GROUPS = trimmed_streams(GROUP_STREAMS)
 
 
 async def ids(redis: aioredis.Redis, stream: str) -> list[str]:
@@ -40,7 +44,7 @@ async def test_pending_and_undelivered_entries_survive_and_acked_ones_go(redis: 
     await deliver(redis, ACCEPTED_STREAM, DATA_GROUP, 3)  # 4 and 5 not yet delivered
     await redis.xack(ACCEPTED_STREAM, DATA_GROUP, "1-0", "2-0")  # 3 stays pending
 
-    assert await trim_stream(redis, ACCEPTED_STREAM, retention_s=0) == 2
+    assert await trim_stream(redis, ACCEPTED_STREAM, GROUPS[ACCEPTED_STREAM], retention_s=0) == 2
     assert await ids(redis, ACCEPTED_STREAM) == ["3-0", "4-0", "5-0"]
 
 
@@ -50,7 +54,7 @@ async def test_a_pending_entry_holds_back_the_acked_entries_after_it(redis: aior
     await deliver(redis, ACCEPTED_STREAM, DATA_GROUP, 3)
     await redis.xack(ACCEPTED_STREAM, DATA_GROUP, "1-0", "3-0")
 
-    await trim_stream(redis, ACCEPTED_STREAM, retention_s=0)
+    await trim_stream(redis, ACCEPTED_STREAM, GROUPS[ACCEPTED_STREAM], retention_s=0)
 
     assert await ids(redis, ACCEPTED_STREAM) == ["2-0", "3-0"]
 
@@ -61,7 +65,7 @@ async def test_every_acked_entry_goes_once_the_group_read_them_all(redis: aiored
     await deliver(redis, ACCEPTED_STREAM, DATA_GROUP, 3)
     await redis.xack(ACCEPTED_STREAM, DATA_GROUP, "1-0", "2-0", "3-0")
 
-    await trim_stream(redis, ACCEPTED_STREAM, retention_s=0)
+    await trim_stream(redis, ACCEPTED_STREAM, GROUPS[ACCEPTED_STREAM], retention_s=0)
 
     assert await ids(redis, ACCEPTED_STREAM) == []
 
@@ -73,7 +77,7 @@ async def test_acked_entries_younger_than_the_window_are_kept(redis: aioredis.Re
     await redis.xack(ACCEPTED_STREAM, DATA_GROUP, "1000-0", "2000-0", "3000-0")
 
     # At 3.5 s with a 1.5 s window, entries from before 2 s may go.
-    await trim_stream(redis, ACCEPTED_STREAM, retention_s=1.5, now_ms=3500)
+    await trim_stream(redis, ACCEPTED_STREAM, GROUPS[ACCEPTED_STREAM], retention_s=1.5, now_ms=3500)
 
     assert await ids(redis, ACCEPTED_STREAM) == ["2000-0", "3000-0"]
 
@@ -87,7 +91,7 @@ async def test_the_slowest_group_of_a_stream_decides(redis: aioredis.Redis) -> N
     await deliver(redis, FILES_STREAM, PARSER_GROUP, 1)
     await redis.xack(FILES_STREAM, PARSER_GROUP, "1-0")
 
-    await trim_stream(redis, FILES_STREAM, retention_s=0)
+    await trim_stream(redis, FILES_STREAM, GROUPS[FILES_STREAM], retention_s=0)
 
     assert await ids(redis, FILES_STREAM) == ["2-0", "3-0"]
 
@@ -99,7 +103,7 @@ async def test_a_stream_missing_one_of_its_groups_is_not_trimmed(redis: aioredis
     await deliver(redis, FILES_STREAM, JOBS_GROUP, 2)
     await redis.xack(FILES_STREAM, JOBS_GROUP, "1-0", "2-0")
 
-    assert await trim_stream(redis, FILES_STREAM, retention_s=0) == 0
+    assert await trim_stream(redis, FILES_STREAM, GROUPS[FILES_STREAM], retention_s=0) == 0
     assert await ids(redis, FILES_STREAM) == ["1-0", "2-0"]
 
 
@@ -109,7 +113,7 @@ async def test_the_dead_letter_stream_is_never_trimmed(redis: aioredis.Redis) ->
     await deliver(redis, DLQ_STREAM, JOBS_GROUP, 1)
     await redis.xack(DLQ_STREAM, JOBS_GROUP, "1-0")
 
-    assert DLQ_STREAM not in await trim_streams(redis, retention_s=0)
+    assert DLQ_STREAM not in await trim_streams(redis, GROUP_STREAMS, retention_s=0)
     assert await ids(redis, DLQ_STREAM) == ["1-0"]
 
 
@@ -132,7 +136,7 @@ async def test_the_job_status_stream_is_trimmed_by_age_only_never_younger_than_t
     old, recent = now_ms - int(UNGROUPED_FLOOR_S * 1000) - 5000, now_ms - 1000
     await add(redis, JOB_STATUS_STREAM, f"{old}-0", f"{recent}-0")
 
-    assert (await trim_streams(redis, retention_s=0))[JOB_STATUS_STREAM] == 1
+    assert (await trim_streams(redis, GROUP_STREAMS, retention_s=0))[JOB_STATUS_STREAM] == 1
     assert await ids(redis, JOB_STATUS_STREAM) == [f"{recent}-0"]
     assert (
         await trim_by_age(redis, JOB_STATUS_STREAM, retention_s=0, now_ms=now_ms + int(UNGROUPED_FLOOR_S * 1000)) == 1

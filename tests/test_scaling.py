@@ -20,7 +20,8 @@ import pytest
 
 from ingestro.devtools.samples import Expected, write_sample
 from ingestro.processes import consumer_settings
-from ingestro.streams.names import ACCEPTED_STREAM, DATA_GROUP, GROUP_STREAMS
+from ingestro.services.consumer_groups import GROUP_STREAMS
+from ingestro.streams.names import ACCEPTED_STREAM, DATA_GROUP
 from ingestro.streams.runtime import Consumer, Entry
 from projections.data import DataProjection
 from tests.stack import Stack, StackFactory

@@ -37,15 +37,13 @@ from ingestro.api.jobs import find_job
 from ingestro.api.problems import Problem
 from ingestro.api.responses import KEEPALIVE, EventStream, server_sent_event
 from ingestro.domain import codec
+from ingestro.domain.jobs import can_move, is_final
 from ingestro.streams.connections import redis_client, text
 from ingestro.streams.names import DATA_GROUP, ERRORS_GROUP, JOB_EVENTS_STREAM, JOB_STATUS_STREAM
 from ingestro.streams.outages import is_outage
 
 log = logging.getLogger(__name__)
 
-FINAL = frozenset({"completed", "failed"})
-#: Statuses only move forward; a change told late (by a second applier) never moves one back.
-_RANK = {"pending": 0, "processing": 1, "stalled": 2, "completed": 3, "failed": 3}
 COUNTS = ("rows_total", "rows_accepted", "rows_rejected", "rows_inserted", "rows_updated", "rows_duplicate")
 #: Events are read from this long before the job was received: the API's clock and Redis's may differ.
 CLOCK_MARGIN_MS = 60_000
@@ -125,7 +123,7 @@ async def _events(context: AppContext, job: dict[str, Any]) -> AsyncGenerator[by
     shown = progress.view()
     yield server_sent_event("progress", {"job_id": job_id, **shown})
     yield server_sent_event("status", {"job_id": job_id, "status": status, "error": job.get("error")})
-    if status in FINAL:
+    if is_final(status):
         return
     heartbeat_s = context.settings.events_heartbeat_s
     redis = redis_client(context.settings.redis_url, socket_timeout=heartbeat_s + 10)
@@ -160,12 +158,13 @@ async def _events(context: AppContext, job: dict[str, Any]) -> AsyncGenerator[by
                 shown = progress.view()
                 out.append(server_sent_event("progress", {"job_id": job_id, **shown}))
             for change in changes:
-                if _RANK.get(change["status"], 0) > _RANK.get(status, 0):
+                # Statuses only move forward: a change told late (by a second applier) never moves one back.
+                if can_move(status, change["status"]):
                     status = change["status"]
                     out.append(
                         server_sent_event("status", {"job_id": job_id, "status": status, "error": change["error"]})
                     )
-                if status in FINAL:
+                if is_final(status):
                     break
             if out:
                 yield b"".join(out)
@@ -173,7 +172,7 @@ async def _events(context: AppContext, job: dict[str, Any]) -> AsyncGenerator[by
             elif time.monotonic() - last_sent >= heartbeat_s:
                 yield KEEPALIVE
                 last_sent = time.monotonic()
-            if status in FINAL:
+            if is_final(status):
                 return
     finally:
         await redis.aclose()

@@ -18,6 +18,7 @@ from ingestro.api.context import AppContext
 from ingestro.api.pagination import cursor_of, limit_of, page
 from ingestro.api.problems import Problem
 from ingestro.api.responses import JSON
+from ingestro.domain.jobs import STATUSES
 
 _JOB_COLUMNS = """
     job_id, status, dataset, dataset_version, filename, format, bytes, sha256, rows_total, rows_accepted,
@@ -83,10 +84,6 @@ async def get_job(request: Request) -> Response:
     return JSON(await find_job(request))
 
 
-#: The job statuses ``?status=`` may name.
-STATUSES = ("pending", "processing", "stalled", "completed", "failed")
-
-
 def _filters(request: Request) -> tuple[str, list[Any]]:
     """SQL conditions (from ``$6`` on) and their arguments for ``?status=``, ``?dataset=``, ``?since=``, ``?until=``."""
     conditions: list[str] = []
@@ -95,7 +92,9 @@ def _filters(request: Request) -> tuple[str, list[Any]]:
     if "status" in params:
         statuses = [status.strip() for status in params["status"].split(",")]
         if unknown := [status for status in statuses if status not in STATUSES]:
-            raise Problem(400, "Bad Request", f"unknown status {unknown[0]!r}; choose from {', '.join(STATUSES)}")
+            raise Problem(
+                400, "Bad Request", f"unknown status {unknown[0]!r}; choose from {', '.join(s.value for s in STATUSES)}"
+            )
         arguments.append(statuses)
         conditions.append(f"status = ANY(${5 + len(arguments)}::text[])")
     if "dataset" in params:

@@ -13,7 +13,8 @@ from ingestro.api.problems import Problem
 from ingestro.api.upload import MEDIA_TYPES
 from ingestro.formats.readers import FORMATS
 from ingestro.metrics import UPLOADS
-from ingestro.streams.collector import SharedStateCollector
+from ingestro.services.consumer_groups import GROUP_STREAMS
+from ingestro.streams.collector import SharedStateCollector, streams_read
 from ingestro.streams.outages import is_outage
 
 Endpoint = Callable[[Request], Awaitable[Response]]
@@ -34,7 +35,7 @@ def metrics_endpoint() -> Endpoint:
     Each app gets its own collector (in its own registry), so the process-wide
     registry never holds one that outlives its app's clients.
     """
-    collector = SharedStateCollector()
+    collector = SharedStateCollector(streams_read(GROUP_STREAMS))
     shared = CollectorRegistry()
     shared.register(collector)
 

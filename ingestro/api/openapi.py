@@ -14,6 +14,7 @@ from starlette.responses import Response
 from ingestro.api.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from ingestro.api.responses import JSON
 from ingestro.datasets import FieldType, UnknownColumns
+from ingestro.domain.jobs import STATUSES, JobStatus
 
 _NULLABLE_STRING = {"type": ["string", "null"]}
 _NULLABLE_INTEGER = {"type": ["integer", "null"]}
@@ -72,7 +73,7 @@ def _page(item: str) -> dict[str, Any]:
 
 _JOB_PROPERTIES: dict[str, Any] = {
     "job_id": {"type": "string", "format": "uuid"},
-    "status": {"enum": ["pending", "processing", "stalled", "completed", "failed"]},
+    "status": {"enum": [status.value for status in STATUSES]},
     "dataset": _NULLABLE_STRING,
     "filename": _NULLABLE_STRING,
     "format": _NULLABLE_STRING,
@@ -98,7 +99,7 @@ _JOB_PROPERTIES: dict[str, Any] = {
 }
 _ACCEPTED_PROPERTIES: dict[str, Any] = {
     "job_id": {"type": "string", "format": "uuid"},
-    "status": {"const": "pending"},
+    "status": {"const": JobStatus.PENDING.value},
     "dataset": {"type": "string"},
     "dataset_version": {
         "type": "integer",

@@ -1,12 +1,14 @@
-"""``POST /upload``: stream the body to storage, announce FileReceived, answer 202."""
+"""``POST /upload``: the HTTP side of an upload; ``ingestro.services.uploads`` stores and announces it.
+
+The handler turns the request into plain values (the dataset, the options, the file's chunks and what
+the file is) and the service's outcome, or its refusal, into the answer; Idempotency-Key is HTTP's
+and stays here (``ingestro.api.idempotency``).
+"""
 
 from __future__ import annotations
 
 import contextlib
-import logging
-import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 from pathlib import PurePosixPath
 
 import attrs
@@ -21,14 +23,10 @@ from ingestro.api.problems import Problem
 from ingestro.api.responses import JSON
 from ingestro.api.upload_options import GZIP_MEDIA_TYPES, is_gzip, query_options, request_is_gzip
 from ingestro.datasets import UnknownDataset
-from ingestro.domain.events import FileReceived
+from ingestro.domain.jobs import JobStatus
 from ingestro.formats.readers import FORMATS
-from ingestro.metrics import UPLOAD_BYTES, UPLOADS
+from ingestro.services.uploads import Accepted, EmptyUpload, FileFacts, Uploader, Uploads
 from ingestro.storage import TooLarge
-from ingestro.streams.publisher import publish
-from projections.jobs import record_file_received
-
-log = logging.getLogger(__name__)
 
 MEDIA_TYPES = {
     "text/csv": "csv",
@@ -143,14 +141,6 @@ def detect_format(filename: str | None, content_type: str | None) -> str | None:
     return MEDIA_TYPES.get(_media_type(content_type))
 
 
-def display_name(filename: str | None) -> str:
-    """The client's file name, for display only: its last path part, printable, at most 255 characters."""
-    if not filename:
-        return ""
-    name = PurePosixPath(filename.replace("\\", "/")).name
-    return "".join(ch for ch in name if ch.isprintable())[:255]
-
-
 async def upload(request: Request) -> Response:
     """202 and the new job; with an Idempotency-Key already used, the original answer (see api/idempotency.py)."""
     context: AppContext = request.app.state.context
@@ -171,7 +161,8 @@ async def upload(request: Request) -> Response:
 async def _upload(
     request: Request, context: AppContext, caller: Caller, idempotent: tuple[str, idempotency.Outcome | None] | None
 ) -> Response:
-    """Store the file and announce its job; ``idempotent``: the request's key and that key's earlier outcome."""
+    """The request as the upload service's values, its outcome as the answer; ``idempotent``: the request's key and
+    that key's earlier outcome."""
     settings = context.settings
     dataset_name = request.query_params.get("dataset", "contacts")
     try:
@@ -189,9 +180,7 @@ async def _upload(
             413, "Content Too Large", f"the upload is larger than the limit of {settings.max_upload_bytes} bytes"
         )
 
-    job_id = str(uuid.uuid4())
     media_type = _media_type(request.headers.get("content-type"))
-    multipart: MultipartFile | None = None
     if media_type == "multipart/form-data":
         _, options = parse_options_header(request.headers["content-type"])
         boundary = options.get(b"boundary")
@@ -203,8 +192,9 @@ async def _upload(
             )
         multipart = MultipartFile(request, boundary)
         chunks = _checked(multipart, query_format)
-        filename = None
-        file_format: str | None = None
+
+        def facts() -> FileFacts:  # the file field's headers, read with its bytes
+            return FileFacts(multipart.filename, multipart.format, is_gzip(multipart.filename, multipart.content_type))
     else:
         filename = request.headers.get("x-filename") or request.query_params.get("filename")
         # A gzip body names its format by ?format= or the name of the file inside (x.csv.gz).
@@ -212,68 +202,53 @@ async def _upload(
         if file_format is None:
             raise Problem(415, "Unsupported Media Type", f"unsupported content type {media_type!r}; send {SUPPORTED}")
         chunks = request.stream()
-        gzip_body = gzip_body or media_type in GZIP_MEDIA_TYPES or is_gzip(filename, None)
+        raw = FileFacts(filename, file_format, gzip_body or media_type in GZIP_MEDIA_TYPES or is_gzip(filename, None))
 
+        def facts() -> FileFacts:
+            return raw
+
+    uploads = Uploads(context.redis, context.pool, context.storage, settings.max_upload_bytes)
+    previous = idempotent[1] if idempotent is not None else None
     try:
-        stored = await context.storage.save(job_id, chunks, settings.max_upload_bytes)
+        outcome = await uploads.receive(
+            chunks,
+            facts,
+            Uploader(caller.tenant, caller.key_id),
+            dataset,
+            upload_options,
+            repeat=previous is not None,
+        )
     except TooLarge as error:
         raise Problem(413, "Content Too Large", str(error)) from None
-    if multipart is not None:
-        filename, file_format = multipart.filename, multipart.format
-        gzip_body = is_gzip(multipart.filename, multipart.content_type)
-    if stored.bytes == 0 or file_format is None:  # an empty file field tells no format either
-        await context.storage.delete(stored.key)
-        raise Problem(400, "Bad Request", "the upload is empty")
-    request_fingerprint = idempotency.fingerprint(request, stored.sha256)
-    if idempotent is not None and idempotent[1] is not None:
-        # A repeat: its file was needed to compare it with the first; the first's job stands.
-        await context.storage.delete(stored.key)
-        body = idempotency.replay(idempotent[1], request_fingerprint)
+    except EmptyUpload as error:
+        raise Problem(400, "Bad Request", str(error)) from None
+    request_fingerprint = idempotency.fingerprint(request, outcome.sha256)
+    if previous is not None:
+        body = idempotency.replay(previous, request_fingerprint)
         return JSON(body, headers={"Location": f"/jobs/{body['job_id']}", "Idempotent-Replayed": "true"})
 
-    event = FileReceived(
-        job_id=job_id,
-        dataset=dataset_name,
-        filename=display_name(filename),
-        storage_key=stored.key,
-        format=file_format,
-        bytes=stored.bytes,
-        sha256=stored.sha256,
-        received_at=datetime.now(UTC).isoformat(),
-        options=attrs.evolve(upload_options, compression="gzip" if gzip_body else None),
-        tenant=caller.tenant,
-        uploaded_by=caller.key_id,
-        dataset_version=dataset.version,
-    )
-    try:
-        position = await publish(context.redis, event)
-    except Exception:
-        await context.storage.delete(stored.key)
-        raise
-    try:
-        async with context.pool.acquire() as connection:
-            await record_file_received(connection, event, position)
-    except Exception:
-        # The event is durable: the jobs projection will create the row from it.
-        log.warning("could not seed the job row; the jobs projection will", extra={"job_id": job_id}, exc_info=True)
-    log.info("upload received", extra={"job_id": job_id, "bytes": stored.bytes, "format": file_format})
-    UPLOADS.labels("accepted", file_format).inc()  # refusals are counted around this endpoint (api/metrics.py)
-    UPLOAD_BYTES.labels(file_format).inc(stored.bytes)
+    assert isinstance(outcome, Accepted)
+    event = outcome.event
     body = {
-        "job_id": job_id,
-        "status": "pending",
-        "dataset": dataset_name,
-        "dataset_version": dataset.version,
+        "job_id": event.job_id,
+        "status": JobStatus.PENDING.value,
+        "dataset": event.dataset,
+        "dataset_version": event.dataset_version,
         "filename": event.filename,
-        "format": file_format,
+        "format": event.format,
         "compression": event.options.compression,
-        "bytes": stored.bytes,
-        "sha256": stored.sha256,
+        "bytes": event.bytes,
+        "sha256": event.sha256,
     }
     if idempotent is not None:
-        outcome = idempotency.Outcome(request_fingerprint, body)
-        await idempotency.complete(context.redis, caller, idempotent[0], settings.idempotency_ttl_s, outcome)
-    return JSON(body, status_code=202, headers={"Location": f"/jobs/{job_id}"})
+        await idempotency.complete(
+            context.redis,
+            caller,
+            idempotent[0],
+            settings.idempotency_ttl_s,
+            idempotency.Outcome(request_fingerprint, body),
+        )
+    return JSON(body, status_code=202, headers={"Location": f"/jobs/{event.job_id}"})
 
 
 async def _checked(multipart: MultipartFile, query_format: str | None) -> AsyncIterator[bytes]:

@@ -20,8 +20,8 @@ import httpx
 import orjson
 
 from ingestro.cli.progress import JobProgress, UploadProgress
+from ingestro.domain.jobs import JobStatus, is_final
 
-FINAL = ("completed", "failed")
 _CHUNK = 1 << 20
 _ATTEMPTS = 3
 _SUMMARY = (
@@ -76,7 +76,7 @@ async def wait_for(client: httpx.AsyncClient, job_id: str, poll_s: float = 0.5) 
         response = await client.get(f"/jobs/{job_id}")
         response.raise_for_status()
         job: dict[str, Any] = response.json()
-        if job["status"] in FINAL:
+        if is_final(job["status"]):
             return job
         await asyncio.sleep(poll_s)
 
@@ -111,7 +111,7 @@ async def follow(client: httpx.AsyncClient, job_id: str, shown: JobProgress) -> 
                     shown.progress(data)
                 elif name == "status":
                     shown.status_changed(data["status"], data.get("error"))
-                    if data["status"] in FINAL:
+                    if is_final(data["status"]):
                         return str(data["status"])
     except httpx.TransportError:  # cut: the caller asks for the job itself
         return None
@@ -187,7 +187,7 @@ async def upload_files(
         jobs = [(name, await wait_for(client, job_id)) for name, job_id in accepted]
         print(table(_SUMMARY, [summary_row(name, job) for name, job in jobs]), file=out)
         for name, job in jobs:
-            if job["status"] == "failed":
+            if job["status"] == JobStatus.FAILED:
                 print(f"{name}: failed: {job.get('error')}", file=out)
                 code = 1
     return code

@@ -13,6 +13,7 @@ from ingestro.database import create_pool
 from ingestro.storage import storage_for
 from ingestro.storage.retention import StoredFile, delete_file, events_retained, stored_files, trimmed_through, why_kept
 from ingestro.streams.connections import redis_client
+from ingestro.streams.retention import trimmed_streams
 
 
 def add_parser(commands: Subcommands) -> None:
@@ -49,10 +50,13 @@ def _command(args: argparse.Namespace, settings: Settings) -> int:
 
 async def run(settings: Settings, action: str, job_id: str | None, force: bool, out: TextIO = sys.stdout) -> int:
     """``list`` every recorded file; ``delete`` one unless it is still needed (exit status 1, saying why)."""
+    # Imported here, not at the top: it loads every consumer and projection (see ingestro.cli.choices).
+    from ingestro.services.consumer_groups import GROUP_STREAMS
+
     redis = redis_client(settings.redis_url, socket_timeout=30)
     pool = await create_pool(settings.database_url, min_size=1, max_size=2)
     try:
-        trimmed = await trimmed_through(redis)
+        trimmed = await trimmed_through(redis, trimmed_streams(GROUP_STREAMS))
         if action == "list":
             files = await stored_files(pool)
             for file in files:

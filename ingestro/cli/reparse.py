@@ -7,7 +7,6 @@ import asyncio
 import sys
 from typing import TextIO
 
-from consumers.reparse import Reparser
 from ingestro.cli._parsers import Subcommands, add_command
 from ingestro.config import Settings
 from ingestro.database import create_pool
@@ -38,6 +37,9 @@ def command(args: argparse.Namespace, settings: Settings) -> int:
 async def run(settings: Settings, job_ids: list[str], every: bool, out: TextIO = sys.stdout) -> int:
     """Reparse the named jobs (all or none: any that cannot be is refused first), or with ``every``
     each job that can be (the others are named on stderr). Exit status 1 when one was refused."""
+    # Imported here, not at the top: it loads every consumer and projection (see ingestro.cli.choices).
+    from consumers.reparse import Reparser
+
     redis = redis_client(settings.redis_url, socket_timeout=30)
     pool = await create_pool(settings.database_url, min_size=1, max_size=2)
     try:

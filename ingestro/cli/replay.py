@@ -11,9 +11,9 @@ import sys
 from typing import TextIO
 
 from ingestro.cli._parsers import Subcommands, add_command
+from ingestro.cli.choices import REPLAYABLE
 from ingestro.config import Settings
 from ingestro.streams.connections import redis_client
-from projections.replay import PROJECTIONS, ReplayRefused, replay
 
 
 def add_parser(commands: Subcommands) -> None:
@@ -26,7 +26,7 @@ def add_parser(commands: Subcommands) -> None:
         "tables hold batches whose events retention trimmed (run `ingestro reparse` first). Progress on stderr.",
         command,
     )
-    replay_parser.add_argument("projection", choices=(*PROJECTIONS, "all"), help="which projection (all: each)")
+    replay_parser.add_argument("projection", choices=REPLAYABLE, help="which projection (all: each)")
     replay_parser.add_argument(
         "--allow-loss", action="store_true", help="swap even when trimmed events leave batches or jobs out"
     )
@@ -38,6 +38,10 @@ def command(args: argparse.Namespace, settings: Settings) -> int:
 
 async def run(settings: Settings, which: str, allow_loss: bool, out: TextIO = sys.stdout) -> int:
     """Replay ``which`` (a projection, or ``all``: each in turn); exit status 1 when one was refused."""
+    # Imported here, not at the top: it loads every consumer and projection (see ingestro.cli.choices).
+    from projections.registry import PROJECTIONS
+    from projections.replay import ReplayRefused, replay
+
     redis = redis_client(settings.redis_url, socket_timeout=30)
     try:
         for projection in PROJECTIONS if which == "all" else (which,):

@@ -10,8 +10,8 @@ import signal
 from pathlib import Path
 
 from ingestro.cli._parsers import Subcommands, add_command, non_negative, port, positive
+from ingestro.cli.choices import CONSUMERS
 from ingestro.config import Settings
-from ingestro.streams.names import CONSUMER_NAMES
 
 log = logging.getLogger("ingestro")
 
@@ -66,7 +66,7 @@ def add_parser(commands: Subcommands) -> None:
         "Run one process of a consumer group until SIGTERM or Ctrl-C; run more of them to scale it.",
         _consume,
     )
-    consume.add_argument("name", choices=CONSUMER_NAMES, help="which consumer")
+    consume.add_argument("name", choices=CONSUMERS, help="which consumer")
     consume.add_argument(
         "--slot",
         type=non_negative,

@@ -11,7 +11,7 @@ import redis.asyncio as aioredis
 
 from ingestro.cli._parsers import Subcommands, add_command
 from ingestro.config import Settings
-from ingestro.streams.collector import STREAMS
+from ingestro.streams.collector import streams_read
 from ingestro.streams.connections import redis_client, text
 from ingestro.streams.state import GroupState, read_groups
 
@@ -34,9 +34,12 @@ def command(_args: argparse.Namespace, settings: Settings) -> int:
 
 async def run(redis_url: str, out: TextIO = sys.stdout) -> int:
     """Print every stream (the dead-letter stream included), then one line per group reading it."""
+    # Imported here, not at the top: it loads every consumer and projection (see ingestro.cli.choices).
+    from ingestro.services.consumer_groups import GROUP_STREAMS
+
     client = redis_client(redis_url, socket_timeout=30)
     try:
-        for stream in STREAMS:
+        for stream in streams_read(GROUP_STREAMS):
             out.write(await _stream_line(client, stream) + "\n")
             for group in await read_groups(client, stream):
                 out.write(_group_line(group) + "\n")

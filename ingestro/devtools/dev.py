@@ -17,7 +17,7 @@ from ingestro.database.schema import prepare_database
 from ingestro.datasets import InvalidDeclaration
 from ingestro.devtools.servers import PostgresServer, RedisServer, free_port
 from ingestro.devtools.supervisor import Child, stop_all
-from ingestro.streams.names import CONSUMER_NAMES
+from ingestro.services.consumer_groups import CONSUMER_NAMES
 
 log = logging.getLogger("ingestro.devtools.dev")
 

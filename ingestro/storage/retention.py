@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -31,17 +32,14 @@ import asyncpg
 import attrs
 import redis.asyncio as aioredis
 
+from ingestro.domain.jobs import UNFINISHED, sql_literals
 from ingestro.storage.interface import Storage
 from ingestro.streams.connections import text
 from ingestro.streams.maintenance import run_rounds
-from ingestro.streams.names import ACCEPTED_STREAM, FILES_STREAM, JOB_EVENTS_STREAM, REJECTED_STREAM
 from ingestro.streams.retention import id_key
 
 log = logging.getLogger(__name__)
 
-#: The streams a job's events live in; a job's file is the only source once any of them lost one.
-JOB_STREAMS = (FILES_STREAM, ACCEPTED_STREAM, REJECTED_STREAM, JOB_EVENTS_STREAM)
-UNFINISHED = ("pending", "processing", "stalled")
 
 _FILES = """
     SELECT j.job_id::text AS job_id, j.filename, j.status, j.received_at, j.bytes, j.storage_key, j.position,
@@ -91,14 +89,16 @@ async def stored_files(pool: asyncpg.Pool, job_ids: list[str] | None = None) -> 
     return [StoredFile.from_row(row) for row in rows]
 
 
-async def trimmed_through(redis: aioredis.Redis) -> dict[str, tuple[int, int]]:
-    """Per stream of job events, the lowest id from which every entry ever added is still there.
+async def trimmed_through(redis: aioredis.Redis, streams: Iterable[str]) -> dict[str, tuple[int, int]]:
+    """Per stream of job events (``streams``: those retention trims, ``ingestro.streams.retention.trimmed_streams``;
+    a job's file is the only source once any of them lost one), the lowest id from which every entry ever added
+    is still there.
 
     Trimming deletes the oldest entries: in a stream that lost some, whatever is below its first
     entry may be gone (all of it when it is empty); an entry deleted alone (XDEL) counts too.
     """
     found = {}
-    for stream in JOB_STREAMS:
+    for stream in streams:
         info: dict[str, Any] = await redis.xinfo_stream(stream) if await redis.exists(stream) else {}
         kept_from = (0, 0)
         if info and int(info["entries-added"]) > int(info["length"]):
@@ -152,7 +152,7 @@ async def expire_files(pool: asyncpg.Pool, storage: Storage, days: float, now: d
     now = datetime.now(UTC) if now is None else now
     rows = await pool.fetch(
         _FILES.format(
-            where="AND d.job_id IS NULL AND j.status NOT IN ('pending', 'processing', 'stalled') AND j.received_at < $1"
+            where=f"AND d.job_id IS NULL AND j.status NOT IN ({sql_literals(UNFINISHED)}) AND j.received_at < $1"
         ),
         now - timedelta(days=days),
     )

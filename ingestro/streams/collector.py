@@ -20,7 +20,7 @@ import asyncio
 import logging
 import math
 import time
-from collections.abc import Awaitable, Iterator
+from collections.abc import Awaitable, Iterator, Mapping, Sequence
 
 import asyncpg
 import attrs
@@ -28,16 +28,17 @@ import redis.asyncio as aioredis
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 
 from ingestro import metrics
-from ingestro.streams.names import DLQ_STREAM, GROUP_STREAMS
+from ingestro.domain.jobs import STATUSES
+from ingestro.streams.names import DLQ_STREAM
 from ingestro.streams.state import read_groups
 
 log = logging.getLogger(__name__)
 
-#: Every stream Ingestro writes, the dead-letter stream included.
-STREAMS: tuple[str, ...] = tuple(sorted({s for streams in GROUP_STREAMS.values() for s in streams} | {DLQ_STREAM}))
-#: The values the jobs.status CHECK constraint allows (db/001_jobs.sql, db/004_stalled_jobs.sql); each is
-#: exported, 0 when none, so an alert on one status has a series to watch before the first such job.
-JOB_STATUSES = ("pending", "processing", "stalled", "completed", "failed")
+
+def streams_read(group_streams: Mapping[str, tuple[str, ...]]) -> tuple[str, ...]:
+    """Every stream a consumer group reads, the dead-letter stream included, sorted; ``group_streams`` (the streams
+    each group reads) comes from the entry points (``ingestro.services.consumer_groups.GROUP_STREAMS``)."""
+    return tuple(sorted({s for streams in group_streams.values() for s in streams} | {DLQ_STREAM}))
 
 
 def _families() -> dict[str, GaugeMetricFamily]:
@@ -64,10 +65,11 @@ def _families() -> dict[str, GaugeMetricFamily]:
     }
 
 
-async def read_backlog(redis: aioredis.Redis) -> list[Metric]:
-    """Per stream its length; per consumer group its lag (when known), pending, oldest pending idle, consumers."""
+async def read_backlog(redis: aioredis.Redis, streams: Sequence[str]) -> list[Metric]:
+    """Per stream (of ``streams``) its length; per consumer group reading it its lag (when known), pending, oldest
+    pending idle, consumers."""
     families = _families()
-    for stream in STREAMS:
+    for stream in streams:
         families[metrics.STREAM_LENGTH].add_metric([stream], await redis.xlen(stream))
         for group in await read_groups(redis, stream):
             labels = [stream, group.name]
@@ -80,9 +82,10 @@ async def read_backlog(redis: aioredis.Redis) -> list[Metric]:
 
 
 async def read_jobs(pool: asyncpg.Pool) -> list[Metric]:
-    """Jobs by status, every status present (0 when no job has it)."""
+    """Jobs by status, every status present (0 when no job has it, so an alert on one status has a series to watch
+    before the first such job)."""
     rows = await pool.fetch("SELECT status, count(*) AS jobs FROM jobs GROUP BY status")
-    counts = dict.fromkeys(JOB_STATUSES, 0) | {row["status"]: row["jobs"] for row in rows}
+    counts = {status.value: 0 for status in STATUSES} | {row["status"]: row["jobs"] for row in rows}
     family = _families()[metrics.JOBS]
     for status, count in counts.items():
         family.add_metric([status], count)
@@ -93,6 +96,8 @@ async def read_jobs(pool: asyncpg.Pool) -> list[Metric]:
 class SharedStateCollector:
     """A Prometheus collector over the last snapshot ``refresh()`` took."""
 
+    #: The streams whose backlog it reads (``streams_read``).
+    streams: tuple[str, ...]
     max_age_s: float = 2.0
     timeout_s: float = 3.0
     _snapshot: dict[str, list[Metric]] = attrs.field(factory=dict, init=False)
@@ -105,7 +110,7 @@ class SharedStateCollector:
             if time.monotonic() - self._taken_at < self.max_age_s:
                 return
             backlog, jobs = await asyncio.gather(
-                self._read("redis", read_backlog(redis)), self._read("postgres", read_jobs(pool))
+                self._read("redis", read_backlog(redis, self.streams)), self._read("postgres", read_jobs(pool))
             )
             self._snapshot = {"redis": backlog, "postgres": jobs}
             self._taken_at = time.monotonic()

@@ -1,7 +1,8 @@
 """Every Redis stream, consumer group and Redis key name, defined once.
 
-Streams carry events; each consumer group reads the streams listed for it in
-``GROUP_STREAMS``. Nothing else in the code base spells these strings.
+Streams carry events. Which streams each consumer group reads, each consumer says itself
+(``Parser.streams``, ``Projection.streams``), gathered in ``ingestro.services.consumer_groups``.
+Nothing else in the code base spells these strings.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ JOB_EVENTS_STREAM = f"{PREFIX}:job-events"
 #: Dead-letter stream: entries that failed ``max_deliveries`` times.
 DLQ_STREAM = f"{PREFIX}:dlq"
 #: JobStatusChanged, published by the ``jobs`` projection after its commit. No consumer group
-#: reads it (it is not in ``GROUP_STREAMS``): ``GET /jobs/{id}/events`` XREADs it, and retention
+#: reads it: ``GET /jobs/{id}/events`` XREADs it, and retention
 #: trims it by age alone.
 JOB_STATUS_STREAM = f"{PREFIX}:job-status"
 #: Streams read only by plain XREAD, never by a group: see ``ingestro.streams.retention``.
@@ -29,18 +30,6 @@ PARSER_GROUP = "parser"
 DATA_GROUP = "data"
 ERRORS_GROUP = "errors"
 JOBS_GROUP = "jobs"
-
-#: The streams each consumer group reads. A group may read several streams and a
-#: kind of event may live in several streams; the runtime assumes neither.
-GROUP_STREAMS: dict[str, tuple[str, ...]] = {
-    PARSER_GROUP: (FILES_STREAM,),
-    DATA_GROUP: (ACCEPTED_STREAM,),
-    ERRORS_GROUP: (REJECTED_STREAM,),
-    # The DLQ too, so a job whose entry was dead-lettered shows it (``stalled``).
-    JOBS_GROUP: (FILES_STREAM, JOB_EVENTS_STREAM, DLQ_STREAM),
-}
-
-CONSUMER_NAMES: tuple[str, ...] = tuple(GROUP_STREAMS)
 
 
 def idempotency_key(scope: str, key: str) -> str:

@@ -11,9 +11,11 @@ that process, its load is light (small lifecycle events), and no user waits on i
 the API serves requests, may run many replicas or none, and stays free of
 background work. Running it concurrently (several ``jobs`` replicas) is safe: a group's safe point only moves
 forward (deliveries take new ids, acks shrink the pending list), so a stale point
-trims less, never more. A stream missing one of the groups ``ingestro.streams.names``
-expects on it is not trimmed at all: that group will be created later, reading
-from the start, and must find every entry there. The dead-letter stream is never
+trims less, never more. Which groups read which streams is the caller's to say
+(``group_streams``: ``ingestro.services.consumer_groups.GROUP_STREAMS``, from the consumers and the
+projection registry, which live above this layer). A stream missing one of the groups expected on
+it is not trimmed at all: that group will be created later, reading from the start, and must find
+every entry there. The dead-letter stream is never
 trimmed: its entries wait for an operator (``ingestro dlq``). A stream no group reads
 (``UNGROUPED_STREAMS``: job status changes, followed by plain XREAD) has no acks to wait for:
 its entries older than the window go, but never younger than ``UNGROUPED_FLOOR_S``, so that a
@@ -25,20 +27,29 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Mapping
 
 import redis.asyncio as aioredis
 
 from ingestro.streams.maintenance import run_rounds
-from ingestro.streams.names import DLQ_STREAM, GROUP_STREAMS, UNGROUPED_STREAMS
+from ingestro.streams.names import DLQ_STREAM, UNGROUPED_STREAMS
 from ingestro.streams.state import GroupState, read_groups
 
 log = logging.getLogger(__name__)
 
-#: Each stream retention trims, with the groups that must exist on it before it may be trimmed.
-TRIMMED_STREAMS: dict[str, frozenset[str]] = {
-    stream: frozenset(group for group, streams in GROUP_STREAMS.items() if stream in streams)
-    for stream in sorted({s for streams in GROUP_STREAMS.values() for s in streams} - {DLQ_STREAM})
-}
+#: The streams each consumer group reads, by group.
+GroupStreams = Mapping[str, tuple[str, ...]]
+
+
+def trimmed_streams(group_streams: GroupStreams) -> dict[str, frozenset[str]]:
+    """Each stream retention trims (every stream a group reads but the DLQ), with the groups that must exist on it
+    before it may be trimmed."""
+    return {
+        stream: frozenset(group for group, streams in group_streams.items() if stream in streams)
+        for stream in sorted({s for streams in group_streams.values() for s in streams} - {DLQ_STREAM})
+    }
+
+
 #: Entries of an ungrouped stream stay at least this long, whatever the retention window.
 UNGROUPED_FLOOR_S = 3600.0
 
@@ -69,18 +80,26 @@ def safe_min_id(groups: list[GroupState], expected: frozenset[str], retention_s:
     return f"{bound[0]}-{bound[1]}"
 
 
-async def trim_stream(redis: aioredis.Redis, stream: str, retention_s: float, now_ms: int | None = None) -> int:
-    """Trim ``stream`` to what some group may still need or the window keeps; return the entries deleted."""
+async def trim_stream(
+    redis: aioredis.Redis, stream: str, groups: frozenset[str], retention_s: float, now_ms: int | None = None
+) -> int:
+    """Trim ``stream`` to what some group may still need or the window keeps; return the entries deleted.
+
+    ``groups``: the groups that read it, each of which must exist on it before anything is trimmed.
+    """
     now_ms = int(time.time() * 1000) if now_ms is None else now_ms
-    min_id = safe_min_id(await read_groups(redis, stream), TRIMMED_STREAMS[stream], retention_s, now_ms)
+    min_id = safe_min_id(await read_groups(redis, stream), groups, retention_s, now_ms)
     if min_id is None:
         return 0
     return int(await redis.xtrim(stream, minid=min_id, approximate=False))
 
 
-async def trim_streams(redis: aioredis.Redis, retention_s: float) -> dict[str, int]:
+async def trim_streams(redis: aioredis.Redis, group_streams: GroupStreams, retention_s: float) -> dict[str, int]:
     """Trim every stream but the dead-letter stream; return the entries deleted from each."""
-    deleted = {stream: await trim_stream(redis, stream, retention_s) for stream in TRIMMED_STREAMS}
+    deleted = {
+        stream: await trim_stream(redis, stream, groups, retention_s)
+        for stream, groups in trimmed_streams(group_streams).items()
+    }
     for stream in UNGROUPED_STREAMS:
         deleted[stream] = await trim_by_age(redis, stream, retention_s)
     return deleted
@@ -93,11 +112,13 @@ async def trim_by_age(redis: aioredis.Redis, stream: str, retention_s: float, no
     return int(await redis.xtrim(stream, minid=min_id, approximate=False))
 
 
-async def run_retention(redis: aioredis.Redis, retention_s: float, interval_s: float, stop: asyncio.Event) -> None:
+async def run_retention(
+    redis: aioredis.Redis, group_streams: GroupStreams, retention_s: float, interval_s: float, stop: asyncio.Event
+) -> None:
     """Trim every ``interval_s`` until ``stop`` is set; a round that fails is logged and skipped."""
 
     async def trim() -> None:
-        deleted = await trim_streams(redis, retention_s)
+        deleted = await trim_streams(redis, group_streams, retention_s)
         if any(deleted.values()):
             log.info("trimmed streams", extra={"deleted": deleted})
 

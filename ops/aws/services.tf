@@ -15,7 +15,7 @@ locals {
     jobs    = ["consume", "jobs"]
   }
 
-  # One service per consumer group (ingestro/streams/names.py), with the streams the group reads: the backlog it
+  # One service per consumer group (ingestro/services/consumer_groups.py), with the streams the group reads: the backlog it
   # scales on (scaling.tf) is its lag plus its pending entries on those streams, per running task.
   consumers = {
     # A task parses a whole file per handler (INGESTRO_CONCURRENCY, 2): CPU-bound Python.

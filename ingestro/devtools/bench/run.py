@@ -28,6 +28,7 @@ from ingestro.devtools.bench.usage import UsageSampler
 from ingestro.devtools.samples import Expected, write_sample_file
 from ingestro.domain import codec
 from ingestro.domain.events import ParseCompleted, ParseFailed
+from ingestro.domain.jobs import JobStatus, is_final
 from ingestro.streams.names import JOB_EVENTS_STREAM, PARSER_GROUP
 
 #: The content type the file is uploaded with, by format.
@@ -217,7 +218,7 @@ async def _wait_for_job(client: httpx.AsyncClient, stack: Stack, job_id: str, ti
         response = await client.get(f"/jobs/{job_id}")
         response.raise_for_status()
         job: dict[str, Any] = response.json()
-        if job["status"] in ("completed", "failed"):
+        if is_final(job["status"]):
             return job
         stack.check_alive()
         if time.monotonic() > deadline:
@@ -236,7 +237,7 @@ async def _mismatches(database_url: str, job: dict[str, Any], expected: Expected
     finally:
         await connection.close()
     checks: list[tuple[str, Any, Any]] = [
-        ("job status", job["status"], "completed"),
+        ("job status", job["status"], JobStatus.COMPLETED),
         ("job rows_total", job["rows_total"], expected.rows),
         ("job rows_accepted", job["rows_accepted"], expected.valid),
         ("job rows_rejected", job["rows_rejected"], expected.invalid),

@@ -19,7 +19,8 @@ import redis.exceptions
 from ingestro.database.schema import prepare_database
 from ingestro.devtools.servers import HOST, PostgresServer, RedisServer, free_port
 from ingestro.devtools.supervisor import Child, stop_all
-from ingestro.streams.names import DATA_GROUP, ERRORS_GROUP, GROUP_STREAMS, JOBS_GROUP, PARSER_GROUP
+from ingestro.services.consumer_groups import GROUP_STREAMS
+from ingestro.streams.names import DATA_GROUP, ERRORS_GROUP, JOBS_GROUP, PARSER_GROUP
 
 _COMMAND = (sys.executable, "-m", "ingestro")
 #: Labels of the servers among ``Stack.pids()``; every other label is an Ingestro process.
