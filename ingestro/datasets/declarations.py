@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import cattrs
 import orjson
 
+from ingestro.datasets.declaration_bounds import bounded_text, bounded_value
 from ingestro.datasets.model import (
     SYSTEM_COLUMNS,
     Dataset,
@@ -61,13 +62,17 @@ def column_key(name: str) -> str:
 
 
 def decoded(text: str | bytes, syntax: str = "json") -> Any:
-    """The JSON or TOML value of ``text`` (``syntax``: "json" or "toml"), not yet checked as a declaration."""
+    """The JSON or TOML value of ``text`` (``syntax``: "json" or "toml"), not yet checked as a declaration.
+
+    Text past the bounds of ``ingestro.datasets.declaration_bounds`` is refused before it is parsed.
+    """
+    text = bounded_text(text, syntax)
     try:
         if syntax == "toml":
-            return tomllib.loads(text.decode() if isinstance(text, bytes) else text)
+            return tomllib.loads(text)
         if syntax == "json":
             return orjson.loads(text)
-    except (tomllib.TOMLDecodeError, orjson.JSONDecodeError, UnicodeDecodeError) as error:
+    except (tomllib.TOMLDecodeError, orjson.JSONDecodeError) as error:
         raise InvalidDeclaration(f"not valid {syntax.upper()}: {error}") from None
     raise InvalidDeclaration(f"declarations are JSON or TOML, not {syntax!r}")
 
@@ -82,7 +87,7 @@ def declaration_of(raw: Any) -> Dataset:
     if not isinstance(raw, dict):
         raise InvalidDeclaration("a declaration is an object with at least name and fields")
     try:
-        dataset = _converter.structure(raw, Dataset)
+        dataset = _converter.structure(bounded_value(raw), Dataset)
     except cattrs.BaseValidationError as error:
         raise InvalidDeclaration("; ".join(_messages(error))) from None
     return checked(dataset)
