@@ -217,7 +217,10 @@ _FIELD_PROPERTIES: dict[str, Any] = {
     "maximum": {"type": ["string", "number", "null"]},
     "min_length": {"type": ["integer", "null"]},
     "max_length": {"type": ["integer", "null"]},
-    "pattern": {**_NULLABLE_STRING, "description": "a regular expression the whole value matches"},
+    "pattern": {
+        **_NULLABLE_STRING,
+        "description": "an RE2 expression (no backreferences, no lookaround) the whole value matches",
+    },
     "values": {"type": ["array", "null"], "items": {"type": "string"}, "description": "allowed values"},
     "aliases": {"type": "array", "items": {"type": "string"}, "description": "other header names"},
     "formats": {"type": "array", "items": {"type": "string"}, "description": "strptime patterns of dates"},

@@ -25,6 +25,7 @@ from ingestro.datasets.model import (
     InvalidDeclaration,
     Scalar,
 )
+from ingestro.datasets.patterns import pattern_problem
 
 #: Names of datasets, tables and fields: lowercase SQL identifiers, so no quoting surprises.
 NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
@@ -165,10 +166,8 @@ def _field_problems(field: Field) -> list[str]:
     if field.pattern is not None:
         if field.type not in _TEXT_TYPES:
             problems.append(say(" a pattern applies to string, email and enum fields"))
-        try:
-            re.compile(field.pattern)
-        except re.error as error:
-            problems.append(say(f" pattern is not a regular expression: {error}"))
+        elif (problem := pattern_problem(field.pattern, field.max_length)) is not None:
+            problems.append(say(f" {problem}"))
     if (field.formats or field.day_first) and field.type not in _DATE_TYPES:
         problems.append(say(" formats and day_first apply to date and datetime fields"))
     if field.formats and field.day_first:
