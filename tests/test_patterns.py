@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import time
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from ingestro.datasets import InvalidDeclaration, declaration_of
 from ingestro.datasets.patterns import MAX_PATTERN_CHARS
 from ingestro.datasets.rules import check_row
 from ingestro.domain.events import RowsRejected
+from ingestro.domain.limits import DEFAULT_LIMITS
 from ingestro.formats.parsing import parse_file
 from tests.stack import Stack
 from tests.test_api import assert_problem
@@ -88,6 +90,17 @@ def test_a_pattern_too_costly_for_the_longest_value_is_refused_unless_max_length
     assert time.monotonic() - started < 1
     with pytest.raises(InvalidDeclaration, match=f"at most {MAX_PATTERN_CHARS} characters"):
         declaration_of(coded("a" * (MAX_PATTERN_CHARS + 1)))
+
+
+def test_the_costliest_pattern_accepted_checks_the_longest_cell_within_its_budget() -> None:
+    # The fast automaton gives up on this one (its states explode); the fallback visits every state.
+    dataset = declaration_of(coded("[ab]*a[ab]{249}"))  # 255 steps per character: just within the budget
+    with pytest.raises(InvalidDeclaration, match="too costly"):
+        declaration_of(coded("[ab]*a[ab]{251}"))
+    cell = "".join(random.Random(7).choice("ab") for _ in range(DEFAULT_LIMITS.field_chars))
+    started = time.monotonic()
+    check_row(dataset, {"code": cell})
+    assert time.monotonic() - started < 3  # about 0.2 s on an idle core
 
 
 async def test_put_datasets_checks_a_default_against_the_catastrophic_pattern_at_once(stack: Stack) -> None:

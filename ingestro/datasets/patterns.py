@@ -6,7 +6,7 @@ each one more, freezing the parser (and any event loop that checks a default). R
 times the size of the compiled pattern. Both are bounded when a pattern is declared:
 the pattern's length, and its compiled size times the longest value it may be matched
 against (the field's ``max_length``, else the default field limit), so one check is at
-most ``MATCH_BUDGET`` automaton steps, well under a second.
+most ``MATCH_BUDGET`` automaton steps, a fraction of a second.
 
 What RE2 does not support is refused when declared (``pattern_problem``), never at match
 time: backreferences, lookahead and lookbehind, atomic groups, possessive quantifiers,
@@ -27,8 +27,9 @@ from ingestro.domain.limits import DEFAULT_LIMITS
 
 #: Longest pattern, in characters.
 MAX_PATTERN_CHARS = 1_000
-#: Most automaton steps one match may take: compiled size x longest value (2^27: 1,024 x 131,072 characters).
-MATCH_BUDGET = 2**27
+#: Most automaton steps one match may take: compiled size x longest value (2^25: 256 x 131,072 characters),
+#: a fraction of a second at worst (when RE2's fast automaton gives up and it simulates every state at once).
+MATCH_BUDGET = 2**25
 #: What RE2 does not do, said when a pattern is refused.
 UNSUPPORTED = (
     "patterns are RE2 expressions (linear-time matching): no backreferences (\\1), lookahead or lookbehind"
@@ -39,9 +40,10 @@ UNSUPPORTED = (
 _OPTIONS = re2.Options()
 _OPTIONS.log_errors = False  # RE2 would print every refused pattern on stderr
 _OPTIONS.never_capture = True  # groups only group: a match needs no submatch, so the fast automaton decides it
+_OPTIONS.max_mem = 1 << 20  # per compiled pattern (program and automaton caches); RE2's default is 8 MiB
 
 
-@lru_cache(maxsize=1024)
+@lru_cache(maxsize=256)
 def _compiled(pattern: str) -> Any:  # google-re2 ships no types
     return re2.compile(pattern, _OPTIONS)
 
