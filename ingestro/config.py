@@ -54,6 +54,17 @@ ENVIRONMENT: dict[str, tuple[str, str, str]] = {
         "4",
         "Uploads each API key may be sending at once, over every API process (0: no limit)",
     ),
+    "INGESTRO_BODY_IDLE_TIMEOUT_S": (
+        "body_idle_timeout_s",
+        "30",
+        "Seconds a request body may send nothing before it is cut off with a 408 (more than 0)",
+    ),
+    "INGESTRO_BODY_MIN_RATE": (
+        "body_min_rate",
+        "1024",
+        "Bytes per second a request body must average once it has taken INGESTRO_BODY_IDLE_TIMEOUT_S seconds,"
+        " or be cut off with a 408 (0: no minimum)",
+    ),
     "INGESTRO_MAX_EVENT_STREAMS": (
         "max_event_streams",
         "100",
@@ -226,6 +237,13 @@ def _ratio(raw: str | float) -> float:
     return _number(raw, 1.0)
 
 
+def _positive_float(raw: str | float) -> float:
+    value = float(raw)
+    if not value > 0:  # NaN too
+        raise OutOfRange("must be more than 0")
+    return value
+
+
 def _optional_days(raw: str | float | None) -> float | None:
     """Unset (empty): None, keep forever; otherwise a number of days, at least 0."""
     if raw is None or raw == "":
@@ -320,6 +338,8 @@ class Settings:
     rate_limit: float = attrs.field(converter=_non_negative_float)
     rate_burst: int = attrs.field(converter=_positive_int)
     max_concurrent_uploads: int = attrs.field(converter=_non_negative_int)
+    body_idle_timeout_s: float = attrs.field(converter=_positive_float)
+    body_min_rate: float = attrs.field(converter=_non_negative_float)
     max_event_streams: int = attrs.field(converter=_positive_int)
     events_heartbeat_s: float = attrs.field(converter=_heartbeat)
     batch_size: int = attrs.field(converter=_positive_int)

@@ -6,11 +6,13 @@ import contextlib
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from ingestro.api.auth import Need, guarded
+from ingestro.api.body_deadlines import BodyDeadlines
 from ingestro.api.context import AppContext
 from ingestro.api.data import list_data
 from ingestro.api.datasets import get_dataset, list_datasets, put_dataset
@@ -83,4 +85,9 @@ def create_app(settings: Settings, *, insecure: bool = False) -> Starlette:
         Route("/metrics", metrics_endpoint(), methods=["GET"]),
         Route("/openapi.json", openapi_endpoint, methods=["GET"]),
     ]
-    return Starlette(routes=routes, exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan)
+    body_deadlines = Middleware(
+        BodyDeadlines, idle_timeout_s=settings.body_idle_timeout_s, min_rate=settings.body_min_rate
+    )
+    return Starlette(
+        routes=routes, middleware=[body_deadlines], exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan
+    )

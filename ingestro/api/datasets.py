@@ -10,6 +10,7 @@ changing the key or table) or that the stored rows do not allow is 409.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from starlette.requests import Request
@@ -19,11 +20,10 @@ from ingestro.api.context import AppContext
 from ingestro.api.problems import Problem
 from ingestro.api.responses import JSON
 from ingestro.datasets import Dataset, InvalidDeclaration, RefusedChange, UnknownDataset, declaration_of
+from ingestro.datasets.declaration_bounds import MAX_BYTES
 from ingestro.datasets.declarations import decoded, unstructured
 from ingestro.datasets.registry import declare
 
-#: Largest declaration accepted; a real one is a few kilobytes.
-MAX_DECLARATION_BYTES = 1024 * 1024
 _SYNTAXES = {"application/json": "json", "application/toml": "toml", "text/toml": "toml"}
 
 
@@ -50,6 +50,13 @@ async def get_dataset(request: Request) -> Response:
     return JSON(body)
 
 
+def _declared(body: bytes, syntax: str, name: str) -> Dataset:
+    raw = decoded(body, syntax)
+    if isinstance(raw, dict):
+        raw.setdefault("name", name)  # the path names it when the body does not
+    return declaration_of(raw)
+
+
 async def put_dataset(request: Request) -> Response:
     context: AppContext = request.app.state.context
     name = request.path_params["name"]
@@ -60,13 +67,11 @@ async def put_dataset(request: Request) -> Response:
     body = bytearray()
     async for chunk in request.stream():
         body += chunk
-        if len(body) > MAX_DECLARATION_BYTES:
-            raise Problem(413, "Content Too Large", f"a declaration is at most {MAX_DECLARATION_BYTES} bytes")
+        if len(body) > MAX_BYTES:
+            raise Problem(413, "Content Too Large", f"a declaration is at most {MAX_BYTES} bytes")
     try:
-        raw = decoded(bytes(body), syntax)
-        if isinstance(raw, dict):
-            raw.setdefault("name", name)  # the path names it when the body does not
-        dataset = declaration_of(raw)
+        # Parsing is CPU work, bounded (ingestro.datasets.declaration_bounds) but not for the event loop.
+        dataset = await asyncio.to_thread(_declared, bytes(body), syntax, name)
     except InvalidDeclaration as error:
         raise Problem(422, "Unprocessable Content", str(error)) from None
     if dataset.name != name:

@@ -23,6 +23,7 @@ Endpoint = Callable[[Request], Awaitable[Response]]
 _REFUSALS = {
     400: "bad_request",
     404: "unknown_dataset",
+    408: "too_slow",
     413: "too_large",
     415: "unsupported_type",
     429: "too_many_uploads",

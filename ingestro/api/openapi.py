@@ -28,6 +28,13 @@ def _problem(description: str) -> dict[str, Any]:
     }
 
 
+#: Every endpoint that reads a body (ingestro/api/body_deadlines.py).
+_SLOW_BODY = _problem(
+    "the body sent nothing for INGESTRO_BODY_IDLE_TIMEOUT_S, or came slower than INGESTRO_BODY_MIN_RATE; the"
+    " connection is closed"
+)
+
+
 def _json(schema_name: str, description: str) -> dict[str, Any]:
     return {
         "description": description,
@@ -206,6 +213,7 @@ _UPLOAD = {
         "400": _problem("a bad option, an empty upload or a malformed body"),
         **_DENIED,
         "404": _problem("unknown dataset"),
+        "408": _SLOW_BODY,
         "409": _problem("an upload with this Idempotency-Key is still being received"),
         "413": _problem("larger than INGESTRO_MAX_UPLOAD_BYTES"),
         "415": _problem("unsupported content type"),
@@ -223,7 +231,10 @@ _FIELD_PROPERTIES: dict[str, Any] = {
     "maximum": {"type": ["string", "number", "null"]},
     "min_length": {"type": ["integer", "null"]},
     "max_length": {"type": ["integer", "null"]},
-    "pattern": {**_NULLABLE_STRING, "description": "a regular expression the whole value matches"},
+    "pattern": {
+        **_NULLABLE_STRING,
+        "description": "an RE2 expression (no backreferences, no lookaround) the whole value matches",
+    },
     "values": {"type": ["array", "null"], "items": {"type": "string"}, "description": "allowed values"},
     "aliases": {"type": "array", "items": {"type": "string"}, "description": "other header names"},
     "formats": {"type": "array", "items": {"type": "string"}, "description": "strptime patterns of dates"},
@@ -475,8 +486,9 @@ SPEC: dict[str, Any] = {
                     "200": _json("Dataset", "evolved to a new version, or unchanged"),
                     "201": _json("Dataset", "created"),
                     **_DENIED,
+                    "408": _SLOW_BODY,
                     "409": _problem("a change that is refused, or that the stored rows do not allow"),
-                    "413": _problem("larger than a declaration may be"),
+                    "413": _problem("larger than a declaration may be (256 KiB)"),
                     "415": _problem("neither JSON nor TOML"),
                     "422": _problem("a declaration that cannot work"),
                 },

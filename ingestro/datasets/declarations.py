@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import cattrs
 import orjson
 
+from ingestro.datasets.declaration_bounds import bounded_text, bounded_value
 from ingestro.datasets.model import (
     SYSTEM_COLUMNS,
     Dataset,
@@ -24,6 +25,7 @@ from ingestro.datasets.model import (
     InvalidDeclaration,
     Scalar,
 )
+from ingestro.datasets.patterns import pattern_problem
 
 #: Names of datasets, tables and fields: lowercase SQL identifiers, so no quoting surprises.
 NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
@@ -61,13 +63,17 @@ def column_key(name: str) -> str:
 
 
 def decoded(text: str | bytes, syntax: str = "json") -> Any:
-    """The JSON or TOML value of ``text`` (``syntax``: "json" or "toml"), not yet checked as a declaration."""
+    """The JSON or TOML value of ``text`` (``syntax``: "json" or "toml"), not yet checked as a declaration.
+
+    Text past the bounds of ``ingestro.datasets.declaration_bounds`` is refused before it is parsed.
+    """
+    text = bounded_text(text, syntax)
     try:
         if syntax == "toml":
-            return tomllib.loads(text.decode() if isinstance(text, bytes) else text)
+            return tomllib.loads(text)
         if syntax == "json":
             return orjson.loads(text)
-    except (tomllib.TOMLDecodeError, orjson.JSONDecodeError, UnicodeDecodeError) as error:
+    except (tomllib.TOMLDecodeError, orjson.JSONDecodeError) as error:
         raise InvalidDeclaration(f"not valid {syntax.upper()}: {error}") from None
     raise InvalidDeclaration(f"declarations are JSON or TOML, not {syntax!r}")
 
@@ -82,7 +88,7 @@ def declaration_of(raw: Any) -> Dataset:
     if not isinstance(raw, dict):
         raise InvalidDeclaration("a declaration is an object with at least name and fields")
     try:
-        dataset = _converter.structure(raw, Dataset)
+        dataset = _converter.structure(bounded_value(raw), Dataset)
     except cattrs.BaseValidationError as error:
         raise InvalidDeclaration("; ".join(_messages(error))) from None
     return checked(dataset)
@@ -160,10 +166,8 @@ def _field_problems(field: Field) -> list[str]:
     if field.pattern is not None:
         if field.type not in _TEXT_TYPES:
             problems.append(say(" a pattern applies to string, email and enum fields"))
-        try:
-            re.compile(field.pattern)
-        except re.error as error:
-            problems.append(say(f" pattern is not a regular expression: {error}"))
+        elif (problem := pattern_problem(field.pattern, field.max_length)) is not None:
+            problems.append(say(f" {problem}"))
     if (field.formats or field.day_first) and field.type not in _DATE_TYPES:
         problems.append(say(" formats and day_first apply to date and datetime fields"))
     if field.formats and field.day_first:

@@ -31,6 +31,7 @@ from ingestro.datasets import (
     declaration_of,
     parse_declaration,
 )
+from ingestro.datasets.declaration_bounds import MAX_BYTES
 from ingestro.datasets.declarations import unstructured
 from ingestro.datasets.rules import compile_dataset
 from ingestro.datasets.tables import create_table, evolution, missing_system_columns, same_declaration
@@ -68,7 +69,7 @@ async def declare(pool: asyncpg.Pool, dataset: Dataset) -> Declared:
     RefusedChange for a change that is refused (see ``ingestro.datasets.tables.evolution``),
     for a table that is not the dataset's, or for a change the stored rows do not allow.
     """
-    defaults = defaults_of(dataset)
+    defaults = await asyncio.to_thread(defaults_of, dataset)  # compiling the checks is CPU work: not on the loop
     async with pool.acquire() as connection, connection.transaction():
         await connection.execute("SELECT pg_advisory_xact_lock($1)", _DECLARE_LOCK)
         latest = await _latest(connection, dataset.name)
@@ -136,7 +137,8 @@ def declaration_files(directory: Path) -> list[Path]:
 
 def read_declaration_file(path: Path) -> Dataset:
     try:
-        return parse_declaration(path.read_bytes(), SYNTAXES[path.suffix])
+        with path.open("rb") as file:  # no more than a declaration may be: a huge file is refused unread
+            return parse_declaration(file.read(MAX_BYTES + 1), SYNTAXES[path.suffix])
     except InvalidDeclaration as error:
         raise InvalidDeclaration(f"{path}: {error}") from None
 

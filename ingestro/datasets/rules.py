@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import re
 from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
 from functools import cache, lru_cache
@@ -41,6 +40,7 @@ from ingestro.datasets.field_values import (
     normalize_uuid,
     text,
 )
+from ingestro.datasets.patterns import fullmatcher
 from ingestro.domain.events import FieldError
 
 __all__ = [
@@ -194,11 +194,11 @@ def _constraints(field: Field) -> list[Callable[[Any], None]]:
 
         found.append(listed_value)
     if field.pattern is not None:
-        fullmatch = re.compile(field.pattern).fullmatch
+        matches = fullmatcher(field.pattern)
         pattern = field.pattern
 
         def matching(value: Any) -> None:
-            if fullmatch(value) is None:
+            if not matches(value):
                 raise Invalid("pattern_mismatch", f"{value[:60]!r} does not match the pattern {pattern!r}")
 
         found.append(matching)
