@@ -237,13 +237,6 @@ def _ratio(raw: str | float) -> float:
     return _number(raw, 1.0)
 
 
-def _positive_float(raw: str | float) -> float:
-    value = float(raw)
-    if not value > 0:  # NaN too
-        raise OutOfRange("must be more than 0")
-    return value
-
-
 def _optional_days(raw: str | float | None) -> float | None:
     """Unset (empty): None, keep forever; otherwise a number of days, at least 0."""
     if raw is None or raw == "":

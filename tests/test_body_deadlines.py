@@ -117,15 +117,7 @@ async def test_a_body_sent_at_a_normal_pace_is_not_cut_off(stack_factory: StackF
         assert response.status_code == 202, response.text
 
 
-@pytest.mark.parametrize(
-    ("variable", "value", "why"),
-    [
-        ("INGESTRO_BODY_IDLE_TIMEOUT_S", "0", "must be more than 0"),
-        ("INGESTRO_BODY_MIN_RATE", "-1", "must be at least 0"),
-    ],
-)
-def test_a_bad_body_deadline_setting_is_refused_naming_the_variable(variable: str, value: str, why: str) -> None:
-    with pytest.raises(ValueError, match=f"^{variable}='{value}' is not a valid value: {why}"):
-        Settings.from_env({variable: value})
+def test_the_body_deadlines_default_to_30_s_idle_and_1_kib_per_s() -> None:
+    # A bad value of either is refused like every setting's (tests/test_settings.py).
     defaults = Settings.from_env({})
     assert (defaults.body_idle_timeout_s, defaults.body_min_rate) == (30, 1024)
