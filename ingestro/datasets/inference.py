@@ -4,9 +4,10 @@
 type the field rules accept for all of them (booleans as words, integer, number, uuid,
 date with its format, datetime, email, JSON, else string), using the same normalizers
 the parser applies, so a draft accepts the sample it came from. A column is required
-when no sampled row leaves it empty; a candidate key is a column whose sampled values
-are all present and distinct. Field names are the headers made into identifiers
-(``First Name`` becomes ``first_name``, with the header kept as an alias).
+when no sampled row leaves it empty; a candidate key is an identifier-like column
+(integer, string, UUID or email) whose sampled values are all present and distinct.
+Field names are the headers made into identifiers (``First Name`` becomes
+``first_name``, with the header kept as an alias).
 
 The draft is for review: a sample cannot tell a column that is always filled from one
 that happened to be, nor ``03/04/2024`` day first from month first when no day passes 12.
@@ -39,6 +40,9 @@ from ingestro.datasets.model import SYSTEM_COLUMNS, Dataset, Field, FieldType
 #: Month first before day first: an ambiguous column (no day past 12) reads as the built-in default does.
 DATE_FORMATS = ("%Y-%m-%d", "%Y/%m/%d", "%m/%d/%Y", "%d/%m/%Y", "%d.%m.%Y", "%d-%m-%Y", "%d %b %Y", "%d %B %Y")
 _BOOLEAN_WORDS = frozenset({"true", "false", "yes", "no", "y", "n", "t", "f", "on", "off"})
+#: Types a candidate key may have: identifiers, not measures (a number, a date or a flag distinct in a
+#: small sample is a coincidence).
+_KEY_TYPES = frozenset({FieldType.INTEGER, FieldType.STRING, FieldType.UUID, FieldType.EMAIL})
 _TIME = re.compile(r"\d[T ]\d{1,2}:\d{2}")
 _normalize_datetime = datetime_normalizer()
 
@@ -109,7 +113,7 @@ def infer_dataset(name: str, columns: Sequence[str], rows: Iterable[Mapping[str,
         required = count > 0 and filled[column] == count
         aliases = () if column_key(column) == name_of_field else (column.strip(),)
         fields.append(Field(name_of_field, kind, required=required, aliases=aliases, formats=formats))
-        if required and count > 1 and kind not in (FieldType.BOOLEAN, FieldType.JSON) and _distinct(sampled):
+        if required and count > 1 and kind in _KEY_TYPES and _distinct(sampled):
             candidates.append((_key_rank(name_of_field, kind), name_of_field))
         if kind is FieldType.DATE and formats == ("%m/%d/%Y",):
             notes.append(f"field {name_of_field}: no day past 12 in the sample; read as month first (MM/DD/YYYY)")
