@@ -339,3 +339,56 @@ async def test_a_secured_api_with_keys_shows_what_each_key_may_see(
             assert await console.context.cookies() == []
             assert console.expected_problems("401", "403", "404") == []
             await console.context.close()
+
+
+#: Run in the console's page: its own modules, imported as the page imports them.
+PARSERS = """async () => {
+  const { EventStreamParser } = await import("/console/sse.js");
+  const headers = await import("/console/headers.js");
+  const events = [];
+  const parser = new EventStreamParser((event) => events.push(event));
+  const chunks = ["event: progress\\r", "\\ndata: {\\"a\\":1}\\r\\n\\r\\n: keepalive\\n\\n"];
+  for (const chunk of [...chunks, "data: x\\ndata:y\\n", "\\n"]) parser.push(chunk);
+  const dataset = {
+    fields: [
+      { name: "email", required: true, aliases: ["E-mail"] },
+      { name: "age", required: false, aliases: [] },
+      { name: "name", required: true, aliases: [] },
+    ],
+  };
+  return {
+    events,
+    ties: [headers.sniffDelimiter("a;b,c"), headers.sniffDelimiter("a|b\\tc"), headers.sniffDelimiter("abc")],
+    records: headers.csvRecords('a,"b\\r\\nc","d""e"\\r\\n\\r\\n1,2,3\\n4', ",", 10),
+    formats: ["x.CSV.gz", "x.jsonl", "x.json", "x.dat"].map(headers.formatOf),
+    first: headers.firstObject('[ {"a": "}{", "b": {"c": 1}}, {"cut'),
+    match: headers.matchColumns(dataset, [" e-MAIL ", "Email", "extra"]),
+  };
+}"""
+
+
+async def test_the_pages_own_parsers_read_events_headers_and_matches_like_the_server(
+    stack: Stack, browser: Browser, artifacts: Path
+) -> None:
+    async with served(app_of(stack)) as base_url:
+        console = await console_on(browser, base_url, artifacts)
+        await console.open()
+        result = await console.page.evaluate(PARSERS)
+        await console.context.close()
+    assert result["events"] == [
+        {"event": "progress", "data": '{"a":1}', "id": None},
+        {"event": "message", "data": "x\ny", "id": None},
+    ]
+    assert result["ties"] == [",", "\t", ","]  # ingestro.formats.csv_rows.DELIMITERS order breaks ties
+    assert result["records"] == [["a", "b\r\nc", 'd"e'], ["1", "2", "3"], ["4"]]
+    assert result["formats"] == ["csv", "ndjson", "json", None]
+    assert result["first"] == {"a": "}{", "b": {"c": 1}}
+    assert result["match"] == {
+        "matches": [
+            {"column": " e-MAIL ", "field": "email", "state": "matched"},
+            {"column": "Email", "field": "email", "state": "duplicate"},
+            {"column": "extra", "field": None, "state": "unknown"},
+        ],
+        "missing": ["name"],
+        "optional": ["age"],
+    }

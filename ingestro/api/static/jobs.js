@@ -92,7 +92,7 @@ export async function renderJob(main, signal, jobId) {
       fact("Throughput", seconds ? `${formatCount(Math.round(rows / seconds))} rows/s` : "–"),
       fact("Unknown columns", job.unknown_columns?.length ? job.unknown_columns.join(", ") : "none"),
       job.previously_ingested_as?.length
-        ? fact("Same file before", job.previously_ingested_as.map((id) => h("a", { href: `#/jobs/${id}` }, `${id} `)))
+        ? fact("Same file before", job.previously_ingested_as.map((id) => h("a", { href: `#/jobs/${encodeURIComponent(id)}` }, `${id} `)))
         : null,
     );
     fill(
