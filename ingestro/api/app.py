@@ -9,18 +9,22 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from ingestro.api.auth import Need, guarded
 from ingestro.api.body_deadlines import BodyDeadlines
+from ingestro.api.console import console_routes
 from ingestro.api.context import AppContext
 from ingestro.api.data import list_data
+from ingestro.api.dataset_inference import infer
 from ingestro.api.datasets import get_dataset, list_datasets, put_dataset
 from ingestro.api.dlq import list_dead_letters
+from ingestro.api.error_counts import error_counts
 from ingestro.api.job_events import job_events
 from ingestro.api.jobs import get_job, list_errors, list_jobs
 from ingestro.api.metrics import counting_refusals, metrics_endpoint
 from ingestro.api.openapi import openapi_endpoint
+from ingestro.api.operators import redrive_dead_letter, stream_backlog
 from ingestro.api.problems import EXCEPTION_HANDLERS, problem_response
 from ingestro.api.responses import JSON
 from ingestro.api.upload import upload
@@ -55,7 +59,8 @@ async def readyz(request: Request) -> Response:
 def create_app(settings: Settings, *, insecure: bool = False) -> Starlette:
     """The API, opening its Redis client and PostgreSQL pool on startup (neither needs to be up yet).
 
-    Every endpoint but health, readiness and metrics needs an API key, unless ``insecure``.
+    Every endpoint but health, readiness, metrics, the OpenAPI document and the web console's page and
+    files (which hold no data) needs an API key, unless ``insecure``.
     """
 
     @contextlib.asynccontextmanager
@@ -69,21 +74,26 @@ def create_app(settings: Settings, *, insecure: bool = False) -> Starlette:
             await pool.close()
             await redis.aclose()
 
-    routes = [
+    routes: list[BaseRoute] = [
         Route("/upload", guarded(counting_refusals(limiting_uploads(upload)), Need.UPLOAD), methods=["POST"]),
         Route("/jobs", guarded(list_jobs, Need.READ_JOBS), methods=["GET"]),
         Route("/jobs/{job_id}", guarded(get_job, Need.READ_JOBS), methods=["GET"]),
         Route("/jobs/{job_id}/errors", guarded(list_errors, Need.READ_JOBS), methods=["GET"]),
+        Route("/jobs/{job_id}/errors/counts", guarded(error_counts, Need.READ_JOBS), methods=["GET"]),
         Route("/jobs/{job_id}/events", guarded(job_events, Need.READ_JOBS), methods=["GET"]),
         Route("/data", guarded(list_data, Need.READ_DATA), methods=["GET"]),
         Route("/datasets", guarded(list_datasets, Need.READ_JOBS), methods=["GET"]),
+        Route("/datasets/infer", guarded(infer, Need.READ_JOBS), methods=["POST"]),
         Route("/datasets/{name}", guarded(get_dataset, Need.READ_JOBS), methods=["GET"]),
         Route("/datasets/{name}", guarded(put_dataset, Need.ADMIN), methods=["PUT"]),
         Route("/dlq", guarded(list_dead_letters, Need.ADMIN), methods=["GET"]),
+        Route("/dlq/{dlq_id}/redrive", guarded(redrive_dead_letter, Need.ADMIN), methods=["POST"]),
+        Route("/streams", guarded(stream_backlog, Need.ADMIN), methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics_endpoint(), methods=["GET"]),
         Route("/openapi.json", openapi_endpoint, methods=["GET"]),
+        *console_routes(),
     ]
     body_deadlines = Middleware(
         BodyDeadlines, idle_timeout_s=settings.body_idle_timeout_s, min_rate=settings.body_min_rate

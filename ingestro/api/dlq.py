@@ -1,4 +1,5 @@
-"""``GET /dlq``: dead-lettered entries, oldest first. Read-only: redrive and purge with ``ingestro dlq``."""
+"""``GET /dlq``: dead-lettered entries, oldest first. Redrive: ``POST /dlq/{id}/redrive`` (``ingestro.api.operators``)
+or ``ingestro dlq``; purge with ``ingestro dlq``."""
 
 from __future__ import annotations
 

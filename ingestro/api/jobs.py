@@ -36,7 +36,15 @@ _VISIBLE = "tenant = $2 AND ($3::text IS NULL OR uploaded_by = $3)"
 #: A cell starting with one of these is (or a spreadsheet may turn it into) a formula: OWASP's list.
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 ERRORS_CSV_HEADER = ("line", "field", "code", "message", "raw")
-_ERRORS_SQL = "SELECT line, errors, raw FROM validation_errors WHERE job_id = $1 AND line > $2 ORDER BY line LIMIT $3"
+#: $4, $5: only rows with an error of this field and/or code (NULL: any).
+_ERRORS_SQL = """
+SELECT line, errors, raw FROM validation_errors
+ WHERE job_id = $1 AND line > $2
+   AND (($4::text IS NULL AND $5::text IS NULL) OR EXISTS (
+        SELECT 1 FROM jsonb_array_elements(errors) AS error
+         WHERE ($4::text IS NULL OR error->>'field' = $4) AND ($5::text IS NULL OR error->>'code' = $5)))
+ ORDER BY line LIMIT $3
+"""
 _EXPORT_PAGE = 1000
 
 
@@ -147,16 +155,18 @@ async def list_errors(request: Request) -> Response:
     """The job's rejected rows in line order: line, every field error, and the raw row.
 
     ``?format=csv``: all of them at once as CSV, one line per field error (see ``error_cells``).
+    ``?field=`` and ``?code=``: only the rows with an error of that field and code (in CSV, only those errors).
     """
     context: AppContext = request.app.state.context
     job_id = _job_id(request)
+    only = (request.query_params.get("field"), request.query_params.get("code"))
     export = request.query_params.get("format", "json")
     if export not in ("json", "csv"):
         raise Problem(400, "Bad Request", "format must be json or csv")
     if export == "csv":
         await _require_job(context, request, job_id)
         return StreamingResponse(
-            _errors_csv(context, job_id),
+            _errors_csv(context, job_id, only),
             media_type="text/csv; charset=utf-8",
             headers={"Content-Disposition": f'attachment; filename="{job_id}-errors.csv"'},
         )
@@ -167,10 +177,15 @@ async def list_errors(request: Request) -> Response:
     except (ValueError, TypeError, IndexError):
         raise Problem(400, "Bad Request", "the cursor is not one this API gave out") from None
     await _require_job(context, request, job_id)
-    rows = await context.pool.fetch(_ERRORS_SQL, job_id, after_line, limit)
+    rows = await context.pool.fetch(_ERRORS_SQL, job_id, after_line, limit, *only)
     items = [dict(row) for row in rows]
     body, headers = page(request, items, limit, [rows[-1]["line"]] if rows else None)
     return JSON(body, headers=headers)
+
+
+def _matches(error: dict[str, Any], only: tuple[str | None, str | None]) -> bool:
+    field, code = only
+    return (field is None or error.get("field") == field) and (code is None or error.get("code") == code)
 
 
 def spreadsheet_safe(cell: str) -> str:
@@ -185,16 +200,19 @@ def error_cells(line: int, errors: list[dict[str, Any]], raw: Any) -> list[list[
     return [[spreadsheet_safe(cell) for cell in row] for row in rows or [[str(line), "", "", "", written]]]
 
 
-async def _errors_csv(context: AppContext, job_id: uuid.UUID) -> AsyncIterator[str]:
+async def _errors_csv(
+    context: AppContext, job_id: uuid.UUID, only: tuple[str | None, str | None]
+) -> AsyncIterator[str]:
     """The job's rejected rows as CSV, a page of rows at a time, never the whole set in memory."""
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(ERRORS_CSV_HEADER)
     after = 0
     while True:
-        rows = await context.pool.fetch(_ERRORS_SQL, job_id, after, _EXPORT_PAGE)
+        rows = await context.pool.fetch(_ERRORS_SQL, job_id, after, _EXPORT_PAGE, *only)
         for row in rows:
-            writer.writerows(error_cells(row["line"], row["errors"], row["raw"]))
+            errors = [error for error in row["errors"] if _matches(error, only)]
+            writer.writerows(error_cells(row["line"], errors or row["errors"], row["raw"]))
         yield out.getvalue()
         out.seek(0)
         out.truncate()

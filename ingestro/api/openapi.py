@@ -351,6 +351,95 @@ SPEC: dict[str, Any] = {
                     "statements": {"type": "array", "items": {"type": "string"}, "description": "the SQL run"},
                 },
             },
+            "Draft": {
+                "type": "object",
+                "required": ["name", "toml", "declaration", "candidate_keys", "columns", "rows_sampled", "notes"],
+                "properties": {
+                    "name": {"type": "string"},
+                    "toml": {"type": "string", "description": "the draft as TOML, what PUT /datasets/{name} takes"},
+                    "declaration": {"$ref": "#/components/schemas/Declaration"},
+                    "candidate_keys": {
+                        "type": "array",
+                        "items": {"type": "string"},
+                        "description": "fields present and distinct in every sampled row, likeliest first",
+                    },
+                    "columns": {"type": "array", "items": {"type": "string"}},
+                    "rows_sampled": {"type": "integer"},
+                    "rows_skipped": {"type": "integer", "description": "rows that did not parse (one cut short)"},
+                    "format": {"enum": ["csv", "json", "ndjson"]},
+                    "delimiter": _NULLABLE_STRING,
+                    "notes": {"type": "array", "items": {"type": "string"}},
+                },
+            },
+            "ErrorCounts": {
+                "type": "object",
+                "required": ["items"],
+                "properties": {
+                    "items": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "required": ["code", "field", "errors"],
+                            "properties": {
+                                "code": {"type": "string"},
+                                "field": _NULLABLE_STRING,
+                                "errors": {"type": "integer"},
+                            },
+                        },
+                    }
+                },
+            },
+            "Redriven": {
+                "type": "object",
+                "required": ["id", "stream", "redriven_as"],
+                "properties": {
+                    "id": {"type": "string"},
+                    "stream": {"type": "string", "description": "the source stream the entry was appended to"},
+                    "redriven_as": {"type": "string", "description": "its new entry id there"},
+                },
+            },
+            "StreamBacklog": {
+                "type": "object",
+                "required": ["streams"],
+                "properties": {
+                    "streams": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "required": ["stream", "length", "groups"],
+                            "properties": {
+                                "stream": {"type": "string"},
+                                "length": {"type": "integer"},
+                                "groups": {
+                                    "type": "array",
+                                    "items": {
+                                        "type": "object",
+                                        "required": [
+                                            "group",
+                                            "lag",
+                                            "pending",
+                                            "oldest_pending_idle_s",
+                                            "consumers",
+                                            "last_delivered_id",
+                                        ],
+                                        "properties": {
+                                            "group": {"type": "string"},
+                                            "lag": {
+                                                **_NULLABLE_INTEGER,
+                                                "description": "entries not yet delivered (null: Redis cannot tell)",
+                                            },
+                                            "pending": {"type": "integer"},
+                                            "oldest_pending_idle_s": {"type": "number"},
+                                            "consumers": {"type": "integer"},
+                                            "last_delivered_id": {"type": "string"},
+                                        },
+                                    },
+                                },
+                            },
+                        },
+                    }
+                },
+            },
             "DatasetList": {
                 "type": "object",
                 "required": ["items"],
@@ -404,6 +493,12 @@ SPEC: dict[str, Any] = {
                     _JOB_ID,
                     *_PAGING,
                     _query("format", "csv: every rejected row as a CSV download", {"enum": ["json", "csv"]}),
+                    _query("field", "only rows with an error of this field", {"type": "string"}),
+                    _query(
+                        "code",
+                        "only rows with an error of this code (with field: the same error); in CSV, only those errors",
+                        {"type": "string"},
+                    ),
                 ],
                 "responses": {
                     "200": {
@@ -415,6 +510,18 @@ SPEC: dict[str, Any] = {
                         },
                     },
                     "400": _problem("bad paging or format"),
+                    **_DENIED,
+                    "404": _problem("no such job (or another tenant's)"),
+                },
+            }
+        },
+        "/jobs/{job_id}/errors/counts": {
+            "get": {
+                "summary": "How many field errors a job's rejected rows have, by code and field",
+                "security": _SECURED,
+                "parameters": [_JOB_ID],
+                "responses": {
+                    "200": _json("ErrorCounts", "one item per code and field, most frequent first"),
                     **_DENIED,
                     "404": _problem("no such job (or another tenant's)"),
                 },
@@ -464,6 +571,44 @@ SPEC: dict[str, Any] = {
                 "responses": {"200": _json("DatasetList", "the datasets"), **_DENIED},
             }
         },
+        "/datasets/infer": {
+            "post": {
+                "summary": "A draft declaration (TOML and JSON) inferred from a sample of a file (any key)",
+                "description": (
+                    "Types (integer, number, boolean, date with its format, datetime, uuid, email, json, string),"
+                    " required (no empty value in the sample) and candidate keys, from the sample in the body:"
+                    " the start of a CSV, JSON array or NDJSON file, uncompressed. Reads and stores nothing;"
+                    " declare the reviewed draft with PUT /datasets/{name}."
+                ),
+                "security": _SECURED,
+                "parameters": [
+                    _query("name", "the dataset's name (default: from the file name)", {"type": "string"}),
+                    _query(
+                        "format",
+                        "the sample's format (default: from the file name or content type)",
+                        {"enum": ["csv", "json", "ndjson"]},
+                    ),
+                    _query("filename", "the file's name, telling the format and the default name", {"type": "string"}),
+                    _query("delimiter", "CSV delimiter (default: sniffed)", {"enum": [",", ";", "|", "\t"]}),
+                    _query("encoding", "a Python text codec (default UTF-8)", {"type": "string"}),
+                ],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        media_type: {"schema": {"type": "string", "format": "binary"}}
+                        for media_type in ("text/csv", "application/json", "application/x-ndjson", "text/plain")
+                    },
+                },
+                "responses": {
+                    "200": _json("Draft", "the draft"),
+                    "400": _problem("a bad option or an empty sample"),
+                    **_DENIED,
+                    "413": _problem("a sample larger than 1 MiB"),
+                    "415": _problem("a compressed sample, or no format told"),
+                    "422": _problem("a sample nothing can be inferred from"),
+                },
+            }
+        },
         "/datasets/{name}": {
             "get": {
                 "summary": "A dataset's latest declaration and its versions",
@@ -503,6 +648,33 @@ SPEC: dict[str, Any] = {
                     "200": {**_json("DeadLetterPage", "a page of dead letters"), "headers": _LINK},
                     "400": _problem("bad paging"),
                     **_DENIED,
+                },
+            }
+        },
+        "/dlq/{dlq_id}/redrive": {
+            "post": {
+                "summary": "Put a dead letter's entry back on its source stream, then delete it (admin keys)",
+                "security": _SECURED,
+                "parameters": [{"name": "dlq_id", "in": "path", "required": True, "schema": {"type": "string"}}],
+                "responses": {
+                    "200": _json("Redriven", "redriven"),
+                    **_DENIED,
+                    "404": _problem("no such dead letter"),
+                },
+            }
+        },
+        "/streams": {
+            "get": {
+                "summary": "Each stream's length and where each consumer group stands on it (admin keys)",
+                "security": _SECURED,
+                "responses": {"200": _json("StreamBacklog", "the streams"), **_DENIED},
+            }
+        },
+        "/": {
+            "get": {
+                "summary": "The web console (HTML; its scripts call this API with the key the user gives)",
+                "responses": {
+                    "200": {"description": "the page", "content": {"text/html": {"schema": {"type": "string"}}}}
                 },
             }
         },

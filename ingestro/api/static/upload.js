@@ -1,0 +1,173 @@
+// The Upload view: pick or drop files, see how each one's columns match the dataset, send them.
+
+import { getJson, uploadFile } from "./api.js";
+import { fill, formatBytes, h, notify, table } from "./dom.js";
+import { matchColumns, readHeader } from "./headers.js";
+
+/** Uploads sent at once (the API lets a key send 4 at once by default). */
+const AT_ONCE = 3;
+
+export async function renderUpload(main, signal) {
+  const picked = [];
+  const select = h("select", { id: "dataset", name: "dataset" });
+  const fileInput = h("input", {
+    id: "files",
+    type: "file",
+    multiple: true,
+    accept: ".csv,.tsv,.txt,.json,.ndjson,.jsonl,.gz",
+  });
+  const list = h("ol", { class: "files", "aria-label": "Files to upload" });
+  const send = h("button", { type: "button", class: "primary", disabled: true }, "Upload");
+  const drop = h(
+    "div",
+    { class: "drop", id: "drop" },
+    h("p", {}, "Drop CSV, JSON or NDJSON files here (gzip too), or "),
+    h("label", { for: "files", class: "button" }, "choose files"),
+    fileInput,
+  );
+  fill(
+    main,
+    h("h1", {}, "Upload files"),
+    h(
+      "div",
+      { class: "field" },
+      h("label", { for: "dataset" }, "Dataset"),
+      select,
+      h("p", { class: "hint", id: "dataset-hint" }, "Each file is checked against the dataset's latest version."),
+    ),
+    drop,
+    list,
+    h("div", { class: "actions" }, send),
+  );
+
+  let datasets = [];
+  try {
+    datasets = (await getJson("/datasets", { signal })).items;
+  } catch (error) {
+    if (signal.aborted) return;
+    notify(`Cannot list the datasets: ${error.message}`, "error");
+  }
+  fill(select, datasets.map((dataset) => h("option", { value: dataset.name }, dataset.name)));
+  if (datasets.some((dataset) => dataset.name === "contacts")) select.value = "contacts";
+  const current = () => datasets.find((dataset) => dataset.name === select.value);
+
+  function add(files) {
+    for (const file of files) {
+      const item = { file, header: null, status: h("p", { class: "file-status", role: "status" }, "Ready") };
+      item.progress = h("progress", { max: "100", value: "0", "aria-label": `Bytes of ${file.name} sent` });
+      item.match = h("div", { class: "match" }, "Reading the header…");
+      item.element = h(
+        "li",
+        { class: "file" },
+        h("div", { class: "file-title" }, h("strong", { class: "file-name" }, file.name), ` ${formatBytes(file.size)}`),
+        item.match,
+        item.progress,
+        item.status,
+      );
+      picked.push(item);
+      list.append(item.element);
+      readHeader(file)
+        .then((header) => {
+          item.header = header;
+          showMatch(item, current());
+        })
+        .catch((error) => fill(item.match, `Cannot read the file here: ${error.message}`));
+    }
+    send.disabled = picked.every((item) => item.sent);
+  }
+
+  fileInput.addEventListener("change", () => {
+    add([...fileInput.files]);
+    fileInput.value = "";
+  });
+  drop.addEventListener("dragover", (event) => {
+    event.preventDefault();
+    drop.classList.add("over");
+  });
+  drop.addEventListener("dragleave", () => drop.classList.remove("over"));
+  drop.addEventListener("drop", (event) => {
+    event.preventDefault();
+    drop.classList.remove("over");
+    add([...event.dataTransfer.files]);
+  });
+  select.addEventListener("change", () => picked.forEach((item) => item.header && showMatch(item, current())));
+
+  send.addEventListener("click", async () => {
+    send.disabled = true;
+    const waiting = picked.filter((item) => !item.sent);
+    waiting.forEach((item) => (item.sent = true));
+    const dataset = select.value;
+    const workers = Array.from({ length: AT_ONCE }, async () => {
+      while (waiting.length) await sendOne(waiting.shift(), dataset);
+    });
+    await Promise.all(workers);
+    notify("Every file was sent. Follow the jobs below or on the Jobs page.");
+  });
+}
+
+async function sendOne(item, dataset) {
+  fill(item.status, "Sending…");
+  try {
+    // A column mapping, once the API takes one, travels here with the dataset.
+    const job = await uploadFile(item.file, { dataset }, (sent, total) => {
+      const percent = total ? Math.round((100 * sent) / total) : 100;
+      item.progress.value = percent;
+      item.progress.setAttribute("aria-valuetext", `${percent}% sent`);
+    });
+    fill(
+      item.status,
+      "Sent: ",
+      h("a", { href: `#/jobs/${encodeURIComponent(job.job_id)}`, class: "job-link" }, `job ${job.job_id}`),
+      ` (${job.format}, dataset ${job.dataset} v${job.dataset_version})`,
+    );
+  } catch (error) {
+    item.element.classList.add("refused");
+    fill(item.status, h("span", { class: "error-text" }, `Refused: ${error.message}`));
+  }
+}
+
+/** The file's columns against the dataset's fields: matched, unknown, and the required fields missing. */
+function showMatch(item, dataset) {
+  const header = item.header;
+  if (header.unreadable) {
+    fill(item.match, h("p", { class: "hint" }, `Columns: ${header.unreadable}.`));
+    return;
+  }
+  if (!dataset) {
+    fill(item.match, h("p", { class: "hint" }, "Choose a dataset to see how the columns match."));
+    return;
+  }
+  const { matches, missing, optional } = matchColumns(dataset, header.columns);
+  const unknown = matches.filter((match) => match.state === "unknown").length;
+  const labels = { matched: "matched", unknown: unknownLabel(dataset), duplicate: "duplicate: names a field twice" };
+  const rows = matches.map(({ column, field, state }) => [
+    h("span", { class: "column-name" }, column),
+    field || "–",
+    h("span", { class: `badge match-${state}` }, labels[state]),
+  ]);
+  const summary = [`${matches.length - unknown} of ${matches.length} columns match dataset ${dataset.name}`];
+  if (header.delimiter) summary.push(`delimiter ${header.delimiter === "\t" ? "tab" : `"${header.delimiter}"`}`);
+  fill(
+    item.match,
+    h("p", { class: "match-summary" }, summary.join("; "), "."),
+    missing.length
+      ? h(
+          "p",
+          { class: "missing", role: "alert" },
+          `Missing required field${missing.length > 1 ? "s" : ""}: `,
+          missing.join(", "),
+          header.format === "csv" ? ". The job will fail: the header lacks them." : ". Rows without them are rejected.",
+        )
+      : h("p", { class: "all-required" }, "Every required field has a column."),
+    optional.length
+      ? h("p", { class: "optional-missing hint" }, `Optional fields without a column: ${optional.join(", ")}.`)
+      : null,
+    table(`Columns of ${item.file.name}`, ["Column in the file", "Field", "Match"], rows, { class: "columns" }),
+  );
+}
+
+function unknownLabel(dataset) {
+  if (dataset.unknown_columns === "keep") return "unknown: kept in extra_columns";
+  if (dataset.unknown_columns === "reject") return "unknown: refused";
+  return "unknown: ignored";
+}
