@@ -207,6 +207,38 @@ def test_redis_keeps_an_append_only_file() -> None:
     assert command[command.index("--appendonly") + 1] == "yes"
 
 
+#: A compose variable with a default (``${NAME:-default}``) or a required one (``${NAME:?message}``).
+_DEFAULTED = re.compile(r"\$\{(?P<name>[A-Z_][A-Z0-9_]*):-(?P<default>[^}]+)\}")
+_REQUIRED = re.compile(r"\$\{(?P<name>[A-Z_][A-Z0-9_]*):\?(?P<message>[^}]+)\}")
+
+
+def test_redis_refuses_writes_when_full_under_a_configurable_maxmemory() -> None:
+    command = SERVICES["redis"]["command"]
+    assert command[command.index("--maxmemory-policy") + 1] == "noeviction"
+    # noeviction means nothing without maxmemory: Redis would grow until the kernel kills it.
+    assert "--maxmemory" in command, "maxmemory-policy applies only under a maxmemory"
+    maxmemory = _DEFAULTED.fullmatch(command[command.index("--maxmemory") + 1])
+    assert maxmemory, "the operator sizes maxmemory with a variable (with a default)"
+    assert re.fullmatch(r"[1-9][0-9]*(?:[kmg]b?)?", maxmemory["default"], re.IGNORECASE), "a size Redis reads"
+    assert maxmemory["name"] in (OPS / "README.md").read_text(), "ops/README.md says how to size it"
+
+
+def test_only_loopback_publishes_a_port() -> None:
+    published = [(name, str(port)) for name, service in SERVICES.items() for port in service.get("ports", [])]
+    assert {name for name, _ in published} >= {"api", "prometheus", "grafana"}
+    for name, port in published:
+        assert port.startswith("127.0.0.1:"), f"{name} publishes {port} on every interface"
+
+
+def test_grafana_has_no_default_admin_password() -> None:
+    password = environment_of(SERVICES["grafana"])["GF_SECURITY_ADMIN_PASSWORD"]
+    required = _REQUIRED.fullmatch(password)
+    assert required, f"compose must refuse to start without a password, not fall back to one: {password}"
+    assert required["name"] in (OPS / "README.md").read_text()
+    for ignore in (".gitignore", ".dockerignore"):
+        assert ".env" in (ROOT / ignore).read_text().split(), f"{ignore}: compose's .env holds the passwords"
+
+
 # ------------------------------------------------------------ Prometheus, Grafana
 
 
