@@ -21,6 +21,7 @@ import yaml
 from prometheus_client.metrics import MetricWrapperBase
 
 from ingestro import metrics
+from ingestro.api.metrics import SERVER_FAILURES
 from ingestro.cli.main import build_parser
 from ingestro.config import ENVIRONMENT, Settings
 from ingestro.streams.collector import STREAMS, SharedStateCollector
@@ -102,6 +103,39 @@ def test_every_queried_metric_is_one_the_code_exports(source: str) -> None:
     for expr in exprs:
         for label, _op, value in _NAME_MATCHER.findall(expr):
             assert value in (STREAMS if label == "stream" else GROUP_STREAMS), (label, value, expr)
+
+
+def alert(name: str) -> dict[str, Any]:
+    [rule] = [rule for group in load_yaml(ALERTS)["groups"] for rule in group["rules"] if rule.get("alert") == name]
+    return dict(rule)
+
+
+def test_the_upload_failure_alert_counts_server_failures_only() -> None:
+    [matcher] = re.findall(r'ingestro_uploads_total\{outcome=~"([^"]*)"\}', alert("IngestroUploadsFailing")["expr"])
+    assert set(matcher.split("|")) == set(SERVER_FAILURES), "the 5xx outcomes, no client refusal"
+
+
+_ABSENT = re.compile(r"absent\(up\{([^}]*)\}\)")
+
+
+def test_a_service_whose_last_process_died_is_alerted_on() -> None:
+    # up == 0 needs a target; a service with no replica left has none in DNS service discovery.
+    expected: set[frozenset[tuple[str, str]]] = set()
+    for job in load_yaml(PROMETHEUS)["scrape_configs"]:
+        if not job["job_name"].startswith("ingestro-"):
+            continue
+        per_service = any(r.get("target_label") == "service" for r in job.get("relabel_configs", []))
+        for name in (n for sd in job["dns_sd_configs"] for n in sd["names"]):
+            labels = {("job", job["job_name"])} | ({("service", name)} if per_service else set())
+            expected.add(frozenset(labels))
+    rule = alert("IngestroServiceAbsent")
+    found = {
+        frozenset((label, value) for label, _, value in re.findall(r'(\w+)\s*(=)\s*"([^"]*)"', matchers))
+        for matchers in _ABSENT.findall(rule["expr"])
+    }
+    assert found == expected
+    assert rule["labels"]["severity"] == "page"
+    assert rule["for"] == alert("IngestroProcessDown")["for"]
 
 
 def test_the_dashboard_shows_what_operators_watch() -> None:
