@@ -309,9 +309,75 @@ def test_grafana_provisions_the_prometheus_datasource_and_the_dashboards() -> No
     assert datasource["url"] == "http://prometheus:9090" and "prometheus" in SERVICES
     [provider] = load_yaml(provisioning / "dashboards" / "ingestro.yml")["providers"]
     assert provider["options"]["path"] == mounted("grafana", DASHBOARD.parent)
+    # The dashboard's datasource variable starts on the provisioned one: by name here (its value is the
+    # import's input, which provisioning leaves unresolved), by uid after an import.
+    [variable] = [v for v in variables() if v["type"] == "datasource"]
+    assert variable["query"] == datasource["type"] and variable["current"]["text"] == datasource["name"]
+    assert datasource["isDefault"] is True, "and Grafana falls back to the default one"
+
+
+# ------------------------------------------------------------------ the dashboard
+
+DATASOURCE_VARIABLE = {"type": "prometheus", "uid": "${datasource}"}
+
+
+def variables() -> list[dict[str, Any]]:
+    return list(json.loads(DASHBOARD.read_text())["templating"]["list"])
+
+
+def test_the_dashboard_imports_into_any_grafana_without_edits() -> None:
     dashboard = json.loads(DASHBOARD.read_text())
-    uids = {t["datasource"]["uid"] for p in dashboard["panels"] for t in p.get("targets", [])}
-    assert uids == {datasource["uid"]}
+    [source] = dashboard["__inputs"]
+    assert (source["type"], source["pluginId"]) == ("datasource", "prometheus")
+    assert {("datasource", "prometheus"), ("grafana", "grafana")} <= {
+        (r["type"], r["id"]) for r in dashboard["__requires"]
+    }
+    by_name = {variable["name"]: variable for variable in variables()}
+    # The import asks for a Prometheus and the datasource variable starts on the one chosen.
+    assert by_name["datasource"]["type"] == "datasource" and by_name["datasource"]["query"] == "prometheus"
+    assert by_name["datasource"]["current"]["value"] == f"${{{source['name']}}}"
+    # Every panel and every query reads from that variable: no uid of one particular Grafana.
+    for panel in dashboard["panels"]:
+        if panel["type"] != "row":
+            assert panel["datasource"] == DATASOURCE_VARIABLE, panel["title"]
+        for target in panel.get("targets", []):
+            assert target["datasource"] == DATASOURCE_VARIABLE, panel["title"]
+    for variable in variables():
+        if variable["type"] == "query":
+            assert variable["datasource"] == DATASOURCE_VARIABLE, variable["name"]
+    uids = re.findall(r'"uid":\s*"([^"]*)"', DASHBOARD.read_text())
+    assert set(uids) == {dashboard["uid"], "${datasource}"}
+
+
+_GROUPING_BY = re.compile(r"\bby\s*\(([^)]*)\)")
+_SELECTOR = re.compile(r"\b(ingestro_\w+|up)\b(\{[^}]*\})?")
+
+
+def test_the_panels_per_group_or_per_service_follow_the_group_and_job_variables() -> None:
+    by_name = {variable["name"]: variable for variable in variables()}
+    label_values = re.compile(r"label_values\((\w+)(\{[^}]*\})?,\s*(\w+)\)")
+    for name in ("group", "job"):
+        variable = by_name[name]
+        assert variable["type"] == "query" and variable["multi"] and variable["includeAll"], name
+        query = label_values.fullmatch(variable["query"])
+        assert query, variable["query"]
+        metric, _, label = query.groups()
+        assert label == name and metric in exported_series() | PROMETHEUS_SERIES
+    jobs = [job["job_name"] for job in load_yaml(PROMETHEUS)["scrape_configs"]]
+    assert [job for job in jobs if re.fullmatch(by_name["job"]["allValue"], job)] == [
+        job for job in jobs if job.startswith("ingestro-")
+    ]
+    scoped = {"group": 0, "job": 0}
+    for expr in dashboard_exprs():
+        grouped = {label.strip() for clause in _GROUPING_BY.findall(expr) for label in clause.split(",")}
+        for name, series in (("group", "ingestro_"), ("job", "up")):
+            if name not in grouped:
+                continue
+            for metric, matchers in _SELECTOR.findall(expr):
+                if metric.startswith(series):
+                    assert f'{name}=~"${name}"' in matchers, f"{expr} shows every {name}, not the chosen ones"
+                    scoped[name] += 1
+    assert scoped["group"] >= 8 and scoped["job"] >= 1
 
 
 # ------------------------------------------------------------------- Dockerfile
