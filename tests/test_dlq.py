@@ -9,6 +9,7 @@ import sys
 from typing import Any
 
 import orjson
+import pytest
 import redis.asyncio as aioredis
 
 from ingestro.cli import dlq as dlq_command
@@ -76,6 +77,7 @@ async def dead_letter(redis: aioredis.Redis, one: DeadLetter) -> str:
 # --------------------------------------------------------------------- end to end
 
 
+@pytest.mark.slow
 async def test_a_batch_the_database_refuses_is_dead_lettered_the_rest_completes_and_redrive_finishes_the_job(
     stack_factory: StackFactory,
 ) -> None:
@@ -226,6 +228,7 @@ def test_the_dlq_command_says_what_it_takes() -> None:
     assert dlq_command.usage_error("list", "1-0", False) == "list takes no ID and no --all"
 
 
+@pytest.mark.slow
 async def test_redrive_all_redrives_every_dead_letter_however_many_pages(stack: Stack) -> None:
     for seq in range(250):
         await dead_letter(stack.redis, letter(seq=seq))

@@ -10,10 +10,14 @@ import asyncio
 import io
 import time
 
+import pytest
+
 from ingestro.devtools.samples import write_sample
 from ingestro.devtools.servers import PostgresServer
 from ingestro.streams.names import DLQ_STREAM, GROUP_STREAMS, failures_key
 from tests.stack import StackFactory
+
+pytestmark = [pytest.mark.system, pytest.mark.slow]
 
 OUTAGE_S = 10
 
