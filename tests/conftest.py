@@ -13,6 +13,9 @@ from ingestro.database.schema import prepare_database
 from ingestro.devtools.servers import PostgresServer, RedisServer
 from tests.stack import Stack, StackFactory
 
+# pure / server / system / slow, assigned from the fixtures each test uses (tests/markers.py).
+pytest_plugins = ["tests.markers"]
+
 
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:

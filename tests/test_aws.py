@@ -222,4 +222,5 @@ def test_only_the_main_branch_may_assume_the_deploy_role() -> None:
     assert '"repo:${var.github_repository}:ref:refs/heads/main"' in (AWS / "github.tf").read_text()
     # A job naming a GitHub environment would present `environment:NAME` instead, and be refused.
     assert not any("environment" in job for job in WORKFLOW_JOBS.values())
-    assert WORKFLOW[True]["push"] is None
+    # A push to main runs the workflow, so the deploying jobs' token says ref:refs/heads/main.
+    assert "main" in WORKFLOW[True]["push"]["branches"]

@@ -7,6 +7,9 @@ import sys
 from pathlib import Path
 
 import orjson
+import pytest
+
+pytestmark = [pytest.mark.system, pytest.mark.slow]
 
 REQUIRED_KEYS = {
     "rows",

@@ -74,6 +74,7 @@ def record_of(header: list[str], dataset: Dataset, cells: list[str]) -> dict[str
     return record
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("unknown_columns", ["ignore", "keep"])
 @pytest.mark.parametrize("header", HEADERS)
 @settings(max_examples=150, deadline=None)

@@ -15,6 +15,8 @@ import pytest
 
 from tests import chaos
 
+pytestmark = [pytest.mark.system, pytest.mark.slow]
+
 
 @pytest.mark.timeout(300)
 async def test_kills_and_server_restarts_during_an_ingestion_change_nothing_in_the_end_state() -> None:

@@ -1,16 +1,20 @@
 """The GitHub Actions workflow: what it promises, checked without GitHub, and linted by actionlint.
 
-- Every push and pull request runs ``make test``, the same entry point as a laptop and .ci/run.
+- Every pull request and every push to main runs ``make test``, the same entry point as a laptop, once per
+  commit, on every Python version pyproject.toml allows, with pip's cache; a pull request builds the image.
 - Only a push to main deploys, only after the tests pass: image, then migrations, then services.
-- AWS credentials come from OIDC (a role to assume); no key is stored anywhere.
+- AWS credentials come from OIDC (a role to assume); no key is stored anywhere, and the jobs that can get
+  them run actions pinned by commit SHA.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -43,17 +47,65 @@ def steps_using(action: str, job: str | None = None) -> list[tuple[str, dict[str
     ]
 
 
-def test_every_push_and_pull_request_runs_make_test() -> None:
+def test_every_pull_request_and_push_to_main_runs_make_test_once() -> None:
     # PyYAML reads the key `on` as True (YAML 1.1).
     assert set(DOC[True]) == {"push", "pull_request"}
-    assert DOC[True]["push"] is None, "every branch is tested"
-    runs = [step.get("run") for step in JOBS["test"]["steps"]]
-    assert "make test" in runs
+    # A push of a pull request's branch would test the same commit a second time.
+    assert DOC[True]["push"] == {"branches": ["main"]}
+    assert DOC[True]["pull_request"] is None, "every pull request, whatever its base"
+    runs = [str(step.get("run", "")) for step in JOBS["test"]["steps"]]
+    assert any(run.split()[:2] == ["make", "test"] for run in runs)
     assert "if" not in JOBS["test"]
 
 
+def supported_pythons() -> list[str]:
+    """Every Python minor version from pyproject's requires-python floor up to 3.13 (the newest we test)."""
+    requires = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["requires-python"]
+    match = re.fullmatch(r">=\s*3\.(\d+)", requires)
+    assert match, f"requires-python {requires!r}: update this test to its form"
+    return [f"3.{minor}" for minor in range(int(match[1]), 14)]
+
+
+def test_the_tests_run_on_every_python_pyproject_allows_with_pips_cache() -> None:
+    matrix = JOBS["test"]["strategy"]["matrix"]
+    assert [str(version) for version in matrix["python"]] == supported_pythons()
+    [(_, setup)] = steps_using("actions/setup-python", "test")
+    assert setup["with"]["python-version"] == "${{ matrix.python }}"
+    assert setup["with"]["cache"] == "pip"
+    assert setup["with"]["cache-dependency-path"] == "pyproject.toml", "the cache follows the dependencies"
+    # make test builds .venv with that Python, not whatever python3 is first on PATH.
+    [make] = [str(step["run"]) for step in JOBS["test"]["steps"] if str(step.get("run", "")).startswith("make")]
+    assert f'PYTHON="${{{{ steps.{setup["id"]}.outputs.python-path }}}}"' in make
+
+
+def test_a_pull_request_builds_the_image_without_pushing_it() -> None:
+    [build] = [name for name, job in JOBS.items() if job.get("if") == "github.event_name == 'pull_request'"]
+    runs = " ".join(str(step.get("run", "")) for step in JOBS[build]["steps"])
+    assert "docker build" in runs and "docker push" not in runs
+    assert "permissions" not in JOBS[build], "the default, read-only token: nothing to push with"
+    assert not steps_using("aws-actions/configure-aws-credentials", build)
+
+
+def test_actions_that_can_get_aws_credentials_are_pinned_by_commit() -> None:
+    lines = WORKFLOW.read_text().splitlines()
+    privileged = [name for name, job in JOBS.items() if job.get("permissions", {}).get("id-token") == "write"]
+    assert set(privileged) == {"image", "migrate", "rollout"}
+    for job in privileged:
+        for step in JOBS[job]["steps"]:
+            if "uses" not in step:
+                continue
+            action, _, ref = str(step["uses"]).partition("@")
+            assert re.fullmatch(r"[0-9a-f]{40}", ref), f"{job}: {step['uses']} is a tag a push can move"
+            # The tag the commit was, for a reader and for update tools.
+            [line] = {line for line in lines if f"uses: {step['uses']}" in line}
+            assert re.search(rf"@{ref} # v\d+\.\d+\.\d+$", line), line
+            # The same action at the same commit everywhere, so one update moves them all.
+            refs = {str(s["uses"]) for _, s in steps_using(action)}
+            assert refs == {step["uses"]}, refs
+
+
 def test_only_main_deploys_and_only_after_the_tests_pass() -> None:
-    deploying = {name for name in JOBS if name != "test"}
+    deploying = {name for name in JOBS if name not in ("test", "build")}
     assert deploying == {"image", "migrate", "rollout"}
     assert JOBS["image"]["if"] == MAIN_PUSH
     for name in deploying:

@@ -21,6 +21,7 @@ import yaml
 from prometheus_client.metrics import MetricWrapperBase
 
 from ingestro import metrics
+from ingestro.api.metrics import SERVER_FAILURES
 from ingestro.cli.main import build_parser
 from ingestro.config import ENVIRONMENT, Settings
 from ingestro.services.consumer_groups import CONSUMER_NAMES, GROUP_STREAMS
@@ -102,6 +103,39 @@ def test_every_queried_metric_is_one_the_code_exports(source: str) -> None:
     for expr in exprs:
         for label, _op, value in _NAME_MATCHER.findall(expr):
             assert value in (streams_read(GROUP_STREAMS) if label == "stream" else GROUP_STREAMS), (label, value, expr)
+
+
+def alert(name: str) -> dict[str, Any]:
+    [rule] = [rule for group in load_yaml(ALERTS)["groups"] for rule in group["rules"] if rule.get("alert") == name]
+    return dict(rule)
+
+
+def test_the_upload_failure_alert_counts_server_failures_only() -> None:
+    [matcher] = re.findall(r'ingestro_uploads_total\{outcome=~"([^"]*)"\}', alert("IngestroUploadsFailing")["expr"])
+    assert set(matcher.split("|")) == set(SERVER_FAILURES), "the 5xx outcomes, no client refusal"
+
+
+_ABSENT = re.compile(r"absent\(up\{([^}]*)\}\)")
+
+
+def test_a_service_whose_last_process_died_is_alerted_on() -> None:
+    # up == 0 needs a target; a service with no replica left has none in DNS service discovery.
+    expected: set[frozenset[tuple[str, str]]] = set()
+    for job in load_yaml(PROMETHEUS)["scrape_configs"]:
+        if not job["job_name"].startswith("ingestro-"):
+            continue
+        per_service = any(r.get("target_label") == "service" for r in job.get("relabel_configs", []))
+        for name in (n for sd in job["dns_sd_configs"] for n in sd["names"]):
+            labels = {("job", job["job_name"])} | ({("service", name)} if per_service else set())
+            expected.add(frozenset(labels))
+    rule = alert("IngestroServiceAbsent")
+    found = {
+        frozenset((label, value) for label, _, value in re.findall(r'(\w+)\s*(=)\s*"([^"]*)"', matchers))
+        for matchers in _ABSENT.findall(rule["expr"])
+    }
+    assert found == expected
+    assert rule["labels"]["severity"] == "page"
+    assert rule["for"] == alert("IngestroProcessDown")["for"]
 
 
 def test_the_dashboard_shows_what_operators_watch() -> None:
@@ -207,6 +241,38 @@ def test_redis_keeps_an_append_only_file() -> None:
     assert command[command.index("--appendonly") + 1] == "yes"
 
 
+#: A compose variable with a default (``${NAME:-default}``) or a required one (``${NAME:?message}``).
+_DEFAULTED = re.compile(r"\$\{(?P<name>[A-Z_][A-Z0-9_]*):-(?P<default>[^}]+)\}")
+_REQUIRED = re.compile(r"\$\{(?P<name>[A-Z_][A-Z0-9_]*):\?(?P<message>[^}]+)\}")
+
+
+def test_redis_refuses_writes_when_full_under_a_configurable_maxmemory() -> None:
+    command = SERVICES["redis"]["command"]
+    assert command[command.index("--maxmemory-policy") + 1] == "noeviction"
+    # noeviction means nothing without maxmemory: Redis would grow until the kernel kills it.
+    assert "--maxmemory" in command, "maxmemory-policy applies only under a maxmemory"
+    maxmemory = _DEFAULTED.fullmatch(command[command.index("--maxmemory") + 1])
+    assert maxmemory, "the operator sizes maxmemory with a variable (with a default)"
+    assert re.fullmatch(r"[1-9][0-9]*(?:[kmg]b?)?", maxmemory["default"], re.IGNORECASE), "a size Redis reads"
+    assert maxmemory["name"] in (OPS / "README.md").read_text(), "ops/README.md says how to size it"
+
+
+def test_only_loopback_publishes_a_port() -> None:
+    published = [(name, str(port)) for name, service in SERVICES.items() for port in service.get("ports", [])]
+    assert {name for name, _ in published} >= {"api", "prometheus", "grafana"}
+    for name, port in published:
+        assert port.startswith("127.0.0.1:"), f"{name} publishes {port} on every interface"
+
+
+def test_grafana_has_no_default_admin_password() -> None:
+    password = environment_of(SERVICES["grafana"])["GF_SECURITY_ADMIN_PASSWORD"]
+    required = _REQUIRED.fullmatch(password)
+    assert required, f"compose must refuse to start without a password, not fall back to one: {password}"
+    assert required["name"] in (OPS / "README.md").read_text()
+    for ignore in (".gitignore", ".dockerignore"):
+        assert ".env" in (ROOT / ignore).read_text().split(), f"{ignore}: compose's .env holds the passwords"
+
+
 # ------------------------------------------------------------ Prometheus, Grafana
 
 
@@ -243,9 +309,75 @@ def test_grafana_provisions_the_prometheus_datasource_and_the_dashboards() -> No
     assert datasource["url"] == "http://prometheus:9090" and "prometheus" in SERVICES
     [provider] = load_yaml(provisioning / "dashboards" / "ingestro.yml")["providers"]
     assert provider["options"]["path"] == mounted("grafana", DASHBOARD.parent)
+    # The dashboard's datasource variable starts on the provisioned one: by name here (its value is the
+    # import's input, which provisioning leaves unresolved), by uid after an import.
+    [variable] = [v for v in variables() if v["type"] == "datasource"]
+    assert variable["query"] == datasource["type"] and variable["current"]["text"] == datasource["name"]
+    assert datasource["isDefault"] is True, "and Grafana falls back to the default one"
+
+
+# ------------------------------------------------------------------ the dashboard
+
+DATASOURCE_VARIABLE = {"type": "prometheus", "uid": "${datasource}"}
+
+
+def variables() -> list[dict[str, Any]]:
+    return list(json.loads(DASHBOARD.read_text())["templating"]["list"])
+
+
+def test_the_dashboard_imports_into_any_grafana_without_edits() -> None:
     dashboard = json.loads(DASHBOARD.read_text())
-    uids = {t["datasource"]["uid"] for p in dashboard["panels"] for t in p.get("targets", [])}
-    assert uids == {datasource["uid"]}
+    [source] = dashboard["__inputs"]
+    assert (source["type"], source["pluginId"]) == ("datasource", "prometheus")
+    assert {("datasource", "prometheus"), ("grafana", "grafana")} <= {
+        (r["type"], r["id"]) for r in dashboard["__requires"]
+    }
+    by_name = {variable["name"]: variable for variable in variables()}
+    # The import asks for a Prometheus and the datasource variable starts on the one chosen.
+    assert by_name["datasource"]["type"] == "datasource" and by_name["datasource"]["query"] == "prometheus"
+    assert by_name["datasource"]["current"]["value"] == f"${{{source['name']}}}"
+    # Every panel and every query reads from that variable: no uid of one particular Grafana.
+    for panel in dashboard["panels"]:
+        if panel["type"] != "row":
+            assert panel["datasource"] == DATASOURCE_VARIABLE, panel["title"]
+        for target in panel.get("targets", []):
+            assert target["datasource"] == DATASOURCE_VARIABLE, panel["title"]
+    for variable in variables():
+        if variable["type"] == "query":
+            assert variable["datasource"] == DATASOURCE_VARIABLE, variable["name"]
+    uids = re.findall(r'"uid":\s*"([^"]*)"', DASHBOARD.read_text())
+    assert set(uids) == {dashboard["uid"], "${datasource}"}
+
+
+_GROUPING_BY = re.compile(r"\bby\s*\(([^)]*)\)")
+_SELECTOR = re.compile(r"\b(ingestro_\w+|up)\b(\{[^}]*\})?")
+
+
+def test_the_panels_per_group_or_per_service_follow_the_group_and_job_variables() -> None:
+    by_name = {variable["name"]: variable for variable in variables()}
+    label_values = re.compile(r"label_values\((\w+)(\{[^}]*\})?,\s*(\w+)\)")
+    for name in ("group", "job"):
+        variable = by_name[name]
+        assert variable["type"] == "query" and variable["multi"] and variable["includeAll"], name
+        query = label_values.fullmatch(variable["query"])
+        assert query, variable["query"]
+        metric, _, label = query.groups()
+        assert label == name and metric in exported_series() | PROMETHEUS_SERIES
+    jobs = [job["job_name"] for job in load_yaml(PROMETHEUS)["scrape_configs"]]
+    assert [job for job in jobs if re.fullmatch(by_name["job"]["allValue"], job)] == [
+        job for job in jobs if job.startswith("ingestro-")
+    ]
+    scoped = {"group": 0, "job": 0}
+    for expr in dashboard_exprs():
+        grouped = {label.strip() for clause in _GROUPING_BY.findall(expr) for label in clause.split(",")}
+        for name, series in (("group", "ingestro_"), ("job", "up")):
+            if name not in grouped:
+                continue
+            for metric, matchers in _SELECTOR.findall(expr):
+                if metric.startswith(series):
+                    assert f'{name}=~"${name}"' in matchers, f"{expr} shows every {name}, not the chosen ones"
+                    scoped[name] += 1
+    assert scoped["group"] >= 8 and scoped["job"] >= 1
 
 
 # ------------------------------------------------------------------- Dockerfile

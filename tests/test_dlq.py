@@ -9,6 +9,7 @@ import sys
 from typing import Any
 
 import orjson
+import pytest
 import redis.asyncio as aioredis
 
 from ingestro.cli import dlq as dlq_command
@@ -76,6 +77,7 @@ async def dead_letter(redis: aioredis.Redis, one: DeadLetter) -> str:
 # --------------------------------------------------------------------- end to end
 
 
+@pytest.mark.slow
 async def test_a_batch_the_database_refuses_is_dead_lettered_the_rest_completes_and_redrive_finishes_the_job(
     stack_factory: StackFactory,
 ) -> None:
@@ -218,6 +220,7 @@ async def test_list_show_and_purge(stack: Stack) -> None:
     assert await stack.redis.xlen(DLQ_STREAM) == 0
 
 
+@pytest.mark.slow
 async def test_redrive_all_redrives_every_dead_letter_however_many_pages(stack: Stack) -> None:
     for seq in range(250):
         await dead_letter(stack.redis, letter(seq=seq))

@@ -20,6 +20,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
+from ingestro.api.metrics import SERVER_FAILURES, _refusal
+from ingestro.api.problems import Problem
 from ingestro.devtools.samples import write_sample
 from ingestro.devtools.servers import free_port
 from ingestro.services.consumer_groups import GROUP_STREAMS
@@ -33,6 +35,7 @@ from ingestro.streams.names import (
     REJECTED_STREAM,
 )
 from tests.stack import Stack
+from tests.test_api import CSV
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
@@ -134,6 +137,25 @@ async def test_refused_uploads_are_counted_by_why(
     response = await stack.client.post("/upload", content=content, headers=headers, params=params)
     assert response.status_code == status
     assert counter("ingestro_uploads_total", outcome=outcome, format=file_format) == before + 1
+
+
+async def test_an_idempotency_conflict_is_a_refusal_not_a_server_failure(stack: Stack) -> None:
+    failures = [counter("ingestro_uploads_total", outcome=o, format="csv") for o in SERVER_FAILURES]
+    reused = counter("ingestro_uploads_total", outcome="key_reused", format="csv")
+    headers = {"content-type": "text/csv", "idempotency-key": "k"}
+    assert (await stack.client.post("/upload", content=CSV, headers=headers)).status_code == 202
+    assert (await stack.client.post("/upload", content=CSV + b"\n", headers=headers)).status_code == 422
+    assert counter("ingestro_uploads_total", outcome="key_reused", format="csv") == reused + 1
+    assert [counter("ingestro_uploads_total", outcome=o, format="csv") for o in SERVER_FAILURES] == failures
+
+
+def test_only_5xx_count_as_server_failures() -> None:
+    for status in range(400, 500):
+        assert _refusal(Problem(status, "", "")) not in SERVER_FAILURES, status
+    for status in (500, 502, 503, 504):
+        assert _refusal(Problem(status, "", "")) in SERVER_FAILURES, status
+    assert _refusal(ConnectionError("redis is gone")) == "unavailable"
+    assert _refusal(ValueError("a bug")) == "error"
 
 
 async def test_the_backlog_shows_lag_pending_and_idle_and_omits_a_lag_redis_cannot_tell(stack: Stack) -> None:

@@ -10,11 +10,15 @@ import asyncio
 import io
 import time
 
+import pytest
+
 from ingestro.devtools.samples import write_sample
 from ingestro.devtools.servers import PostgresServer
 from ingestro.services.consumer_groups import GROUP_STREAMS
 from ingestro.streams.names import DLQ_STREAM, failures_key
 from tests.stack import StackFactory
+
+pytestmark = [pytest.mark.system, pytest.mark.slow]
 
 OUTAGE_S = 10
 

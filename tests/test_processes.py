@@ -18,6 +18,8 @@ from ingestro.devtools.samples import write_sample_file
 from ingestro.devtools.servers import RedisServer, free_port
 from ingestro.services.consumer_groups import CONSUMER_NAMES
 
+pytestmark = [pytest.mark.system, pytest.mark.slow]
+
 COMMAND = [sys.executable, "-m", "ingestro"]
 
 

@@ -17,6 +17,7 @@ import csv
 import io
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -59,6 +60,7 @@ def write_csv(rows: list[tuple[str, str, str]], delimiter: str) -> tuple[str, li
     return out.getvalue(), starts
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(rows=ROWS, delimiter=st.sampled_from(DELIMITERS))
 def test_any_row_csv_writer_writes_parses_back_to_the_normalized_values(
@@ -124,6 +126,7 @@ FUZZED = st.one_of(
 )
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(case=FUZZED)
 def test_random_and_mutated_files_end_in_rows_rejections_or_a_reason_never_an_exception(

@@ -30,6 +30,7 @@ def reparser(stack: Stack, batch_size: int | None = None) -> Reparser:
     )
 
 
+@pytest.mark.slow
 async def test_reparse_regenerates_trimmed_events_so_that_replay_rebuilds_everything(stack: Stack) -> None:
     stack.start_consumers()
     jobs = [await stack.ingest(distinct_rows(250, "a")), await stack.ingest(BROKEN)]

@@ -84,6 +84,7 @@ async def ingest_all(stack: Stack, *contents: bytes) -> list[dict[str, Any]]:
     return [await stack.ingest(content) for content in contents]
 
 
+@pytest.mark.slow
 async def test_rebuilt_tables_equal_the_live_ones_row_for_row(stack: Stack) -> None:
     first, _ = sample(350, seed=1, duplicate_rate=0)
     second, _ = sample(250, seed=2, duplicate_rate=0)
@@ -139,6 +140,7 @@ class SlowDataProjection(DataProjection):
         return await super().apply_all(events)
 
 
+@pytest.mark.slow
 async def test_replay_while_uploads_continue_loses_nothing(stack: Stack) -> None:
     stack.start_consumers()
     await ingest_all(stack, *(distinct_rows(300, f"before{n}") for n in range(3)))

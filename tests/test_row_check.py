@@ -87,6 +87,7 @@ def alone(name: str, raw: Any) -> tuple[Any, list[tuple[str | None, str, str]]]:
     return checked.values.get(name), errors
 
 
+@pytest.mark.slow
 @settings(max_examples=500)
 @given(st.fixed_dictionaries({}, optional={field["name"]: RAW for field in FIELDS}))
 def test_a_row_is_checked_field_by_field_as_each_field_alone(record: dict[str, Any]) -> None:

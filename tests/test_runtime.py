@@ -198,6 +198,7 @@ async def test_an_outage_is_retried_in_place_without_counting_deliveries(redis: 
     assert await redis.hlen(failures_key(GROUP)) == 0
 
 
+@pytest.mark.server  # starts a redis-server of its own
 async def test_a_consumer_rides_out_a_redis_restart(tmp_path: Path) -> None:
     with RedisServer(tmp_path) as server:
         client = aioredis.Redis.from_url(server.url, socket_timeout=5)
@@ -276,6 +277,7 @@ async def test_a_handler_running_longer_than_the_visibility_timeout_is_not_recla
     assert bystander.calls == []
 
 
+@pytest.mark.slow
 async def test_entries_waiting_for_a_free_handler_are_not_reclaimed(redis: aioredis.Redis) -> None:
     async def slow(_entry: Entry, _call: int) -> None:
         await asyncio.sleep(3 * VISIBILITY_S)

@@ -105,6 +105,7 @@ async def assert_exact(stack: Stack, job: dict[str, Any], expected: Expected) ->
     assert (await stack.redis.xpending(ACCEPTED_STREAM, DATA_GROUP))["pending"] == 0
 
 
+@pytest.mark.slow
 async def test_two_data_consumers_each_apply_a_share_and_the_result_is_exact(
     stack_factory: StackFactory, applied: Applied
 ) -> None:
@@ -125,6 +126,7 @@ async def test_two_data_consumers_each_apply_a_share_and_the_result_is_exact(
     assert sum(shares) == batches  # every batch given once: none was reclaimed from a live consumer
 
 
+@pytest.mark.slow
 async def test_when_one_data_consumer_dies_the_other_finishes_its_pending_work(
     stack_factory: StackFactory, applied: Applied
 ) -> None:

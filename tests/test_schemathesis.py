@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
@@ -29,6 +30,8 @@ from ingestro.database.keys import Scope
 from tests.served import app_of, served
 from tests.stack import StackFactory
 from tests.test_api import CSV
+
+pytestmark = [pytest.mark.system, pytest.mark.slow]
 
 EXAMPLES = 30
 CHECKS = [

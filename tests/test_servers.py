@@ -17,6 +17,8 @@ import redis
 from ingestro.devtools import servers
 from ingestro.devtools.servers import PostgresServer, RedisServer, ServerError
 
+pytestmark = pytest.mark.server
+
 as_root = pytest.mark.skipif(os.geteuid() != 0, reason="only root must switch users")
 
 
@@ -81,6 +83,7 @@ def test_redis_restart_keeps_data_and_port(tmp_path: Path) -> None:
     server.stop()  # idempotent
 
 
+@pytest.mark.slow
 async def test_postgres_restart_keeps_data_and_port(pg_dir: Path) -> None:
     with PostgresServer(pg_dir, durable=False) as server:
         await fetchval(server.url, "CREATE TABLE survivor AS SELECT 42 AS answer")
@@ -93,6 +96,7 @@ async def test_postgres_restart_keeps_data_and_port(pg_dir: Path) -> None:
     server.stop()  # idempotent
 
 
+@pytest.mark.slow
 async def test_killed_servers_start_again(tmp_path: Path, pg_dir: Path) -> None:
     with RedisServer(tmp_path / "redis") as redis_srv, PostgresServer(pg_dir) as pg_srv:
         await fetchval(pg_srv.url, "CREATE TABLE committed AS SELECT 1 AS one")
@@ -106,6 +110,7 @@ async def test_killed_servers_start_again(tmp_path: Path, pg_dir: Path) -> None:
         assert await fetchval(pg_srv.url, "SELECT one FROM committed") == 1
 
 
+@pytest.mark.slow
 def test_a_killed_postgres_starts_again_while_its_backends_were_busy(pg_dir: Path) -> None:
     """Backends leave the postmaster's process group; a kill must still take them, or the
     restart finds the shared memory in use (the chaos test met this under load)."""
@@ -172,6 +177,7 @@ def test_root_runs_postgres_unprivileged(postgres_server: PostgresServer) -> Non
     assert postgres_server.cluster_dir.stat().st_uid == int(uid)
 
 
+@pytest.mark.slow
 @as_root
 async def test_cluster_moves_out_of_a_directory_the_user_cannot_reach(tmp_path: Path) -> None:
     private = tmp_path / "private"

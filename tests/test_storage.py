@@ -95,7 +95,7 @@ def s3(client: S3Client) -> S3Storage:
     return S3Storage(client, bucket, "uploads", part_bytes=PART)
 
 
-@pytest.fixture(params=["local", "s3"])
+@pytest.fixture(params=["local", pytest.param("s3", marks=pytest.mark.server)])
 def storage(request: pytest.FixtureRequest, tmp_path: Path) -> Storage:
     if request.param == "local":
         return LocalStorage(tmp_path / "uploads")

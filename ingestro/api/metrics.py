@@ -19,15 +19,21 @@ from ingestro.streams.outages import is_outage
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 
-#: Why an upload was refused, by the status of the problem raised.
+#: Why an upload was refused, by the status of the problem raised: the client's doing.
 _REFUSALS = {
     400: "bad_request",
     404: "unknown_dataset",
     408: "too_slow",
+    409: "key_in_use",  # the Idempotency-Key's first upload is still being received
     413: "too_large",
     415: "unsupported_type",
+    422: "key_reused",  # the Idempotency-Key was used for another upload
     429: "too_many_uploads",
 }
+#: Any other 4xx problem: still a refusal, never counted as a server failure.
+_OTHER_REFUSAL = "refused"
+#: The outcomes that are the server's failure (5xx): what ops/prometheus/alerts.yml alerts on.
+SERVER_FAILURES = ("error", "unavailable")
 
 
 def metrics_endpoint() -> Endpoint:
@@ -63,9 +69,11 @@ def counting_refusals(endpoint: Endpoint) -> Endpoint:
 
 
 def _refusal(error: Exception) -> str:
-    if isinstance(error, Problem):
-        return _REFUSALS.get(error.status, "error")
-    return "unavailable" if is_outage(error) else "error"
+    if isinstance(error, Problem) and error.status < 500:
+        return _REFUSALS.get(error.status, _OTHER_REFUSAL)
+    if is_outage(error) or (isinstance(error, Problem) and error.status == 503):
+        return "unavailable"
+    return "error"
 
 
 def _declared_format(request: Request) -> str:
