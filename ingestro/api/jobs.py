@@ -26,9 +26,11 @@ _JOB_COLUMNS = """
     (SELECT coalesce(array_agg(earlier.job_id::text ORDER BY earlier.received_at, earlier.job_id), '{}')
        FROM jobs earlier
       WHERE earlier.tenant = jobs.tenant AND earlier.sha256 = jobs.sha256
+        AND ($3::text IS NULL OR earlier.uploaded_by = $3)
         AND earlier.received_at < jobs.received_at) AS previously_ingested_as
 """
-#: The jobs a caller may see: its tenant's, and of an upload key only those it uploaded ($2, $3).
+#: The jobs a caller may see: its tenant's, and of an upload key only those it uploaded ($2, $3). Every query of
+#: ``_JOB_COLUMNS`` binds them: ``previously_ingested_as`` names only earlier jobs the caller may see too.
 _VISIBLE = "tenant = $2 AND ($3::text IS NULL OR uploaded_by = $3)"
 
 

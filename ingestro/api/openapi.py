@@ -93,7 +93,9 @@ _JOB_PROPERTIES: dict[str, Any] = {
     "previously_ingested_as": {
         "type": "array",
         "items": {"type": "string", "format": "uuid"},
-        "description": "earlier jobs of the tenant with the same file (SHA-256), oldest first",
+        "description": (
+            "earlier jobs of the tenant with the same file (SHA-256) that the caller may read, oldest first"
+        ),
     },
 }
 _ACCEPTED_PROPERTIES: dict[str, Any] = {
@@ -409,7 +411,8 @@ SPEC: dict[str, Any] = {
                 "description": (
                     "`event: progress` (data: the job's counts) and `event: status` (data: `job_id`, `status`, `error`)"
                     " lines, each with one line of JSON data: first the state now, then each change as it happens;"
-                    " `: keepalive` comments while idle. The stream ends after the status `completed` or `failed`."
+                    " `: keepalive` comments while idle. The stream ends after the status `completed` or `failed`, or"
+                    " with `: the API key was revoked` within a heartbeat of the key's revocation."
                 ),
                 "security": _SECURED,
                 "parameters": [_JOB_ID],
@@ -455,7 +458,10 @@ SPEC: dict[str, Any] = {
                 "responses": {"200": _json("Dataset", "the dataset"), **_DENIED, "404": _problem("unknown dataset")},
             },
             "put": {
-                "summary": "Declare a dataset, or its next version (admin keys); creates or alters its table",
+                "summary": (
+                    "Declare a dataset, or its next version (admin keys of the default tenant); creates or alters its"
+                    " table"
+                ),
                 "security": _SECURED,
                 "parameters": [_DATASET_NAME],
                 "requestBody": {
@@ -469,6 +475,7 @@ SPEC: dict[str, Any] = {
                     "200": _json("Dataset", "evolved to a new version, or unchanged"),
                     "201": _json("Dataset", "created"),
                     **_DENIED,
+                    "403": _problem("not an admin key, or not one of the default tenant (the operator's)"),
                     "409": _problem("a change that is refused, or that the stored rows do not allow"),
                     "413": _problem("larger than a declaration may be"),
                     "415": _problem("neither JSON nor TOML"),
