@@ -11,7 +11,8 @@ a lock**:
    and ``job_batches``.
 2. **Build.** The projection's own code (``apply_entries``, ``apply_all`` for jobs; ``stall`` for dead letters)
    runs on connections whose ``search_path`` is ``<shadow schema>, public``, so its
-   unqualified table names hit the shadows; nothing is published (no BatchApplied).
+   unqualified table names hit the shadows (the ``data`` projection names its tables with
+   their schema: it is told the shadow one); nothing is published (no BatchApplied).
    The streams are read with XRANGE in chunks up to the head seen at the start, and
    applied in groups of ``INGESTRO_GROUP_SIZE`` entries per transaction like the live
    consumers (whose result does not depend on the grouping), on connections with
@@ -63,7 +64,7 @@ import redis.asyncio as aioredis
 from ingestro.database import create_pool
 from ingestro.database.job_sources import file_received_of, job_rows
 from ingestro.datasets.registry import DatasetRegistry, hold_declarations
-from ingestro.datasets.tables import quote_ident
+from ingestro.datasets.tables import DATA_SCHEMA, qualified_table, quote_ident
 from ingestro.domain import codec
 from ingestro.domain.events import Event, FileReceived
 from ingestro.streams.connections import text
@@ -121,7 +122,7 @@ Apply = Callable[[str, list[Entry]], Awaitable[None]]
 async def dataset_tables(pool: asyncpg.Pool) -> list[str]:
     """Every dataset's table that exists: what the ``data`` projection writes."""
     tables = sorted({dataset.table for dataset in await DatasetRegistry(pool).all_latest()})
-    return [table for table in tables if await pool.fetchval("SELECT to_regclass($1)", f"public.{quote_ident(table)}")]
+    return [table for table in tables if await pool.fetchval("SELECT to_regclass($1)", qualified_table(table))]
 
 
 def streams_of(projection: str) -> tuple[str, ...]:
@@ -156,7 +157,11 @@ def _applier(projection: str, pool: asyncpg.Pool, redis: aioredis.Redis, classes
 
     if projection in (DATA_GROUP, ERRORS_GROUP):
         # Their own decoding and applying, without the announcement a live group makes.
-        batches = classes.data(pool, redis) if projection == DATA_GROUP else classes.errors(pool, redis)
+        batches = (
+            classes.data(pool, redis, schema=SCHEMA_PREFIX + projection)
+            if projection == DATA_GROUP
+            else classes.errors(pool, redis)
+        )
 
         async def apply_batches(_stream: str, entries: list[Entry]) -> None:
             await in_groups(entries, batches.apply_entries)
@@ -232,7 +237,7 @@ class _Replay:
         tables = [*self.tables, *(["applied_batches"] if owns_batches(self.projection) else [])]
         for table in tables:
             await self.lock.execute(
-                f"CREATE TABLE {schema}.{quote_ident(table)} (LIKE public.{quote_ident(table)} INCLUDING ALL)"
+                f"CREATE TABLE {qualified_table(table, self.schema)} (LIKE {qualified_table(table)} INCLUDING ALL)"
             )
 
     async def drop_shadows(self) -> None:
@@ -311,9 +316,7 @@ class _Replay:
         live = [*(["applied_batches"] if owns_batches(self.projection) else []), *self.tables]
         async with self.lock.transaction():
             await hold_declarations(self.lock)  # a dataset's table keeps its columns until we commit
-            await self.lock.execute(
-                f"LOCK TABLE {', '.join('public.' + quote_ident(table) for table in live)} IN ACCESS EXCLUSIVE MODE"
-            )
+            await self.lock.execute(f"LOCK TABLE {', '.join(map(qualified_table, live))} IN ACCESS EXCLUSIVE MODE")
             # No live writer can commit now: whatever it applied is at or below these heads.
             await self.read_up_to(await self.heads())
             lost = await self.lost()
@@ -327,9 +330,11 @@ class _Replay:
                     )
             schema = quote_ident(self.schema)
             for table in self.tables:
-                names = await self._index_names(f"public.{quote_ident(table)}")
-                await self.lock.execute(f"DROP TABLE public.{quote_ident(table)}")
-                await self.lock.execute(f"ALTER TABLE {schema}.{quote_ident(table)} SET SCHEMA public")
+                names = await self._index_names(qualified_table(table))
+                await self.lock.execute(f"DROP TABLE {qualified_table(table)}")
+                await self.lock.execute(
+                    f"ALTER TABLE {qualified_table(table, self.schema)} SET SCHEMA {quote_ident(DATA_SCHEMA)}"
+                )
                 await self._restore_index_names(table, names)
             if owns_batches(self.projection):
                 await self.lock.execute("DELETE FROM public.applied_batches WHERE projection = $1", self.projection)
@@ -359,10 +364,10 @@ class _Replay:
 
     async def _restore_index_names(self, table: str, original: dict[str, str]) -> None:
         """Give the moved table's indexes the names the live ones had (migrations may name them)."""
-        for shape, name in (await self._index_names(f"public.{quote_ident(table)}")).items():
+        for shape, name in (await self._index_names(qualified_table(table))).items():
             wanted = original.get(shape)
             if wanted is not None and wanted != name:
-                await self.lock.execute(f"ALTER INDEX public.{quote_ident(name)} RENAME TO {quote_ident(wanted)}")
+                await self.lock.execute(f"ALTER INDEX {qualified_table(name)} RENAME TO {quote_ident(wanted)}")
 
 
 def _index_shape(definition: str) -> str:

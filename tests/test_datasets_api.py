@@ -28,7 +28,7 @@ async def test_a_put_declares_a_dataset_then_get_shows_it_and_its_versions(stack
     created = await stack.client.put("/datasets/products", content=orjson.dumps(PRODUCTS))
     assert created.status_code == 201, created.text
     assert (created.json()["outcome"], created.json()["version"]) == ("created", 1)
-    assert created.json()["statements"][0].startswith('CREATE TABLE "products"')
+    assert created.json()["statements"][0].startswith('CREATE TABLE "public"."products"')
 
     again = await stack.client.put("/datasets/products", content=orjson.dumps(PRODUCTS))
     assert (again.status_code, again.json()["outcome"], again.json()["statements"]) == (200, "unchanged", [])

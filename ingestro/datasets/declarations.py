@@ -17,13 +17,13 @@ import cattrs
 import orjson
 
 from ingestro.datasets.model import (
-    SYSTEM_COLUMNS,
     Dataset,
     Field,
     FieldType,
     InvalidDeclaration,
     Scalar,
 )
+from ingestro.datasets.reserved import column_refusal, table_refusal
 
 #: Names of datasets, tables and fields: lowercase SQL identifiers, so no quoting surprises.
 NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
@@ -99,6 +99,8 @@ def checked(dataset: Dataset) -> Dataset:
     for what, name in (("dataset name", dataset.name), ("table", dataset.table)):
         if not NAME.fullmatch(name):
             problems.append(f"{what} {name!r} must be a lowercase identifier ([a-z_][a-z0-9_]*, at most 63)")
+    if refusal := table_refusal(dataset.table):
+        problems.append(f"{refusal}; choose another table name")
     if dataset.version < 1:
         problems.append("version starts at 1")
     if not dataset.fields:
@@ -141,8 +143,8 @@ def _field_problems(field: Field) -> list[str]:
     say = f"field {field.name}:".__add__
     if not NAME.fullmatch(field.name):
         problems.append(say(" the name must be a lowercase identifier ([a-z_][a-z0-9_]*, at most 63)"))
-    if field.name in SYSTEM_COLUMNS:
-        problems.append(say(f" {field.name!r} is reserved for Ingestro's own columns"))
+    if refusal := column_refusal(field.name):
+        problems.append(say(f" {refusal}"))
     if field.type is FieldType.ENUM and not field.values:
         problems.append(say(" an enum lists its allowed values"))
     if field.values is not None and field.type not in (FieldType.ENUM, FieldType.STRING):
