@@ -6,6 +6,7 @@ import contextlib
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -19,6 +20,7 @@ from ingestro.api.job_events import job_events
 from ingestro.api.jobs import get_job, list_errors, list_jobs
 from ingestro.api.metrics import counting_refusals, metrics_endpoint
 from ingestro.api.openapi import openapi_endpoint
+from ingestro.api.parameters import RefuseControlCharacters
 from ingestro.api.problems import EXCEPTION_HANDLERS, problem_response
 from ingestro.api.responses import JSON
 from ingestro.api.upload import upload
@@ -83,4 +85,9 @@ def create_app(settings: Settings, *, insecure: bool = False) -> Starlette:
         Route("/metrics", metrics_endpoint(), methods=["GET"]),
         Route("/openapi.json", openapi_endpoint, methods=["GET"]),
     ]
-    return Starlette(routes=routes, exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan)
+    return Starlette(
+        routes=routes,
+        exception_handlers=EXCEPTION_HANDLERS,
+        lifespan=lifespan,
+        middleware=[Middleware(RefuseControlCharacters)],
+    )

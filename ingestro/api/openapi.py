@@ -55,6 +55,8 @@ _DENIED = {
         "headers": _RETRY_AFTER,
     },
 }
+#: Any operation with a parameter: ``api/parameters.py`` refuses control characters before the endpoint runs.
+_BAD_PARAMETER = _problem("a parameter holding a control character (e.g. NUL)")
 _LINK = {"Link": {"description": 'the next page: `<…>; rel="next"`', "schema": {"type": "string"}}}
 _SECURED: list[dict[str, list[str]]] = [{"apiKey": []}]
 
@@ -199,7 +201,9 @@ _UPLOAD = {
                 "Idempotent-Replayed": {"schema": {"const": "true"}},
             },
         },
-        "400": _problem("a bad option, an empty upload or a malformed body"),
+        "400": _problem(
+            "a bad option, an empty upload or a malformed body, or a parameter holding a control character (e.g. NUL)"
+        ),
         **_DENIED,
         "404": _problem("unknown dataset"),
         "409": _problem("an upload with this Idempotency-Key is still being received"),
@@ -364,7 +368,7 @@ SPEC: dict[str, Any] = {
                 ],
                 "responses": {
                     "200": {**_json("JobPage", "a page of jobs"), "headers": _LINK},
-                    "400": _problem("bad paging"),
+                    "400": _problem("bad paging, or a parameter holding a control character (e.g. NUL)"),
                     **_DENIED,
                 },
             }
@@ -376,6 +380,7 @@ SPEC: dict[str, Any] = {
                 "parameters": [_JOB_ID],
                 "responses": {
                     "200": _json("Job", "the job"),
+                    "400": _BAD_PARAMETER,
                     **_DENIED,
                     "404": _problem("no such job (or another tenant's)"),
                 },
@@ -399,7 +404,7 @@ SPEC: dict[str, Any] = {
                             "text/csv": {"schema": {"type": "string"}},
                         },
                     },
-                    "400": _problem("bad paging or format"),
+                    "400": _problem("bad paging or format, or a parameter holding a control character (e.g. NUL)"),
                     **_DENIED,
                     "404": _problem("no such job (or another tenant's)"),
                 },
@@ -417,6 +422,7 @@ SPEC: dict[str, Any] = {
                 "security": _SECURED,
                 "parameters": [_JOB_ID],
                 "responses": {
+                    "400": _BAD_PARAMETER,
                     "200": {
                         "description": "the event stream",
                         "content": {"text/event-stream": {"schema": {"$ref": "#/components/schemas/JobEvent"}}},
@@ -437,7 +443,7 @@ SPEC: dict[str, Any] = {
                 "parameters": [_DATASET, *_PAGING],
                 "responses": {
                     "200": {**_json("RowPage", "a page of rows"), "headers": _LINK},
-                    "400": _problem("bad paging"),
+                    "400": _problem("bad paging, or a parameter holding a control character (e.g. NUL)"),
                     **_DENIED,
                     "404": _problem("unknown dataset"),
                 },
@@ -455,7 +461,12 @@ SPEC: dict[str, Any] = {
                 "summary": "A dataset's latest declaration and its versions",
                 "security": _SECURED,
                 "parameters": [_DATASET_NAME],
-                "responses": {"200": _json("Dataset", "the dataset"), **_DENIED, "404": _problem("unknown dataset")},
+                "responses": {
+                    "200": _json("Dataset", "the dataset"),
+                    "400": _BAD_PARAMETER,
+                    **_DENIED,
+                    "404": _problem("unknown dataset"),
+                },
             },
             "put": {
                 "summary": (
@@ -474,6 +485,7 @@ SPEC: dict[str, Any] = {
                 "responses": {
                     "200": _json("Dataset", "evolved to a new version, or unchanged"),
                     "201": _json("Dataset", "created"),
+                    "400": _BAD_PARAMETER,
                     **_DENIED,
                     "403": _problem("not an admin key, or not one of the default tenant (the operator's)"),
                     "409": _problem("a change that is refused, or that the stored rows do not allow"),
@@ -490,7 +502,7 @@ SPEC: dict[str, Any] = {
                 "parameters": _PAGING,
                 "responses": {
                     "200": {**_json("DeadLetterPage", "a page of dead letters"), "headers": _LINK},
-                    "400": _problem("bad paging"),
+                    "400": _problem("bad paging, or a parameter holding a control character (e.g. NUL)"),
                     **_DENIED,
                 },
             }
