@@ -24,7 +24,7 @@ import redis.asyncio as aioredis
 
 from ingestro.datasets import EXTRA_COLUMNS, SQL_TYPES, Dataset, FieldType
 from ingestro.datasets.registry import DatasetRegistry, defaults_of, hold_declarations
-from ingestro.datasets.tables import SYSTEM_COLUMN_SQL, identity, quote_ident
+from ingestro.datasets.tables import DATA_SCHEMA, SYSTEM_COLUMN_SQL, identity, qualified_table, quote_ident
 from ingestro.domain import codec
 from ingestro.domain.events import AcceptedRow, BatchApplied, Event, RowsAccepted
 from ingestro.metrics import ROWS_UPSERTED
@@ -94,9 +94,9 @@ class UpsertSql:
 
 
 @cache
-def upsert_sql(dataset: Dataset) -> UpsertSql:
-    """The statements that stage rows and upsert them, in identity order, into the dataset's table."""
-    table = quote_ident(dataset.table)
+def upsert_sql(dataset: Dataset, schema: str = DATA_SCHEMA) -> UpsertSql:
+    """The statements that stage rows and upsert them, in identity order, into the dataset's table in ``schema``."""
+    table = qualified_table(dataset.table, schema)
     staged = [(quote_ident(f.name), _staged_type(f.type)) for f in dataset.fields] + list(_STAGED_TAIL)
     columns = ", ".join(f"{c} {t}" for c, t in staged)
     # Named by a digest: a table's name plus a version could pass PostgreSQL's 63-character limit. The
@@ -282,9 +282,16 @@ class DataProjection:
 
     pool: asyncpg.Pool
     redis: aioredis.Redis | None = None
+    #: Where the dataset tables are: a replay builds them in a schema of its own (``in_shadow``).
+    schema: str = DATA_SCHEMA
     registry: DatasetRegistry = attrs.field(
         default=attrs.Factory(lambda self: DatasetRegistry(self.pool), takes_self=True)
     )
+
+    @classmethod
+    def in_shadow(cls, pool: asyncpg.Pool, schema: str) -> DataProjection:
+        """See ``Projection.in_shadow``: the dataset tables are named with ``schema``."""
+        return cls(pool, None, schema=schema)
 
     async def __call__(self, entry: Entry) -> None:
         await self.handle_group([entry])
@@ -308,14 +315,10 @@ class DataProjection:
         ]
 
     async def tables(self) -> tuple[str, ...]:
-        """Every dataset's table that exists."""
+        """Every dataset's live table that exists (in ``DATA_SCHEMA``, whatever ``schema`` this one writes)."""
         tables = sorted({dataset.table for dataset in await self.registry.all_latest()})
         return tuple(
-            [
-                table
-                for table in tables
-                if await self.pool.fetchval("SELECT to_regclass($1)", f"public.{quote_ident(table)}")
-            ]
+            [table for table in tables if await self.pool.fetchval("SELECT to_regclass($1)", qualified_table(table))]
         )
 
     async def restore_trimmed(self, stream: str, live: asyncpg.Connection) -> None:
@@ -345,7 +348,7 @@ class DataProjection:
                 await hold_declarations(connection)
             for dataset_name, indices in fresh_by_dataset.items():
                 dataset = await self.registry.latest(dataset_name, connection)
-                sql = upsert_sql(dataset)
+                sql = upsert_sql(dataset, self.schema)
                 applied = [events[index] for index in indices]
                 await connection.execute(sql.create_staging)
                 await connection.copy_records_to_table(

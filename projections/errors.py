@@ -32,6 +32,11 @@ class ErrorsProjection:
     pool: asyncpg.Pool
     redis: aioredis.Redis | None = None
 
+    @classmethod
+    def in_shadow(cls, pool: asyncpg.Pool, schema: str) -> ErrorsProjection:
+        """See ``Projection.in_shadow``: its tables are named unqualified, so ``pool``'s search_path finds them."""
+        return cls(pool, None)
+
     async def __call__(self, entry: Entry) -> None:
         await self.handle_group([entry])
 

@@ -208,6 +208,11 @@ class JobsProjection:
     #: Where status changes are announced (JobStatusChanged, after each commit); None: not announced.
     redis: aioredis.Redis | None = None
 
+    @classmethod
+    def in_shadow(cls, pool: asyncpg.Pool, schema: str) -> JobsProjection:
+        """See ``Projection.in_shadow``: its tables are named unqualified, so ``pool``'s search_path finds them."""
+        return cls(pool, None)
+
     async def __call__(self, entry: Entry) -> None:
         await self.handle_group([entry])
 

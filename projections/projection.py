@@ -13,7 +13,7 @@ tables from the same entries, through ``apply_entries``, which announces nothing
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import ClassVar, Protocol
+from typing import ClassVar, Protocol, Self
 
 import asyncpg
 import redis.asyncio as aioredis
@@ -43,6 +43,11 @@ class Projection(Protocol):
     redis: aioredis.Redis | None
 
     def __init__(self, pool: asyncpg.Pool, redis: aioredis.Redis | None = None) -> None: ...
+
+    @classmethod
+    def in_shadow(cls, pool: asyncpg.Pool, schema: str) -> Self:
+        """The projection writing into a replay's shadow tables in ``schema``, announcing nothing. ``pool``'s
+        connections have ``schema`` first in their ``search_path``, for the tables it names unqualified."""
 
     async def __call__(self, entry: Entry) -> None:
         """Apply one entry and announce (the runtime's handler for an entry retried alone)."""

@@ -14,7 +14,8 @@ what differs between them (their streams, tables, dead letters, trimmed facts) l
    ``applied_batches``; ``jobs`` owns ``jobs`` and ``job_batches``.
 2. **Build.** The projection's own code (``apply_entries``, which announces nothing)
    runs on connections whose ``search_path`` is ``<shadow schema>, public``, so its
-   unqualified table names hit the shadows; nothing is published (no BatchApplied).
+   unqualified table names hit the shadows (the ``data`` projection names its tables with
+   their schema: it is told the shadow one); nothing is published (no BatchApplied).
    The streams are read with XRANGE in chunks up to the head seen at the start, and
    applied in groups of ``INGESTRO_GROUP_SIZE`` entries per transaction like the live
    consumers (whose result does not depend on the grouping), on connections with
@@ -65,7 +66,7 @@ import redis.asyncio as aioredis
 
 from ingestro.database import create_pool
 from ingestro.datasets.registry import hold_declarations
-from ingestro.datasets.tables import quote_ident
+from ingestro.datasets.tables import DATA_SCHEMA, qualified_table, quote_ident
 from ingestro.streams.connections import text
 from ingestro.streams.retention import id_key
 from ingestro.streams.runtime import Entry
@@ -150,7 +151,7 @@ class _Replay:
         await self.lock.execute(f"CREATE SCHEMA {schema}")
         for table in [*self.tables, *self.projection.shared_tables]:
             await self.lock.execute(
-                f"CREATE TABLE {schema}.{quote_ident(table)} (LIKE public.{quote_ident(table)} INCLUDING ALL)"
+                f"CREATE TABLE {qualified_table(table, self.schema)} (LIKE {qualified_table(table)} INCLUDING ALL)"
             )
 
     async def drop_shadows(self) -> None:
@@ -184,31 +185,30 @@ class _Replay:
         live = [*self.projection.shared_tables, *self.tables]
         async with self.lock.transaction():
             await hold_declarations(self.lock)  # a dataset's table keeps its columns until we commit
-            await self.lock.execute(
-                f"LOCK TABLE {', '.join('public.' + quote_ident(table) for table in live)} IN ACCESS EXCLUSIVE MODE"
-            )
+            await self.lock.execute(f"LOCK TABLE {', '.join(map(qualified_table, live))} IN ACCESS EXCLUSIVE MODE")
             # No live writer can commit now: whatever it applied is at or below these heads.
             await self.read_up_to(await self.heads())
             lost = await self.projection.lost(self.lock, self.schema)
             if lost and not allow_loss:
                 raise ReplayRefused(_refusal(self.projection, lost))
             for table in self.tables:
-                if await self._columns("public", table) != await self._columns(self.schema, table):
+                if await self._columns(DATA_SCHEMA, table) != await self._columns(self.schema, table):
                     raise ReplayRefused(
                         f"replay {self.name}: the columns of {table} changed while it ran (a dataset was "
                         "declared); nothing was swapped: run it again"
                     )
-            schema = quote_ident(self.schema)
             for table in self.tables:
-                names = await self._index_names(f"public.{quote_ident(table)}")
-                await self.lock.execute(f"DROP TABLE public.{quote_ident(table)}")
-                await self.lock.execute(f"ALTER TABLE {schema}.{quote_ident(table)} SET SCHEMA public")
+                names = await self._index_names(qualified_table(table))
+                await self.lock.execute(f"DROP TABLE {qualified_table(table)}")
+                await self.lock.execute(
+                    f"ALTER TABLE {qualified_table(table, self.schema)} SET SCHEMA {quote_ident(DATA_SCHEMA)}"
+                )
                 await self._restore_index_names(table, names)
             for table in self.projection.shared_tables:  # only the projection's own rows
-                await self.lock.execute(f"DELETE FROM public.{quote_ident(table)} WHERE projection = $1", self.name)
+                await self.lock.execute(f"DELETE FROM {qualified_table(table)} WHERE projection = $1", self.name)
                 await self.lock.execute(
-                    f"INSERT INTO public.{quote_ident(table)}"
-                    f" SELECT * FROM {schema}.{quote_ident(table)} WHERE projection = $1",
+                    f"INSERT INTO {qualified_table(table)}"
+                    f" SELECT * FROM {qualified_table(table, self.schema)} WHERE projection = $1",
                     self.name,
                 )
         return lost
@@ -233,10 +233,10 @@ class _Replay:
 
     async def _restore_index_names(self, table: str, original: dict[str, str]) -> None:
         """Give the moved table's indexes the names the live ones had (migrations may name them)."""
-        for shape, name in (await self._index_names(f"public.{quote_ident(table)}")).items():
+        for shape, name in (await self._index_names(qualified_table(table))).items():
             wanted = original.get(shape)
             if wanted is not None and wanted != name:
-                await self.lock.execute(f"ALTER INDEX public.{quote_ident(name)} RENAME TO {quote_ident(wanted)}")
+                await self.lock.execute(f"ALTER INDEX {qualified_table(name)} RENAME TO {quote_ident(wanted)}")
 
 
 def _index_shape(definition: str) -> str:
@@ -311,7 +311,7 @@ async def _replay(
         },
     )
     progress = _Progress(out, name)
-    projection = code(shadow_pool, None)  # no Redis: a replay announces nothing
+    projection = code.in_shadow(shadow_pool, schema)
     run = _Replay(projection, redis, lock, progress, max(group_size, 1), await projection.tables())
     try:
         await run.create_shadows()

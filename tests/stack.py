@@ -21,7 +21,7 @@ from ingestro.api.app import create_app
 from ingestro.config import Settings
 from ingestro.database import create_pool
 from ingestro.datasets import builtin_datasets
-from ingestro.datasets.tables import quote_ident
+from ingestro.datasets.tables import qualified_table
 from ingestro.processes import run_consumer
 from ingestro.services.consumer_groups import CONSUMER_NAMES, GROUP_STREAMS
 
@@ -50,7 +50,7 @@ async def reset(redis: aioredis.Redis, pool: asyncpg.Pool) -> None:
         list(builtin_datasets()),
     )
     for row in declared:
-        await pool.execute(f"DROP TABLE IF EXISTS {quote_ident(row['table_name'])}")
+        await pool.execute(f"DROP TABLE IF EXISTS {qualified_table(row['table_name'])}")
     await pool.execute("DELETE FROM datasets WHERE name <> ALL($1::text[]) OR version > 1", list(builtin_datasets()))
 
 

@@ -126,3 +126,39 @@ def test_dev_runs_without_keys_so_only_on_loopback(tmp_path: Path, host: str) ->
     with pytest.raises(SystemExit, match="loopback"):
         run_dev(tmp_path / "dev", host, 8000, 1)
     assert not (tmp_path / "dev").exists()
+
+
+async def test_previously_ingested_as_names_only_jobs_the_caller_may_open(secured: Stack) -> None:
+    one, two = await bearer(secured, Scope.UPLOAD, name="one"), await bearer(secured, Scope.UPLOAD, name="two")
+    theirs = await upload(secured, one)
+    mine_first = await upload(secured, two)
+    mine_again = await upload(secured, two)  # the same file, three times
+    mine = (await secured.client.get(f"/jobs/{mine_again}", headers=two)).json()
+    assert mine["previously_ingested_as"] == [mine_first], "not the job of key one, which key two cannot open"
+    listed = (await secured.client.get("/jobs", headers=two)).json()["items"]
+    assert {job["job_id"]: job["previously_ingested_as"] for job in listed} == {
+        mine_again: [mine_first],
+        mine_first: [],
+    }
+    reader = await bearer(secured, Scope.READ, name="reader")  # reads every job of the tenant: sees them all
+    seen = (await secured.client.get(f"/jobs/{mine_again}", headers=reader)).json()
+    assert seen["previously_ingested_as"] == [theirs, mine_first]
+
+
+async def test_only_the_operators_admins_may_declare_or_evolve_datasets(secured: Stack) -> None:
+    from tests.test_dataset_pipeline import PRODUCTS
+
+    operator = await bearer(secured, Scope.ADMIN, name="operator")
+    response = await secured.client.put("/datasets/products", json=PRODUCTS, headers=operator)
+    assert response.status_code == 201, response.text
+    tenant_admin = await bearer(secured, Scope.ADMIN, tenant="tenb", name="tenb admin")
+    dropping = PRODUCTS | {"version": 2, "fields": PRODUCTS["fields"][:2], "migration": {"drop": ["in_stock"]}}
+    for name, declaration in (("products", dropping), ("gadgets", PRODUCTS | {"name": "gadgets"})):
+        refused = await secured.client.put(f"/datasets/{name}", json=declaration, headers=tenant_admin)
+        assert_problem(refused, 403)
+        assert "only admin keys of the default tenant" in refused.json()["detail"]
+    shown = (await secured.client.get("/datasets/products", headers=tenant_admin)).json()  # reading stays open
+    assert [v["version"] for v in shown["versions"]] == [1] and len(shown["fields"]) == 3
+    assert_problem(await secured.client.get("/datasets/gadgets", headers=operator), 404)
+    evolved = await secured.client.put("/datasets/products", json=dropping, headers=operator)
+    assert (evolved.status_code, evolved.json()["version"]) == (200, 2)

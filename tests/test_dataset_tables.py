@@ -136,9 +136,15 @@ async def test_a_retype_the_stored_values_do_not_allow_is_refused_and_changes_no
     assert (await column_types(stack, "orders"))["details"] == "jsonb"
 
 
-async def test_a_dataset_cannot_take_a_table_ingestro_uses_for_something_else(stack: Stack) -> None:
-    with pytest.raises(RefusedChange, match="a table called jobs exists and is not one Ingestro made"):
+async def test_a_dataset_cannot_take_a_table_ingestro_uses_or_another_one(stack: Stack) -> None:
+    with pytest.raises(InvalidDeclaration, match="table 'jobs' is reserved: it is one of Ingestro's own tables"):
         await declare(stack.pool, orders(name="jobs_copy", table="jobs"))
+    await stack.pool.execute("CREATE TABLE ledger (entry text)")
+    try:
+        with pytest.raises(RefusedChange, match="a table called ledger exists and is not one Ingestro made"):
+            await declare(stack.pool, orders(name="ledger"))
+    finally:
+        await stack.pool.execute("DROP TABLE ledger")
 
 
 async def test_a_default_its_own_field_refuses_makes_the_declaration_invalid(stack: Stack) -> None:

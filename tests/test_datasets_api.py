@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 
 import orjson
@@ -28,7 +29,7 @@ async def test_a_put_declares_a_dataset_then_get_shows_it_and_its_versions(stack
     created = await stack.client.put("/datasets/products", content=orjson.dumps(PRODUCTS))
     assert created.status_code == 201, created.text
     assert (created.json()["outcome"], created.json()["version"]) == ("created", 1)
-    assert created.json()["statements"][0].startswith('CREATE TABLE "products"')
+    assert created.json()["statements"][0].startswith('CREATE TABLE "public"."products"')
 
     again = await stack.client.put("/datasets/products", content=orjson.dumps(PRODUCTS))
     assert (again.status_code, again.json()["outcome"], again.json()["statements"]) == (200, "unchanged", [])
@@ -101,3 +102,66 @@ async def test_declaring_needs_the_admin_scope_and_reading_does_not(secured: Sta
     admin = await bearer(secured, Scope.ADMIN, name="admin")
     response = await secured.client.put("/datasets/products", content=orjson.dumps(PRODUCTS), headers=admin)
     assert response.status_code == 201
+
+
+def with_field(**field: object) -> bytes:
+    return json.dumps({"name": "products", "fields": [{"name": "a", **field}]}).encode()  # orjson: 64 bits only
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "detail"),
+    [
+        (with_field(type="string", max_length=10**23), "application/json", "out of range"),
+        (with_field(type="string", min_length=-(10**23)), "application/json", "out of range"),
+        (
+            b'{"name": "products", "fields": [{"name": "a", "type": "string", "max_length": 1e23}]}',
+            "application/json",
+            "out of range",
+        ),
+        (with_field(type="integer", minimum=-(10**23)), "application/json", "within 64 bits"),
+        (with_field(type="integer", default=10**23), "application/json", "out of range"),
+        (
+            b'{"fields": [{"name": "a", "type": "number", "default": 0.30000000000000000001}]}',
+            "application/json",
+            "give it as text",
+        ),
+        (b'{"fields": [{"name": "a", "type": "number", "minimum": 1e999999}]}', "application/json", "out of range"),
+        (b'{"fields": [{"name": "a", "type": "number", "minimum": NaN}]}', "application/json", "NaN"),
+        (b'{"fields": [{"name": "a", "type": "number", "minimum": -Infinity}]}', "application/json", "Infinity"),
+        (b'{"version": 99999999999, "fields": [{"name": "a", "type": "number"}]}', "application/json", "version"),
+        (
+            b'[[fields]]\nname = "a"\ntype = "string"\nmax_length = 99999999999999999999999\n',
+            "application/toml",
+            "out of range",
+        ),
+        (b'[[fields]]\nname = "a"\ntype = "number"\nminimum = nan\n', "application/toml", "finite"),
+        (with_field(type="string", max_length=2.5), "application/json", "expected a whole number"),
+    ],
+)
+async def test_a_number_out_of_range_anywhere_in_a_declaration_is_a_422(
+    stack: Stack, body: bytes, content_type: str, detail: str
+) -> None:
+    response = await stack.client.put("/datasets/products", content=body, headers={"content-type": content_type})
+    assert detail in str(assert_problem(response, 422)["detail"])
+
+
+@pytest.mark.parametrize("content_type", ["application/json", "application/toml"])
+async def test_decimal_bounds_stay_exact_from_the_declaration_to_the_rows(stack: Stack, content_type: str) -> None:
+    minimum, maximum = "-99999999999999999999999", "0.1000000000000000000000001"
+    if content_type == "application/json":
+        body = f'{{"fields": [{{"name": "a", "type": "number", "minimum": {minimum}, "maximum": {maximum}}}]}}'
+    else:
+        body = f'[[fields]]\nname = "a"\ntype = "number"\nminimum = {minimum}\nmaximum = {maximum}\n'
+    response = await stack.client.put("/datasets/products", content=body, headers={"content-type": content_type})
+    assert response.status_code == 201, response.text
+    assert (response.json()["fields"][0]["minimum"], response.json()["fields"][0]["maximum"]) == (minimum, maximum)
+    shown = (await stack.client.get("/datasets/products")).json()["fields"][0]
+    assert (shown["minimum"], shown["maximum"]) == (minimum, maximum)
+    stack.start_consumers()
+    rows = ["-99999999999999999999999", "-99999999999999999999999.1", maximum, "0.1000000000000000000000002"]
+    accepted = await stack.upload(("a\n" + "\n".join(rows) + "\n").encode(), dataset="products")
+    job = await stack.wait_for_job(accepted["job_id"])
+    errors = (await stack.client.get(f"/jobs/{job['job_id']}/errors")).json()["items"]
+    assert [(e["line"], e["errors"][0]["code"]) for e in errors] == [(3, "below_minimum"), (5, "above_maximum")]
+    stored = [row["a"] for row in (await stack.client.get("/data?dataset=products")).json()["items"]]
+    assert sorted(stored) == sorted([minimum, maximum])

@@ -276,3 +276,27 @@ async def test_only_those_who_may_read_the_job_may_follow_it(stack_factory: Stac
             for token in (owner, reader):
                 events = await collect(client, job_id, authorization=f"Bearer {token}")
                 assert events[-1][1]["status"] == "completed"
+
+
+async def test_a_key_revoked_while_it_follows_a_job_loses_the_stream_within_a_heartbeat(
+    stack_factory: StackFactory,
+) -> None:
+    async for stack in stack_factory.open(keys=True, events_heartbeat_s=0.3):
+        key, token = await keys.create(stack.pool, "follower", Scope.UPLOAD, "acme")
+        auth = {"authorization": f"Bearer {token}"}
+        response = await stack.client.post("/upload", content=CSV, headers={"content-type": "text/csv", **auth})
+        job_id = response.json()["job_id"]  # no consumer: the job stays pending, the stream open
+        async with (
+            served(app_of(stack)) as url,
+            httpx.AsyncClient(base_url=url) as client,
+            client.stream("GET", f"/jobs/{job_id}/events", headers=auth) as stream,
+        ):
+            events = events_of(stream)
+            assert [(await anext(events))[0], (await anext(events))[0]] == ["progress", "status"]
+            assert await keys.revoke(stack.pool, key.key_id)
+            revoked = time.monotonic()
+            async with asyncio.timeout(5):
+                rest = [event async for event in events]
+            assert time.monotonic() - revoked < 0.3 * 2 + 0.5, "ended within about a heartbeat"
+            assert rest[-1] == (":", "the API key was revoked")
+            assert all(name == ":" for name, _ in rest)

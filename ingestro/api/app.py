@@ -25,6 +25,7 @@ from ingestro.api.jobs import get_job, list_errors, list_jobs
 from ingestro.api.metrics import counting_refusals, metrics_endpoint
 from ingestro.api.openapi import openapi_endpoint
 from ingestro.api.operators import redrive_dead_letter, stream_backlog
+from ingestro.api.parameters import RefuseControlCharacters
 from ingestro.api.problems import EXCEPTION_HANDLERS, problem_response
 from ingestro.api.responses import JSON
 from ingestro.api.upload import upload
@@ -85,7 +86,7 @@ def create_app(settings: Settings, *, insecure: bool = False) -> Starlette:
         Route("/datasets", guarded(list_datasets, Need.READ_JOBS), methods=["GET"]),
         Route("/datasets/infer", guarded(infer, Need.READ_JOBS), methods=["POST"]),
         Route("/datasets/{name}", guarded(get_dataset, Need.READ_JOBS), methods=["GET"]),
-        Route("/datasets/{name}", guarded(put_dataset, Need.ADMIN), methods=["PUT"]),
+        Route("/datasets/{name}", guarded(put_dataset, Need.DECLARE), methods=["PUT"]),
         Route("/dlq", guarded(list_dead_letters, Need.ADMIN), methods=["GET"]),
         Route("/dlq/{dlq_id}/redrive", guarded(redrive_dead_letter, Need.ADMIN), methods=["POST"]),
         Route("/streams", guarded(stream_backlog, Need.ADMIN), methods=["GET"]),
@@ -99,5 +100,8 @@ def create_app(settings: Settings, *, insecure: bool = False) -> Starlette:
         BodyDeadlines, idle_timeout_s=settings.body_idle_timeout_s, min_rate=settings.body_min_rate
     )
     return Starlette(
-        routes=routes, middleware=[body_deadlines], exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan
+        routes=routes,
+        exception_handlers=EXCEPTION_HANDLERS,
+        lifespan=lifespan,
+        middleware=[body_deadlines, Middleware(RefuseControlCharacters)],
     )

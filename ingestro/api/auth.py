@@ -30,6 +30,7 @@ class Need(enum.Enum):
     READ_JOBS = "read jobs"  # an upload key may, but only its own
     READ_DATA = "read data"
     ADMIN = "admin"
+    DECLARE = "declare datasets"
 
 
 _GRANTS: dict[Scope, frozenset[Need]] = {
@@ -49,6 +50,17 @@ class Caller:
     def own_jobs_only(self) -> bool:
         return self.scope is Scope.UPLOAD
 
+
+#: What only keys of the operator's tenant (the default one) may do, whatever their scope: the datasets and their
+#: tables are shared by every tenant (rows are upserted by content, whoever sent them), so reading every row, or
+#: declaring and evolving (dropping, retyping) what all tenants' uploads land in, is the operator's.
+_OPERATOR_ONLY: dict[Need, str] = {
+    Need.READ_DATA: "data is readable by keys of the default tenant only",
+    Need.DECLARE: (
+        "datasets are shared by every tenant: only admin keys of the default tenant (the operator's) may declare"
+        " or change them (or the operator, with `ingestro migrate`)"
+    ),
+}
 
 INSECURE_CALLER = Caller(DEFAULT_TENANT, Scope.ADMIN, None)
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="ingestro"'}
@@ -82,9 +94,8 @@ def guarded(endpoint: Endpoint, need: Need) -> Endpoint:
         await check_rate(context.redis, caller.key_id, context.settings.rate_limit, context.settings.rate_burst)
         if need not in _GRANTS[caller.scope]:
             raise Problem(403, "Forbidden", f"this API key's scope ({caller.scope.value}) does not allow {need.value}")
-        if need is Need.READ_DATA and caller.tenant != DEFAULT_TENANT:
-            # The dataset tables are shared by every tenant (rows are upserted by content).
-            raise Problem(403, "Forbidden", "data is readable by keys of the default tenant only")
+        if need in _OPERATOR_ONLY and caller.tenant != DEFAULT_TENANT:
+            raise Problem(403, "Forbidden", _OPERATOR_ONLY[need])
         request.state.caller = caller
         return await endpoint(request)
 

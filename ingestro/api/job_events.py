@@ -14,9 +14,10 @@ with the job's final counts.
 Each stream reads on a Redis connection of its own (a blocking read holds its connection; on
 the shared pool, a hundred followers would starve every other request) and closes it when the
 stream ends, the client goes away or Redis fails. An idle stream sends ``: keepalive`` every
-``INGESTRO_EVENTS_HEARTBEAT_S``, which is also how long a read blocks, so a client gone away is
-noticed within that time at the latest. ``INGESTRO_MAX_EVENT_STREAMS`` caps the streams of one
-process: one more is a 503 with ``Retry-After``.
+``INGESTRO_EVENTS_HEARTBEAT_S``, which is also how long a read blocks at most, so a client gone away is
+noticed within that time at the latest. The caller's API key is checked again once per heartbeat: a key
+revoked while it follows a job ends its stream within a heartbeat (with a comment saying why).
+``INGESTRO_MAX_EVENT_STREAMS`` caps the streams of one process: one more is a 503 with ``Retry-After``.
 """
 
 from __future__ import annotations
@@ -32,10 +33,12 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
+from ingestro.api.auth import caller_of
 from ingestro.api.context import AppContext
 from ingestro.api.jobs import find_job
 from ingestro.api.problems import Problem
 from ingestro.api.responses import KEEPALIVE, EventStream, server_sent_event
+from ingestro.database import keys
 from ingestro.domain import codec
 from ingestro.domain.jobs import can_move, is_final
 from ingestro.streams.connections import redis_client, text
@@ -51,6 +54,8 @@ _READ_COUNT = 500
 #: What XREAD answers (RESP2): per stream, its entries, each an id and its fields.
 _Reply = list[tuple[bytes, list[tuple[bytes, dict[bytes, bytes]]]]] | None
 _TYPES = frozenset({b"ParseCompleted", b"ParseFailed", b"BatchApplied", b"JobStatusChanged"})
+#: The last words of a stream whose API key was revoked (a comment: clients ignore it, people read it).
+REVOKED = b": the API key was revoked\n\n"
 
 
 @attrs.define
@@ -114,10 +119,22 @@ async def job_events(request: Request) -> Response:
     def closed() -> None:
         streams.open -= 1
 
-    return EventStream(_events(context, job), closed)
+    return EventStream(_events(context, job, caller_of(request).key_id), closed)
 
 
-async def _events(context: AppContext, job: dict[str, Any]) -> AsyncGenerator[bytes, None]:
+async def _key_revoked(context: AppContext, key_id: str | None) -> bool:
+    """Whether the stream's API key was revoked (or cannot be checked now: PostgreSQL is unreachable)."""
+    if key_id is None:  # insecure mode: no keys
+        return False
+    try:
+        return not await keys.is_active(context.pool, key_id)
+    except Exception as error:
+        if not is_outage(error):
+            raise
+        return True
+
+
+async def _events(context: AppContext, job: dict[str, Any], key_id: str | None) -> AsyncGenerator[bytes, None]:
     job_id, status = job["job_id"], job["status"]
     progress = Progress({name: job.get(name) for name in COUNTS})
     shown = progress.view()
@@ -128,16 +145,24 @@ async def _events(context: AppContext, job: dict[str, Any]) -> AsyncGenerator[by
     heartbeat_s = context.settings.events_heartbeat_s
     redis = redis_client(context.settings.redis_url, socket_timeout=heartbeat_s + 10)
     positions = dict.fromkeys((JOB_EVENTS_STREAM, JOB_STATUS_STREAM), _start_id(job))
-    last_sent = time.monotonic()
+    last_sent = key_checked = time.monotonic()
     try:
         while True:
+            # Never past the next check of the key (and at least 1 ms: 0 would block for ever).
+            block_ms = max(1, int((key_checked + heartbeat_s - time.monotonic()) * 1000))
             try:
-                reply = cast(_Reply, await redis.xread(positions, count=_READ_COUNT, block=int(heartbeat_s * 1000)))  # type: ignore[arg-type]
+                reply = cast(_Reply, await redis.xread(positions, count=_READ_COUNT, block=block_ms))  # type: ignore[arg-type]
             except Exception as error:
                 if not is_outage(error):
                     raise
                 log.warning("redis unreachable; ending the job's event stream", extra={"job_id": job_id})
                 return
+            if time.monotonic() - key_checked >= heartbeat_s:
+                if await _key_revoked(context, key_id):
+                    log.info("API key revoked or unverifiable; ending its event stream", extra={"job_id": job_id})
+                    yield REVOKED
+                    return
+                key_checked = time.monotonic()
             changes: list[dict[str, Any]] = []
             for stream, entries in reply or []:
                 for entry_id, fields in entries:

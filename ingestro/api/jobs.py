@@ -15,7 +15,7 @@ from starlette.responses import Response, StreamingResponse
 
 from ingestro.api.auth import caller_of
 from ingestro.api.context import AppContext
-from ingestro.api.pagination import cursor_of, limit_of, page
+from ingestro.api.pagination import bigint, cursor_of, limit_of, moment, page, uuid_part
 from ingestro.api.problems import Problem
 from ingestro.api.responses import JSON
 from ingestro.domain.jobs import STATUSES
@@ -27,9 +27,11 @@ _JOB_COLUMNS = """
     (SELECT coalesce(array_agg(earlier.job_id::text ORDER BY earlier.received_at, earlier.job_id), '{}')
        FROM jobs earlier
       WHERE earlier.tenant = jobs.tenant AND earlier.sha256 = jobs.sha256
+        AND ($3::text IS NULL OR earlier.uploaded_by = $3)
         AND earlier.received_at < jobs.received_at) AS previously_ingested_as
 """
-#: The jobs a caller may see: its tenant's, and of an upload key only those it uploaded ($2, $3).
+#: The jobs a caller may see: its tenant's, and of an upload key only those it uploaded ($2, $3). Every query of
+#: ``_JOB_COLUMNS`` binds them: ``previously_ingested_as`` names only earlier jobs the caller may see too.
 _VISIBLE = "tenant = $2 AND ($3::text IS NULL OR uploaded_by = $3)"
 
 
@@ -126,16 +128,12 @@ async def list_jobs(request: Request) -> Response:
     (received at or after / before, ISO 8601 with a zone) narrow them."""
     context: AppContext = request.app.state.context
     limit = limit_of(request)
-    after = cursor_of(request)
+    # Before the first row: a cursor position past every (received_at, job_id).
+    received_at, job_id = cursor_of(request, moment, uuid_part) or (
+        datetime.max.replace(tzinfo=UTC),
+        uuid.UUID(int=(1 << 128) - 1),
+    )
     filters, arguments = _filters(request)
-    if after is None:
-        # Before the first row: a cursor position past every (received_at, job_id).
-        received_at, job_id = datetime.max.replace(tzinfo=UTC), uuid.UUID(int=(1 << 128) - 1)
-    else:
-        try:
-            received_at, job_id = datetime.fromisoformat(after[0]), uuid.UUID(after[1])
-        except (ValueError, TypeError, IndexError):
-            raise Problem(400, "Bad Request", "the cursor is not one this API gave out") from None
     rows = await context.pool.fetch(
         f"SELECT {_JOB_COLUMNS} FROM jobs WHERE received_at IS NOT NULL AND {_VISIBLE}"
         f" AND (received_at, job_id) < ($4, $5){filters} ORDER BY received_at DESC, job_id DESC LIMIT $1",
@@ -171,11 +169,7 @@ async def list_errors(request: Request) -> Response:
             headers={"Content-Disposition": f'attachment; filename="{job_id}-errors.csv"'},
         )
     limit = limit_of(request)
-    after = cursor_of(request)
-    try:
-        after_line = int(after[0]) if after else 0
-    except (ValueError, TypeError, IndexError):
-        raise Problem(400, "Bad Request", "the cursor is not one this API gave out") from None
+    (after_line,) = cursor_of(request, bigint) or (0,)
     await _require_job(context, request, job_id)
     rows = await context.pool.fetch(_ERRORS_SQL, job_id, after_line, limit, *only)
     items = [dict(row) for row in rows]

@@ -63,6 +63,8 @@ _DENIED = {
         "headers": _RETRY_AFTER,
     },
 }
+#: Any operation with a parameter: ``api/parameters.py`` refuses control characters before the endpoint runs.
+_BAD_PARAMETER = _problem("a parameter holding a control character (e.g. NUL)")
 _LINK = {"Link": {"description": 'the next page: `<…>; rel="next"`', "schema": {"type": "string"}}}
 _SECURED: list[dict[str, list[str]]] = [{"apiKey": []}]
 
@@ -101,7 +103,9 @@ _JOB_PROPERTIES: dict[str, Any] = {
     "previously_ingested_as": {
         "type": "array",
         "items": {"type": "string", "format": "uuid"},
-        "description": "earlier jobs of the tenant with the same file (SHA-256), oldest first",
+        "description": (
+            "earlier jobs of the tenant with the same file (SHA-256) that the caller may read, oldest first"
+        ),
     },
 }
 _ACCEPTED_PROPERTIES: dict[str, Any] = {
@@ -210,7 +214,9 @@ _UPLOAD = {
                 "Idempotent-Replayed": {"schema": {"const": "true"}},
             },
         },
-        "400": _problem("a bad option, an empty upload or a malformed body"),
+        "400": _problem(
+            "a bad option, an empty upload or a malformed body, or a parameter holding a control character (e.g. NUL)"
+        ),
         **_DENIED,
         "404": _problem("unknown dataset"),
         "408": _SLOW_BODY,
@@ -468,7 +474,7 @@ SPEC: dict[str, Any] = {
                 ],
                 "responses": {
                     "200": {**_json("JobPage", "a page of jobs"), "headers": _LINK},
-                    "400": _problem("bad paging"),
+                    "400": _problem("bad paging, or a parameter holding a control character (e.g. NUL)"),
                     **_DENIED,
                 },
             }
@@ -480,6 +486,7 @@ SPEC: dict[str, Any] = {
                 "parameters": [_JOB_ID],
                 "responses": {
                     "200": _json("Job", "the job"),
+                    "400": _BAD_PARAMETER,
                     **_DENIED,
                     "404": _problem("no such job (or another tenant's)"),
                 },
@@ -509,7 +516,7 @@ SPEC: dict[str, Any] = {
                             "text/csv": {"schema": {"type": "string"}},
                         },
                     },
-                    "400": _problem("bad paging or format"),
+                    "400": _problem("bad paging or format, or a parameter holding a control character (e.g. NUL)"),
                     **_DENIED,
                     "404": _problem("no such job (or another tenant's)"),
                 },
@@ -533,11 +540,13 @@ SPEC: dict[str, Any] = {
                 "description": (
                     "`event: progress` (data: the job's counts) and `event: status` (data: `job_id`, `status`, `error`)"
                     " lines, each with one line of JSON data: first the state now, then each change as it happens;"
-                    " `: keepalive` comments while idle. The stream ends after the status `completed` or `failed`."
+                    " `: keepalive` comments while idle. The stream ends after the status `completed` or `failed`, or"
+                    " with `: the API key was revoked` within a heartbeat of the key's revocation."
                 ),
                 "security": _SECURED,
                 "parameters": [_JOB_ID],
                 "responses": {
+                    "400": _BAD_PARAMETER,
                     "200": {
                         "description": "the event stream",
                         "content": {"text/event-stream": {"schema": {"$ref": "#/components/schemas/JobEvent"}}},
@@ -558,7 +567,7 @@ SPEC: dict[str, Any] = {
                 "parameters": [_DATASET, *_PAGING],
                 "responses": {
                     "200": {**_json("RowPage", "a page of rows"), "headers": _LINK},
-                    "400": _problem("bad paging"),
+                    "400": _problem("bad paging, or a parameter holding a control character (e.g. NUL)"),
                     **_DENIED,
                     "404": _problem("unknown dataset"),
                 },
@@ -614,10 +623,18 @@ SPEC: dict[str, Any] = {
                 "summary": "A dataset's latest declaration and its versions",
                 "security": _SECURED,
                 "parameters": [_DATASET_NAME],
-                "responses": {"200": _json("Dataset", "the dataset"), **_DENIED, "404": _problem("unknown dataset")},
+                "responses": {
+                    "200": _json("Dataset", "the dataset"),
+                    "400": _BAD_PARAMETER,
+                    **_DENIED,
+                    "404": _problem("unknown dataset"),
+                },
             },
             "put": {
-                "summary": "Declare a dataset, or its next version (admin keys); creates or alters its table",
+                "summary": (
+                    "Declare a dataset, or its next version (admin keys of the default tenant); creates or alters its"
+                    " table"
+                ),
                 "security": _SECURED,
                 "parameters": [_DATASET_NAME],
                 "requestBody": {
@@ -630,7 +647,9 @@ SPEC: dict[str, Any] = {
                 "responses": {
                     "200": _json("Dataset", "evolved to a new version, or unchanged"),
                     "201": _json("Dataset", "created"),
+                    "400": _BAD_PARAMETER,
                     **_DENIED,
+                    "403": _problem("not an admin key, or not one of the default tenant (the operator's)"),
                     "408": _SLOW_BODY,
                     "409": _problem("a change that is refused, or that the stored rows do not allow"),
                     "413": _problem("larger than a declaration may be (256 KiB)"),
@@ -646,7 +665,7 @@ SPEC: dict[str, Any] = {
                 "parameters": _PAGING,
                 "responses": {
                     "200": {**_json("DeadLetterPage", "a page of dead letters"), "headers": _LINK},
-                    "400": _problem("bad paging"),
+                    "400": _problem("bad paging, or a parameter holding a control character (e.g. NUL)"),
                     **_DENIED,
                 },
             }

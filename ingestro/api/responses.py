@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncGenerator, Callable
 from decimal import Decimal
 from typing import Any
@@ -12,8 +13,12 @@ from starlette.types import Receive, Scope, Send
 
 
 def _exact(value: Any) -> str:
-    """Decimals (numeric columns) as their exact text: a JSON number would pass through a float."""
-    if isinstance(value, Decimal):
+    """Decimals (numeric columns) as their exact text: a JSON number would pass through a float.
+
+    And UUIDs as their canonical text: orjson writes ``uuid.UUID`` itself, but asyncpg gives uuid
+    columns as a subclass of its own, which orjson refuses.
+    """
+    if isinstance(value, (Decimal, uuid.UUID)):
         return str(value)
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
 

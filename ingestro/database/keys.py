@@ -82,6 +82,11 @@ async def revoke(pool: asyncpg.Pool, key_id: str) -> bool:
     return bool(status == "UPDATE 1")
 
 
+async def is_active(pool: asyncpg.Pool, key_id: str) -> bool:
+    """Whether key ``key_id`` exists and is not revoked (one primary-key lookup)."""
+    return bool(await pool.fetchval("SELECT 1 FROM api_keys WHERE key_id = $1 AND revoked_at IS NULL", key_id))
+
+
 async def active_count(pool: asyncpg.Pool) -> int:
     return int(await pool.fetchval("SELECT count(*) FROM api_keys WHERE revoked_at IS NULL"))
 

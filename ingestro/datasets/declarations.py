@@ -7,6 +7,7 @@ own field's checks) is checked by ``ingestro.datasets.rules.compile_dataset``.
 
 from __future__ import annotations
 
+import json
 import re
 import tomllib
 from decimal import Decimal, InvalidOperation
@@ -14,11 +15,9 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import cattrs
-import orjson
 
 from ingestro.datasets.declaration_bounds import bounded_text, bounded_value
 from ingestro.datasets.model import (
-    SYSTEM_COLUMNS,
     Dataset,
     Field,
     FieldType,
@@ -26,35 +25,76 @@ from ingestro.datasets.model import (
     Scalar,
 )
 from ingestro.datasets.patterns import pattern_problem
+from ingestro.datasets.reserved import column_refusal, table_refusal
 
 #: Names of datasets, tables and fields: lowercase SQL identifiers, so no quoting surprises.
 NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+#: Integers a declaration may hold (lengths, defaults): what a bigint holds, and JSON in PostgreSQL carries.
+INT64 = (-(1 << 63), (1 << 63) - 1)
+#: Versions are an ``integer`` column.
+MAX_VERSION = (1 << 31) - 1
+#: What PostgreSQL's ``numeric`` holds: up to 131072 digits before the point, 16383 after.
+_NUMERIC_DIGITS = (131072, 16383)
 _TEXT_TYPES = {FieldType.STRING, FieldType.EMAIL, FieldType.ENUM}
 _NUMERIC_TYPES = {FieldType.INTEGER, FieldType.NUMBER}
 _DATE_TYPES = {FieldType.DATE, FieldType.DATETIME}
 
 
+class RefusedNumber(ValueError):
+    """A number (or what should be one) that a declaration cannot hold, or not exactly; the message says why."""
+
+
 def _decimal(value: Any, _: type) -> Decimal:
-    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        raise ValueError(f"expected a number, got {value!r}")
+    """A bound (minimum, maximum): exact, as written (declarations are parsed without binary floats)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str, Decimal)):
+        raise RefusedNumber(f"expected a number, got {value!r}")
     try:
         number = Decimal(str(value))
     except InvalidOperation:
-        raise ValueError(f"expected a number, got {value!r}") from None
+        raise RefusedNumber(f"expected a number, got {value!r}") from None
     if not number.is_finite():
-        raise ValueError(f"expected a finite number, got {value!r}")
+        raise RefusedNumber(f"expected a finite number, got {value!r}")
+    before, after = _NUMERIC_DIGITS
+    if number and (number.adjusted() >= before or -number.as_tuple().exponent > after):  # type: ignore[operator]
+        raise RefusedNumber(f"{value} is out of range: more digits than PostgreSQL's numeric holds")
     return number
 
 
+def _integer(value: Any, _: type) -> int:
+    """A count (a length, a version): a whole number within 64 bits."""
+    if isinstance(value, Decimal) and value.is_finite() and value == value.to_integral_value():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise RefusedNumber(f"expected a whole number, got {value!r}")
+    if not INT64[0] <= value <= INT64[1]:
+        raise RefusedNumber(f"{value} is out of range: at most 64 bits")
+    return value
+
+
 def _scalar(value: Any, _: type) -> Scalar | None:
+    if isinstance(value, Decimal):  # JSON and TOML decimals are read exact: keep those a float holds exactly
+        if not value.is_finite() or Decimal(repr(float(value))) != value:
+            raise RefusedNumber(f'default {value} is not exactly a binary number; give it as text: "{value}"')
+        return float(value)
     if value is not None and not isinstance(value, (str, int, float, bool)):
         raise ValueError(f"a default must be text, a number or a boolean, got {value!r}")
+    if isinstance(value, int) and not isinstance(value, bool) and not INT64[0] <= value <= INT64[1]:
+        raise RefusedNumber(f'default {value} is out of range: at most 64 bits; give it as text: "{value}"')
     return value
 
 
 _converter = cattrs.Converter(forbid_extra_keys=True)
 _converter.register_structure_hook(Decimal, _decimal)
+_converter.register_structure_hook(int, _integer)
+_converter.register_structure_hook(bool, lambda value, _: bool(value))  # as before: not the hook of int
 _converter.register_structure_hook_func(lambda kind: kind == (Scalar | None), _scalar)
+
+
+def _refusal(error: BaseException, kind: type | None) -> str:
+    """How a value cattrs could not structure is told: ours say why; the others, what was expected."""
+    if isinstance(error, RefusedNumber):
+        return str(error)
+    return cattrs.v.format_exception(error, kind)
 
 
 def column_key(name: str) -> str:
@@ -69,13 +109,18 @@ def decoded(text: str | bytes, syntax: str = "json") -> Any:
     """
     text = bounded_text(text, syntax)
     try:
+        # Numbers with a fraction as Decimal, integers as int: exact, never through a binary float.
         if syntax == "toml":
-            return tomllib.loads(text)
+            return tomllib.loads(text, parse_float=Decimal)
         if syntax == "json":
-            return orjson.loads(text)
-    except (tomllib.TOMLDecodeError, orjson.JSONDecodeError) as error:
+            return json.loads(text, parse_float=Decimal, parse_constant=_no_constant)
+    except (ValueError, RecursionError) as error:  # TOMLDecodeError, JSONDecodeError too
         raise InvalidDeclaration(f"not valid {syntax.upper()}: {error}") from None
     raise InvalidDeclaration(f"declarations are JSON or TOML, not {syntax!r}")
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number a declaration may hold")
 
 
 def parse_declaration(text: str | bytes, syntax: str = "json") -> Dataset:
@@ -95,7 +140,9 @@ def declaration_of(raw: Any) -> Dataset:
 
 
 def _messages(error: BaseException) -> list[str]:
-    notes = cattrs.transform_error(error) if isinstance(error, cattrs.BaseValidationError) else [str(error)]
+    if not isinstance(error, cattrs.BaseValidationError):
+        return [str(error)]
+    notes = cattrs.transform_error(error, format_exception=_refusal)
     return [note.replace("$.", "").replace(" @ $", "") for note in notes]
 
 
@@ -105,8 +152,10 @@ def checked(dataset: Dataset) -> Dataset:
     for what, name in (("dataset name", dataset.name), ("table", dataset.table)):
         if not NAME.fullmatch(name):
             problems.append(f"{what} {name!r} must be a lowercase identifier ([a-z_][a-z0-9_]*, at most 63)")
-    if dataset.version < 1:
-        problems.append("version starts at 1")
+    if refusal := table_refusal(dataset.table):
+        problems.append(f"{refusal}; choose another table name")
+    if not 1 <= dataset.version <= MAX_VERSION:
+        problems.append(f"version starts at 1 and is at most {MAX_VERSION}")
     if not dataset.fields:
         problems.append("a dataset declares at least one field")
     try:
@@ -147,14 +196,18 @@ def _field_problems(field: Field) -> list[str]:
     say = f"field {field.name}:".__add__
     if not NAME.fullmatch(field.name):
         problems.append(say(" the name must be a lowercase identifier ([a-z_][a-z0-9_]*, at most 63)"))
-    if field.name in SYSTEM_COLUMNS:
-        problems.append(say(f" {field.name!r} is reserved for Ingestro's own columns"))
+    if refusal := column_refusal(field.name):
+        problems.append(say(f" {refusal}"))
     if field.type is FieldType.ENUM and not field.values:
         problems.append(say(" an enum lists its allowed values"))
     if field.values is not None and field.type not in (FieldType.ENUM, FieldType.STRING):
         problems.append(say(" allowed values apply to enum and string fields"))
     if (field.minimum is not None or field.maximum is not None) and field.type not in _NUMERIC_TYPES:
         problems.append(say(" minimum and maximum apply to integer and number fields"))
+    if field.type is FieldType.INTEGER and any(
+        bound is not None and not INT64[0] <= bound <= INT64[1] for bound in (field.minimum, field.maximum)
+    ):
+        problems.append(say(" minimum and maximum of an integer field are within 64 bits, as its values"))
     if field.minimum is not None and field.maximum is not None and field.minimum > field.maximum:
         problems.append(say(" minimum is greater than maximum"))
     if (field.min_length is not None or field.max_length is not None) and field.type not in _TEXT_TYPES:

@@ -34,7 +34,7 @@ from ingestro.datasets import (
 from ingestro.datasets.declaration_bounds import MAX_BYTES
 from ingestro.datasets.declarations import unstructured
 from ingestro.datasets.rules import compile_dataset
-from ingestro.datasets.tables import create_table, evolution, missing_system_columns, same_declaration
+from ingestro.datasets.tables import DATA_SCHEMA, create_table, evolution, missing_system_columns, same_declaration
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +120,8 @@ async def _table_for_new(connection: asyncpg.Connection, dataset: Dataset, defau
 
 async def _columns(connection: asyncpg.Connection, table: str) -> list[str]:
     rows = await connection.fetch(
-        "SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = $1",
+        "SELECT column_name FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2",
+        DATA_SCHEMA,
         table,
     )
     return [row["column_name"] for row in rows]

@@ -20,10 +20,22 @@ import orjson
 
 from ingestro.datasets import SQL_TYPES, Dataset, Field, RefusedChange
 
+#: The schema of every dataset's table (and of Ingestro's own tables, which the migrations make there).
+DATA_SCHEMA = "public"
+
 
 def quote_ident(name: str) -> str:
-    """``name`` as a PostgreSQL identifier, safe to put in SQL text (e.g. a dataset's table)."""
+    """``name`` as a PostgreSQL identifier, safe to put in SQL text (a column, a schema)."""
     return '"' + name.replace('"', '""') + '"'
+
+
+def qualified_table(table: str, schema: str = DATA_SCHEMA) -> str:
+    """``table`` in ``schema``, quoted: how every statement names a dataset's table.
+
+    Never left to the search_path: PostgreSQL looks in ``pg_catalog`` (and the session's temporary
+    tables) first, so an unqualified ``pg_class`` is the catalog's, whatever ``public`` holds.
+    """
+    return f"{quote_ident(schema)}.{quote_ident(table)}"
 
 
 #: Bookkeeping columns, as (name, SQL declaration); ADD COLUMN-able onto a table made before they were.
@@ -79,12 +91,12 @@ def create_table(dataset: Dataset, defaults: dict[str, Any]) -> str:
     if dataset.key:
         # Content includes the key, so distinct keys never share a hash: unique, and a stable page order.
         columns.append("UNIQUE (content_hash)")
-    return f"CREATE TABLE {quote_ident(dataset.table)} (\n    " + ",\n    ".join(columns) + "\n)"
+    return f"CREATE TABLE {qualified_table(dataset.table)} (\n    " + ",\n    ".join(columns) + "\n)"
 
 
 def missing_system_columns(dataset: Dataset, existing: set[str]) -> list[str]:
     """ALTER TABLE statements adding the bookkeeping columns a table made by an older Ingestro lacks."""
-    table = quote_ident(dataset.table)
+    table = qualified_table(dataset.table)
     return [f"ALTER TABLE {table} ADD COLUMN {name} {sql}" for name, sql in SYSTEM_COLUMN_SQL if name not in existing]
 
 
@@ -128,7 +140,7 @@ def evolution(old: Dataset, new: Dataset, defaults: dict[str, Any]) -> list[str]
             problems.append(f"new field {field.name} must be optional: the rows stored so far have no value for it")
     if problems:
         raise RefusedChange(f"dataset {new.name}: " + "; ".join(problems))
-    table = quote_ident(new.table)
+    table = qualified_table(new.table)
     statements = [f"ALTER TABLE {table} ADD COLUMN {column_sql(field, defaults.get(field.name))}" for field in added]
     statements += [f"ALTER TABLE {table} DROP COLUMN {quote_ident(name)}" for name in removed]
     for name in retyped:

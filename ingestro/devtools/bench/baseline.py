@@ -21,7 +21,7 @@ import orjson
 
 from ingestro.datasets import Dataset
 from ingestro.datasets.rules import check_row
-from ingestro.datasets.tables import quote_ident
+from ingestro.datasets.tables import DATA_SCHEMA, qualified_table
 from ingestro.formats.readers import RowReader
 
 TABLE = "bench_baseline"
@@ -76,15 +76,19 @@ async def copy_baseline(database_url: str, dataset: Dataset, copy_file: Path, re
     try:
         for _ in range(repeats):
             await connection.execute(
-                f"CREATE TABLE {quote_ident(TABLE)} (LIKE {quote_ident(dataset.table)} INCLUDING ALL)"
+                f"CREATE TABLE {qualified_table(TABLE)} (LIKE {qualified_table(dataset.table)} INCLUDING ALL)"
             )
             started = time.perf_counter()
             await connection.copy_to_table(
-                TABLE, source=copy_file, columns=[*dataset.field_names, *_BOOKKEEPING], format="csv"
+                TABLE,
+                schema_name=DATA_SCHEMA,
+                source=copy_file,
+                columns=[*dataset.field_names, *_BOOKKEEPING],
+                format="csv",
             )
             times.append(time.perf_counter() - started)
-            rows = int(await connection.fetchval(f"SELECT count(*) FROM {quote_ident(TABLE)}"))
-            await connection.execute(f"DROP TABLE {quote_ident(TABLE)}")
+            rows = int(await connection.fetchval(f"SELECT count(*) FROM {qualified_table(TABLE)}"))
+            await connection.execute(f"DROP TABLE {qualified_table(TABLE)}")
             # Start the next COPY, and the pipeline's run, without these dirty pages still to be written back.
             await connection.execute("CHECKPOINT")
     finally:

@@ -19,6 +19,7 @@ import httpx
 import redis.asyncio as aioredis
 
 from ingestro.datasets import get_dataset
+from ingestro.datasets.tables import qualified_table
 from ingestro.devtools.bench.baseline import Baseline, copy_baseline, write_copy_file
 from ingestro.devtools.bench.profile import Profiler
 from ingestro.devtools.bench.report import Result
@@ -230,7 +231,7 @@ async def _mismatches(database_url: str, job: dict[str, Any], expected: Expected
     """Every way the job, the tables and the baseline differ from what the sample must give."""
     connection = await asyncpg.connect(database_url)
     try:
-        contacts = await connection.fetchval("SELECT count(*) FROM contacts")
+        contacts = await connection.fetchval(f"SELECT count(*) FROM {qualified_table(get_dataset('contacts').table)}")
         lines = await connection.fetch(
             "SELECT line FROM validation_errors WHERE job_id = $1 ORDER BY line", job["job_id"]
         )
