@@ -16,7 +16,8 @@ import redis.asyncio as aioredis
 import redis.exceptions
 
 from ingestro.devtools.servers import RedisServer
-from ingestro.streams.names import ACCEPTED_STREAM, DLQ_STREAM, FILES_STREAM, GROUP_STREAMS, PARSER_GROUP, failures_key
+from ingestro.services.consumer_groups import GROUP_STREAMS
+from ingestro.streams.names import ACCEPTED_STREAM, DLQ_STREAM, FILES_STREAM, PARSER_GROUP, failures_key
 from ingestro.streams.outages import is_outage
 from tests.stack import StackFactory
 from tests.test_api import assert_problem
