@@ -84,7 +84,7 @@ def cmd_api(args: argparse.Namespace) -> int:
                 "`ingestro keys create NAME --scope admin`, or pass --insecure to serve without keys"
             )
     app = create_app(settings, insecure=args.insecure)
-    uvicorn.run(app, host=args.host, port=args.port, log_config=None, access_log=False)
+    uvicorn.run(app, host=args.host, port=args.port, http="httptools", log_config=None, access_log=False)
     return 0
 
 
