@@ -18,7 +18,7 @@ loopback), on the session's Redis and PostgreSQL, and must:
 The run is seeded (the same requests every time) and bounded: ``SECONDS`` of sending.
 For a longer, random run (e.g. before a release), set ``INGESTRO_FUZZ_SECONDS``:
 
-    INGESTRO_FUZZ_SECONDS=600 python -m pytest tests/test_fuzz_api.py -p no:timeout
+    INGESTRO_FUZZ_SECONDS=600 python -m pytest tests/test_fuzz_api.py --timeout 0
 """
 
 from __future__ import annotations
