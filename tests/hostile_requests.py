@@ -108,6 +108,8 @@ class RawRequest:
     #: How the body is framed: "length" (a true Content-Length), "short" / "long" (one that lies),
     #: "chunked", "bad-chunked", or "none" (no framing header at all).
     framing: str = "length"
+    #: Which of ``HOSTILE_DECLARATIONS`` the body is, if one.
+    case: str = ""
 
     def wire(self, host: bytes) -> bytes:
         lines = [b"%s %s HTTP/1.1" % (self.method.encode(), self.target), b"host: " + host, b"connection: close"]
@@ -128,7 +130,8 @@ class RawRequest:
     def __str__(self) -> str:
         head = self.wire(b"127.0.0.1")
         shown = head if len(head) < 2000 else head[:2000] + b"... (%d bytes)" % len(head)
-        return f"{self.method} {self.route} ({self.framing}): {shown!r}"
+        case = f", {self.case}" if self.case else ""
+        return f"{self.method} {self.route} ({self.framing}{case}): {shown!r}"
 
 
 @attrs.frozen
@@ -350,6 +353,22 @@ VALID_DECLARATION = {
     ],
 }
 _VALID_JSON, _VALID_TOML = _json(VALID_DECLARATION), toml_text(VALID_DECLARATION).encode()
+_BACKTRACKING = {"name": "f", "type": "string", "pattern": "^(a+)+$", "default": "a" * 28 + "!"}
+#: Declarations built to break a parser or the database, by name: (syntax, body).
+HOSTILE_DECLARATIONS = {
+    "deep JSON": ("json", b'{"name": "fuzz_people", "fields": ' + b"[" * 20_000 + b"]" * 20_000 + b"}"),
+    "deep TOML": ("toml", b'name = "fuzz_people"\nfields = ' + b"[" * 20_000 + b"]" * 20_000),
+    "deep TOML tables": ("toml", b"x = " + b"{a = " * 5_000 + b"1" + b"}" * 5_000),
+    "dotted TOML": ("toml", b'name = "fuzz_people"\n' + b"a." * 20_000 + b"b = 1"),
+    "backtracking pattern": ("json", _json({"name": "fuzz_people", "fields": [_BACKTRACKING]})),
+    "huge max_length": (
+        "json",
+        b'{"fields": [{"name": "f", "type": "string", "max_length": 99999999999999999999999}]}',
+    ),
+    "huge minimum": ("toml", b'fields = [{name = "f", type = "number", minimum = -99999999999999999999999}]'),
+    "a system catalog as table": ("json", b'{"table": "pg_class", "fields": [{"name": "f", "type": "string"}]}'),
+    "a schema-qualified table": ("json", b'{"table": "pg_catalog.x", "fields": [{"name": "f", "type": "string"}]}'),
+}
 #: (syntax, body) of a declaration: generated structurally, or mutated byte by byte from a valid one; JSON or TOML.
 DECLARATION_BODIES = st.one_of(
     st.just(("json", _VALID_JSON)),
@@ -458,6 +477,7 @@ def requests(keys: Keys) -> st.SearchStrategy[RawRequest]:
             if placeholder in path:
                 path = path.replace(placeholder, draw(values))
         headers: list[tuple[bytes, bytes]] = []
+        case = ""
         if (authorization := draw(authorizations)) is not None:
             headers.append((b"authorization", authorization))
         body = b""
@@ -468,7 +488,11 @@ def requests(keys: Keys) -> st.SearchStrategy[RawRequest]:
                 if draw(st.integers(0, 3)) == 0:
                     headers.append((name, draw(values)))
         elif (method, route) == ("PUT", "/datasets/{name}"):
-            syntax, body = draw(DECLARATION_BODIES)
+            if draw(st.integers(0, 9)) == 0:
+                case = draw(st.sampled_from(sorted(HOSTILE_DECLARATIONS)))
+                syntax, body = HOSTILE_DECLARATIONS[case]
+            else:
+                syntax, body = draw(DECLARATION_BODIES)
             media = {"json": b"application/json", "toml": b"application/toml"}[syntax]
             headers.append((b"content-type", draw(often(st.just(media), HEADER_VALUES | st.just(media + b";x=y")))))
         elif draw(st.integers(0, 9)) == 0:
@@ -476,6 +500,6 @@ def requests(keys: Keys) -> st.SearchStrategy[RawRequest]:
         for _ in range(draw(often(st.just(0), st.integers(1, 2)))):
             headers.append((draw(_OTHER_HEADERS), draw(HEADER_VALUES)))
         query = draw(QUERIES.get(route, _OTHER_QUERIES))
-        return RawRequest(method, route, path + query, tuple(headers), body, draw(_FRAMINGS))
+        return RawRequest(method, route, path + query, tuple(headers), body, draw(_FRAMINGS), case)
 
     return request()

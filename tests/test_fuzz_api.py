@@ -222,6 +222,14 @@ BODY_ROUTES = frozenset({("POST", "/upload"), ("PUT", "/datasets/{name}")})
 def open_issue(request: RawRequest) -> str | None:
     """The class of issue #15 that another branch is fixing and ``request`` falls in, if any; such a request is
     not sent meanwhile. Each class goes from here when its fix is merged (then this test holds it too)."""
+    if request.case in ("deep TOML", "deep TOML tables", "dotted TOML"):
+        return "(a) declaration bounds: deep TOML is a RecursionError (500), long dotted keys take gigabytes"
+    if request.case == "backtracking pattern":
+        return "(a) linear-time patterns: checking the default blocks the event loop for minutes"
+    if request.case == "huge max_length":
+        return "(b) out-of-range numbers in declarations: a 500 (64-bit overflow in PostgreSQL)"
+    if request.case == "a system catalog as table":
+        return "(b) reserved table names: accepted, then /data reads pg_catalog.pg_class (500)"
     query = request.target.partition(b"?")[2]
     if request.framing in ("long", "bad-chunked") and (request.method, request.route) in BODY_ROUTES:
         return "(a) a body cut off (the client went away, or broke its framing): a traceback, to be one line"
