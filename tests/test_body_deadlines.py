@@ -121,3 +121,27 @@ def test_the_body_deadlines_default_to_30_s_idle_and_1_kib_per_s() -> None:
     # A bad value of either is refused like every setting's (tests/test_settings.py).
     defaults = Settings.from_env({})
     assert (defaults.body_idle_timeout_s, defaults.body_min_rate) == (30, 1024)
+
+
+async def test_a_client_that_leaves_mid_body_frees_its_slot_and_is_one_line_not_a_traceback(
+    stack_factory: StackFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="ingestro.api.body_deadlines")
+    async for stack in stack_factory.open(keys=True, max_concurrent_uploads=1, body_idle_timeout_s=30):
+        auth = await bearer(stack, Scope.UPLOAD)
+        async with served(app_of(stack)) as url:
+            host, port = url.removeprefix("http://").split(":")
+            _, writer = await asyncio.open_connection(host, int(port))
+            head = f"content-type: text/csv\r\ncontent-length: 10000\r\nauthorization: {auth['authorization']}\r\n"
+            writer.write(f"POST /upload HTTP/1.1\r\nhost: {host}\r\n{head}\r\n".encode() + CSV[:10])
+            await writer.drain()
+            await asyncio.sleep(0.3)
+            writer.close()  # gone, 9,990 bytes short
+            await asyncio.sleep(0.5)
+            # The key may send one upload at once: the one that left gave its place back at once.
+            again = await stack.client.post("/upload", content=CSV, headers={"content-type": "text/csv", **auth})
+            assert again.status_code == 202, again.text
+        assert sorted(path.name for path in Path(stack.settings.upload_dir).iterdir()) == [again.json()["job_id"]]
+        assert not [record for record in caplog.records if record.exc_info], "a traceback was logged"
+        gone = [r for r in caplog.records if r.getMessage() == "request body cut off: the client went away"]
+        assert [record.path for record in gone] == ["/upload"]  # type: ignore[attr-defined]

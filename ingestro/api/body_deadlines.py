@@ -11,7 +11,8 @@ received (a slow disk or S3 is not the client's fault).
 A body cut off raises ``BodyTooSlow`` (a 408 problem) from the endpoint's read, so each endpoint's own
 cleanup runs as for any refused request: an upload gives back its slot and deletes its partial file.
 The answer closes the connection, and the cut is logged as one line. A read made after the response
-started (a stream that only watches for the client leaving) is told the client left instead.
+started (a stream that only watches for the client leaving) is told the client left instead. A client
+that leaves before its body is complete is logged as one line too (there is nobody to answer).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import asyncio
 import logging
 import time
 
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ingestro.api.problems import Problem
@@ -53,7 +55,15 @@ class BodyDeadlines:
                 body.responded = True
             await send(message)
 
-        await self.app(scope, body.receive, sending)
+        try:
+            await self.app(scope, body.receive, sending)
+        except ClientDisconnect:
+            # The client left (or broke its framing) before its body was complete. The endpoint's read raised,
+            # so it cleaned up as for any refusal; there is nobody left to answer: one line, no traceback.
+            log.info(
+                "request body cut off: the client went away",
+                extra={"method": scope.get("method"), "path": scope.get("path"), "bytes_received": body.received},
+            )
 
 
 class _Body:

@@ -129,7 +129,8 @@ def _api(args: argparse.Namespace, settings: Settings) -> int:
                 "`ingestro keys create NAME --scope admin`, or pass --insecure to serve without keys"
             )
     app = create_app(settings, insecure=args.insecure)
-    uvicorn.run(app, host=args.host, port=args.port, log_config=None, access_log=False)
+    # httptools: with h11, a malformed body arriving while the app answered logged a traceback.
+    uvicorn.run(app, host=args.host, port=args.port, http="httptools", log_config=None, access_log=False)
     return 0
 
 
