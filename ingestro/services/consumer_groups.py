@@ -41,7 +41,9 @@ class ConsumerGroup:
 
 
 def _parser(settings: Settings, redis: aioredis.Redis, pool: asyncpg.Pool) -> Handlers:
-    return Handlers(Parser(redis, storage_for(settings), DatasetRegistry(pool), settings.batch_size, settings.limits))
+    storage = storage_for(settings)
+    registry = DatasetRegistry(pool)
+    return Handlers(Parser(redis, storage, registry, settings.batch_size, settings.limits, settings.parse_range_bytes))
 
 
 def _projection(projection: type[Projection]) -> ConsumerGroup:

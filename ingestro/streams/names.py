@@ -9,7 +9,7 @@ from __future__ import annotations
 
 PREFIX = "ingestro"
 
-#: FileReceived: one entry per accepted upload.
+#: FileReceived: one entry per accepted upload; ParseRange: one per byte range of a file parsed on many cores.
 FILES_STREAM = f"{PREFIX}:files"
 #: RowsAccepted: one entry per batch of valid, normalized rows.
 ACCEPTED_STREAM = f"{PREFIX}:rows-accepted"
@@ -50,3 +50,8 @@ def uploads_key(caller: str) -> str:
 def failures_key(group: str) -> str:
     """Hash of entry id -> first/last failure record for entries a group failed to handle."""
     return f"{PREFIX}:failures:{group}"
+
+
+def parse_ranges_key(job_id: str) -> str:
+    """Hash of range index -> outcome of the ranges of a job's file parsed so far (``consumers.ranges``)."""
+    return f"{PREFIX}:parse-ranges:{job_id}"
