@@ -98,6 +98,8 @@ class _Scan:
         # CSV: what a line holding quotes must match, starting outside or inside a quoted field.
         self.lines_outside: re.Pattern[bytes] | None = None
         self.lines_inside: re.Pattern[bytes] | None = None
+        #: A line that is whole records (no quoted field open at its end).
+        self.closed_lines: re.Pattern[bytes] | None = None
         self.header_end = 0
         self.header_lines = 0
         self.base = 0  # offset of the chunk being scanned
@@ -155,7 +157,7 @@ class _Scan:
         delimiter = self.options.delimiter or sniff_delimiter(text)
         if len(delimiter.encode()) != 1 or delimiter in '"\r\n':
             raise _Unsafe
-        self.lines_outside, self.lines_inside = _line_grammar(delimiter.encode())
+        self.lines_outside, self.lines_inside, self.closed_lines = _line_grammar(delimiter.encode())
         self.header_end, self.header_lines = end, 1
         self.target = end + self.step
 
@@ -166,6 +168,11 @@ class _Scan:
         if max(map(len, lines)) > self.limits.line_chars:
             raise _Unsafe
         quotes = self.csv and b'"' in data
+        if quotes and not self.quoted:
+            # The common case, checked in one match over the lines holding quotes: all are whole records.
+            assert self.closed_lines is not None
+            if all(map(self.closed_lines.fullmatch, [line for line in lines if b'"' in line])):
+                quotes = False
         if not quotes and not self.quoted:  # every LF ends a record
             while self.target < self.base + len(data):
                 at = data.find(b"\n", max(self.target - self.base, 0))
@@ -218,20 +225,24 @@ class _Scan:
         return RangePlan(self.header_end, ranges)
 
 
-def _line_grammar(delimiter: bytes) -> tuple[re.Pattern[bytes], re.Pattern[bytes]]:
-    """Well-formed CSV lines (LF cut off) that hold quotes, starting outside and inside a quoted field.
+def _line_grammar(delimiter: bytes) -> tuple[re.Pattern[bytes], re.Pattern[bytes], re.Pattern[bytes]]:
+    """Well-formed CSV lines (LF cut off) that hold quotes, starting outside and inside a quoted field;
+    and a line that is whole records.
 
     In such a line every quote opens a field, closes one before a delimiter or the line's end, or is
     doubled inside one: the csv module reads it so, and its quote count's parity says whether a
     quoted field is still open at its end.
     """
+    # Written unrolled ("[^"]*(?:""[^"]*)*"), so that the regex engine loops over character classes.
     d = re.escape(delimiter)
     unquoted = b'[^"' + d + b"]*"
-    opened = b'"(?:[^"]|"")*'
+    opened = b'"[^"]*(?:""[^"]*)*'
     field = b"(?:" + opened + b'"|' + unquoted + b")"
-    outside = b"(?:" + field + d + b")*(?:" + field + b"\r?|" + opened + b")"
-    inside = b'(?:[^"]|"")*(?:"(?:' + d + field + b")*(?:" + d + opened + b"|\r?))?"
-    return re.compile(outside), re.compile(inside)
+    outside = b"(?:" + field + d + b")*(?:" + field + b"\\r?|" + opened + b")"
+    inside = b'[^"]*(?:""[^"]*)*(?:"(?:' + d + field + b")*(?:" + d + opened + b"|\\r?))?"
+    whole_field = b'(?:"[^"\\n]*(?:""[^"\\n]*)*"|[^"\\n' + d + b"]*)"
+    whole_line = b"(?:" + whole_field + d + b")*" + whole_field + b"\\r?"
+    return re.compile(outside), re.compile(inside), re.compile(whole_line)
 
 
 def _decodes(data: bytes) -> bool:
