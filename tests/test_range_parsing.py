@@ -65,6 +65,27 @@ async def test_a_file_parsed_in_ranges_gives_the_tables_errors_and_job_of_one_pa
     assert ranged == one
 
 
+async def test_every_parser_of_the_group_takes_a_share_of_the_ranges(
+    stack_factory: StackFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    content = csv_file()
+    parsed: list[int] = []
+    parse_range = Parser.parse_range
+
+    async def recorded(parser: Parser, task: Any) -> None:
+        parsed.append(id(parser))
+        await parse_range(parser, task)
+
+    monkeypatch.setattr(Parser, "parse_range", recorded)
+    async for stack in stack_factory.open(parse_range_bytes=len(content) // 12):
+        stack.start_consumers(copies=2)
+        job = await ingest(stack, content, "text/csv")
+        assert job["status"] == "completed"
+    shares = sorted(parsed.count(parser) for parser in set(parsed))
+    # Each parser reads only as many entries as it handles at once: the other gets the rest.
+    assert len(parsed) >= 12 and len(shares) == 2 and shares[0] >= 3, shares
+
+
 async def holds_a_range(stack: Stack, consumer: str) -> bool:
     pending = await stack.redis.xpending_range(FILES_STREAM, PARSER_GROUP, "-", "+", 10, consumer)
     for entry in pending:
@@ -106,7 +127,7 @@ async def test_a_range_parser_killed_mid_way_still_completes_the_job_exactly(
                 streams=GROUP_STREAMS[PARSER_GROUP],
                 name=name,
                 handler=parser,
-                settings=consumer_settings(stack.settings),
+                settings=consumer_settings(stack.settings, grouped=False),
             )
             parsers[name] = asyncio.create_task(consumer.run(stop))
         try:
