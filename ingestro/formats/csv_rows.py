@@ -6,7 +6,8 @@ row is rejected, and the file read on, when it has the wrong number of fields, a
 field past the field limit, a line past the line limit, a record past the row limit,
 or (read from a text opened escaping) undecodable bytes.
 
-Header columns match field names and aliases (``ingestro.datasets.rules.match_columns``). Unknown
+Header columns match field names and aliases (``ingestro.datasets.rules.match_columns``), after the
+upload's column mapping renamed or ignored them (``ingestro.datasets.column_maps``). Unknown
 columns are, by the dataset's ``unknown_columns``: noted and dropped (ignore); noted and
 given with each record under ``extra_columns`` as {name as written: text} (keep); or
 the file's failure at the header (reject).
@@ -25,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from ingestro.datasets import EXTRA_COLUMNS, Dataset, UnknownColumns
+from ingestro.datasets.column_maps import ColumnMap
 from ingestro.datasets.rules import RowCheck, compile_dataset, match_columns
 from ingestro.domain.events import FieldError
 from ingestro.domain.limits import Limits
@@ -50,9 +52,15 @@ def sniff_delimiter(header_line: str) -> str:
 
 
 def csv_rows(
-    lines: PhysicalLines, dataset: Dataset, delimiter: str | None, limits: Limits, notes: FileNotes
+    lines: PhysicalLines,
+    dataset: Dataset,
+    delimiter: str | None,
+    limits: Limits,
+    notes: FileNotes,
+    column_map: ColumnMap | None = None,
 ) -> Iterator[SourceRow]:
-    """The rows of the CSV file whose lines are ``lines``, its header read (and noted in ``notes``) first."""
+    """The rows of the CSV file whose lines are ``lines``, its header read (and noted in ``notes``) first;
+    ``column_map`` renames or ignores header columns before they are matched."""
     before_header = 0  # blank lines before the header
     try:
         for first in lines:
@@ -76,7 +84,7 @@ def csv_rows(
     header_line = before_header + 1
     if len(header) > limits.columns:
         raise Unreadable(f"the header has {len(header)} columns, more than the limit of {limits.columns}", header_line)
-    match = match_columns(dataset, header)
+    match = match_columns(dataset, header, column_map)
     if match.duplicates:
         repeated = ", ".join(clean_text(name) for name in match.duplicates[:10])
         raise Unreadable(f"header repeats columns: {repeated}", header_line)

@@ -88,10 +88,15 @@ class RowReader:
         with open_text(self.path, options.compression, options.encoding, limits, escaping=escaping) as (text, decoding):
             if layout == "csv":
                 yield csv_rows(
-                    self._lines(text, decoding, escaping), self.dataset, options.delimiter, limits, self.notes
+                    self._lines(text, decoding, escaping),
+                    self.dataset,
+                    options.delimiter,
+                    limits,
+                    self.notes,
+                    options.column_map,
                 )
                 return
-            values = JsonValues(self.dataset, limits, self.notes)
+            values = JsonValues(self.dataset, limits, self.notes, options.column_map)
             if layout == "array":
                 yield json_array_rows(text, decoding, values, limits, escaping=escaping)
             elif layout == "lines":
