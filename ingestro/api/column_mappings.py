@@ -2,9 +2,9 @@
 
 ``PUT`` (an upload key, or admin) saves ``{"columns": [the header as written], "map": {column: field or null}}``
 for the caller's tenant; ``GET ?columns=<JSON array of the header>`` (any key) finds the mapping saved for a
-header of that shape (its columns compared trimmed and case-insensitive, in order), so that the console
-maps the next file of the same shape by itself. A saved mapping is applied by sending it with the upload
-(``?map=``), where it is checked against the dataset as it is then.
+header of that shape (its columns compared trimmed and case-insensitive, in order; ``"map": null`` when none
+is), so that the console maps the next file of the same shape by itself. A saved mapping is applied by
+sending it with the upload (``?map=``), where it is checked against the dataset as it is then.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from ingestro.datasets.column_maps import (
     MAX_MAPPED_COLUMNS,
     InvalidColumnMap,
     checked_column_map,
+    header_shape,
 )
 from ingestro.datasets.declarations import column_key
 
@@ -60,7 +61,7 @@ def _header(value: Any) -> list[str]:
 
 
 async def get_mapping(request: Request) -> Response:
-    """200 with the mapping saved for the header ``?columns=`` (a JSON array), 404 when none is."""
+    """200 with the mapping saved for the header ``?columns=`` (a JSON array); its ``map`` is null when none is."""
     context: AppContext = request.app.state.context
     dataset = await _dataset(request)
     raw = request.query_params.get("columns")
@@ -71,8 +72,9 @@ async def get_mapping(request: Request) -> Response:
     except orjson.JSONDecodeError:
         raise Problem(400, "Bad Request", "columns must be a JSON array of column names") from None
     found = await find_mapping(context.pool, caller_of(request).tenant, dataset.name, columns)
-    if found is None:
-        raise Problem(404, "Not Found", f"no mapping saved for this header in dataset {dataset.name}")
+    if found is None:  # an answer, not an error: most headers have none saved
+        found = {"dataset": dataset.name, "shape": header_shape(columns), "columns": columns, "map": None}
+        found["saved_at"] = None
     return JSON(found)
 
 

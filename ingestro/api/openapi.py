@@ -306,8 +306,8 @@ SPEC: dict[str, Any] = {
                     "dataset": {"type": "string"},
                     "shape": {"type": "string", "description": "SHA-256 of the header's columns as compared"},
                     "columns": {"type": "array", "items": {"type": "string"}},
-                    "map": {"type": "object", "additionalProperties": {"type": ["string", "null"]}},
-                    "saved_at": {"type": "string", "format": "date-time"},
+                    "map": {"type": ["object", "null"], "additionalProperties": {"type": ["string", "null"]}},
+                    "saved_at": {"type": ["string", "null"], "format": "date-time"},
                 },
             },
             "Problem": {
@@ -709,10 +709,10 @@ SPEC: dict[str, Any] = {
                     },
                 ],
                 "responses": {
-                    "200": _json("SavedMapping", "the saved mapping"),
+                    "200": _json("SavedMapping", "the saved mapping; `map` and `saved_at` are null when none is"),
                     "400": _problem("no ?columns=, or not a JSON array of names"),
                     **_DENIED,
-                    "404": _problem("unknown dataset, or no mapping saved for this header shape"),
+                    "404": _problem("unknown dataset"),
                 },
             },
             "put": {
