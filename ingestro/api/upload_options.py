@@ -26,6 +26,19 @@ def query_options(request: Request, dataset: Dataset) -> UploadOptions:
     """The options given in the query string (compression is told by headers and names: see ``is_gzip``);
     ``?map=`` is checked against ``dataset``."""
     params = request.query_params
+    delimiter, encoding = reading_options(request)
+    return UploadOptions(
+        delimiter=delimiter,
+        encoding=encoding,
+        max_errors=_count(params.get("max_errors"), "max_errors"),
+        max_error_rate=_share(params.get("max_error_rate"), "max_error_rate"),
+        column_map=_column_map(params.getlist("map"), dataset),
+    )
+
+
+def reading_options(request: Request) -> tuple[str | None, str | None]:
+    """``?delimiter=`` and ``?encoding=`` (its canonical name), each None when not given; a 400 when unusable."""
+    params = request.query_params
     delimiter = params.get("delimiter")
     if delimiter is not None and delimiter not in DELIMITERS:
         raise Problem(400, "Bad Request", "delimiter must be one of , ; | or a tab (%09)")
@@ -35,13 +48,7 @@ def query_options(request: Request, dataset: Dataset) -> UploadOptions:
             encoding = stream_encoding(encoding)
         except UnusableEncoding as unusable:
             raise Problem(400, "Bad Request", str(unusable)) from None
-    return UploadOptions(
-        delimiter=delimiter,
-        encoding=encoding,
-        max_errors=_count(params.get("max_errors"), "max_errors"),
-        max_error_rate=_share(params.get("max_error_rate"), "max_error_rate"),
-        column_map=_column_map(params.getlist("map"), dataset),
-    )
+    return delimiter, encoding
 
 
 def _column_map(raw: list[str], dataset: Dataset) -> ColumnMap | None:
