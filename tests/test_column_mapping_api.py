@@ -106,6 +106,7 @@ async def test_a_saved_mapping_is_found_by_header_shape_per_tenant(stack_factory
         ({"columns": HEADER}, 'send {"columns"'),
         ({"columns": [], "map": {}}, "columns must be the file's header"),
         ({"columns": [1, 2], "map": {}}, "columns must be the file's header"),
+        ({"columns": ["a\x00b"], "map": {}}, "without NUL"),
         ({"columns": HEADER, "map": {"Given": "nope"}}, "not a field of dataset contacts"),
         ({"columns": HEADER, "map": {"Elsewhere": "email"}}, "columns the header does not have: ['Elsewhere']"),
     ],

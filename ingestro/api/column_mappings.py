@@ -49,13 +49,16 @@ def _header(value: Any) -> list[str]:
         not isinstance(value, list)
         or not value
         or len(value) > MAX_MAPPED_COLUMNS
-        or not all(isinstance(column, str) and len(column) <= MAX_COLUMN_CHARS for column in value)
+        # PostgreSQL's jsonb cannot hold a NUL, nor a file's header a usable one.
+        or not all(
+            isinstance(column, str) and len(column) <= MAX_COLUMN_CHARS and "\x00" not in column for column in value
+        )
     ):
         raise Problem(
             400,
             "Bad Request",
             f"columns must be the file's header: a JSON array of 1 to {MAX_MAPPED_COLUMNS} names"
-            f" of at most {MAX_COLUMN_CHARS} characters",
+            f" of at most {MAX_COLUMN_CHARS} characters, without NUL",
         )
     return value
 
