@@ -1,7 +1,8 @@
 """Stream rows out of a stored file: CSV, a JSON array of objects, or NDJSON.
 
 Readers do no validation beyond the file's structure and the limits. Each yields
-``SourceRow`` values keyed by dataset field name (columns matched by name or alias;
+``SourceRow`` values keyed by dataset field name (columns matched by name or alias, once the
+upload's column mapping, ``UploadOptions.column_map``, renamed or ignored them;
 with ``unknown_columns = "keep"``, the others under ``extra_columns``; with
 ``"reject"``, they fail a CSV file or reject a JSON row); a row whose structure is broken
 (wrong field count, not a JSON object, past a limit, undecodable bytes) carries a
