@@ -486,7 +486,6 @@ SPEC: dict[str, Any] = {
                 "parameters": [_JOB_ID],
                 "responses": {
                     "200": _json("Job", "the job"),
-                    "400": _BAD_PARAMETER,
                     **_DENIED,
                     "404": _problem("no such job (or another tenant's)"),
                 },
@@ -546,7 +545,6 @@ SPEC: dict[str, Any] = {
                 "security": _SECURED,
                 "parameters": [_JOB_ID],
                 "responses": {
-                    "400": _BAD_PARAMETER,
                     "200": {
                         "description": "the event stream",
                         "content": {"text/event-stream": {"schema": {"$ref": "#/components/schemas/JobEvent"}}},
@@ -625,7 +623,6 @@ SPEC: dict[str, Any] = {
                 "parameters": [_DATASET_NAME],
                 "responses": {
                     "200": _json("Dataset", "the dataset"),
-                    "400": _BAD_PARAMETER,
                     **_DENIED,
                     "404": _problem("unknown dataset"),
                 },
@@ -647,7 +644,6 @@ SPEC: dict[str, Any] = {
                 "responses": {
                     "200": _json("Dataset", "evolved to a new version, or unchanged"),
                     "201": _json("Dataset", "created"),
-                    "400": _BAD_PARAMETER,
                     **_DENIED,
                     "403": _problem("not an admin key, or not one of the default tenant (the operator's)"),
                     "408": _SLOW_BODY,
@@ -718,6 +714,19 @@ SPEC: dict[str, Any] = {
         "/openapi.json": {"get": {"summary": "This document", "responses": {"200": {"description": "OpenAPI 3.1"}}}},
     },
 }
+
+
+def _refusing_control_characters(spec: dict[str, Any]) -> dict[str, Any]:
+    """Every operation with a parameter documents the 400 ``api/parameters.py`` answers for a control character
+    (those that document a 400 of their own say so in it)."""
+    for operations in spec["paths"].values():
+        for operation in operations.values():
+            if operation.get("parameters"):
+                operation["responses"].setdefault("400", _BAD_PARAMETER)
+    return spec
+
+
+_refusing_control_characters(SPEC)
 
 
 async def openapi_endpoint(_request: Request) -> Response:
