@@ -27,15 +27,7 @@ SHEET_NAME_CHARS = 31
 def query_options(request: Request) -> UploadOptions:
     """The options given in the query string (compression is told by headers and names: see ``is_gzip``)."""
     params = request.query_params
-    delimiter = params.get("delimiter")
-    if delimiter is not None and delimiter not in DELIMITERS:
-        raise Problem(400, "Bad Request", "delimiter must be one of , ; | or a tab (%09)")
-    encoding = params.get("encoding")
-    if encoding is not None:
-        try:
-            encoding = stream_encoding(encoding)
-        except UnusableEncoding as unusable:
-            raise Problem(400, "Bad Request", str(unusable)) from None
+    delimiter, encoding = reading_options(request)
     sheet = params.get("sheet")
     if sheet is not None and not 1 <= len(sheet) <= SHEET_NAME_CHARS:
         raise Problem(400, "Bad Request", f"sheet must name an XLSX sheet: 1 to {SHEET_NAME_CHARS} characters")
@@ -46,6 +38,21 @@ def query_options(request: Request) -> UploadOptions:
         max_errors=_count(params.get("max_errors"), "max_errors"),
         max_error_rate=_share(params.get("max_error_rate"), "max_error_rate"),
     )
+
+
+def reading_options(request: Request) -> tuple[str | None, str | None]:
+    """``?delimiter=`` and ``?encoding=`` (its canonical name), each None when not given; a 400 when unusable."""
+    params = request.query_params
+    delimiter = params.get("delimiter")
+    if delimiter is not None and delimiter not in DELIMITERS:
+        raise Problem(400, "Bad Request", "delimiter must be one of , ; | or a tab (%09)")
+    encoding = params.get("encoding")
+    if encoding is not None:
+        try:
+            encoding = stream_encoding(encoding)
+        except UnusableEncoding as unusable:
+            raise Problem(400, "Bad Request", str(unusable)) from None
+    return delimiter, encoding
 
 
 def _count(raw: str | None, name: str) -> int | None:
