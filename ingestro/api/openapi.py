@@ -117,7 +117,7 @@ _ACCEPTED_PROPERTIES: dict[str, Any] = {
         "description": "the version of the dataset the file will be checked against",
     },
     "filename": {"type": "string"},
-    "format": {"enum": ["csv", "json", "ndjson"]},
+    "format": {"enum": ["csv", "json", "ndjson", "xlsx", "parquet"]},
     "compression": {"enum": ["gzip", None]},
     "bytes": {"type": "integer"},
     "sha256": {"type": "string"},
@@ -162,7 +162,14 @@ _UPLOAD = {
     "parameters": [
         _DATASET,
         _query(
-            "format", "overrides the format told by the content type or file name", {"enum": ["csv", "json", "ndjson"]}
+            "format",
+            "overrides the format told by the content type, the file name or (XLSX, Parquet) the first bytes",
+            {"enum": ["csv", "json", "ndjson", "xlsx", "parquet"]},
+        ),
+        _query(
+            "sheet",
+            "the XLSX sheet to read, by name (default: the first); a name the workbook lacks fails the job",
+            {"type": "string", "minLength": 1, "maxLength": 31},
         ),
         _query("delimiter", "CSV delimiter (default: sniffed)", {"enum": [",", ";", "|", "\t"]}),
         _query(
@@ -198,7 +205,15 @@ _UPLOAD = {
             },
             **{
                 media_type: {"schema": {"type": "string", "format": "binary"}}
-                for media_type in ("text/csv", "application/json", "application/x-ndjson", "application/gzip")
+                for media_type in (
+                    "text/csv",
+                    "application/json",
+                    "application/x-ndjson",
+                    "application/gzip",
+                    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                    "application/vnd.apache.parquet",
+                    "application/octet-stream",
+                )
             },
         },
     },
