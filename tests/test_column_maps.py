@@ -158,3 +158,23 @@ def test_a_job_row_gives_back_the_mapping_so_a_reparse_reads_the_file_alike() ->
     }
     source = file_received_of(row)
     assert source is not None and source.event == event
+
+
+def test_xlsx_and_parquet_headers_are_mapped_alike(tmp_path: Path) -> None:
+    import pyarrow as pa
+
+    from tests.test_xlsx_parquet import parquet_bytes
+    from tests.workbooks import row, sheet, workbook
+
+    header = list(ROWS[0])
+    cells = [list(values.values()) for values in ROWS]
+    book = workbook({"People": sheet(row(1, *header), row(2, *cells[0]), row(3, *cells[1]))})
+    table = pa.table({column: [values[column] for values in ROWS] for column in header})
+    for name, content, first in (("mapped.xlsx", book, 2), ("mapped.parquet", parquet_bytes(table), 1)):
+        path = tmp_path / name
+        path.write_bytes(content)
+        outcome = parse(path, options=UploadOptions(column_map=MAP))
+        assert outcome.failure is None, name
+        assert outcome.accepted == {first: contact("a@example.com", "Ann", "Lee", "2024-01-05")}, name
+        assert outcome.rejected == {first + 1: [("email", "invalid_email")]}, name
+        assert outcome.unknown_columns == [], name

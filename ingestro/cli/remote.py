@@ -28,8 +28,11 @@ def add_parser(commands: Subcommands) -> None:
         "option, so that it does not show in process listings.",
         _upload,
     )
-    upload.add_argument("files", nargs="+", metavar="FILE", help="CSV, JSON or NDJSON files, gzipped or not")
+    upload.add_argument(
+        "files", nargs="+", metavar="FILE", help="CSV, JSON or NDJSON files (gzipped or not), XLSX or Parquet files"
+    )
     upload.add_argument("--dataset", default="contacts", help="(default: %(default)s)")
+    upload.add_argument("--sheet", help="the XLSX sheet to read, by name (default: each workbook's first sheet)")
     upload.add_argument("--wait", action="store_true", help="wait for the jobs to end and summarize them")
     upload.add_argument(
         "--map",
@@ -37,7 +40,7 @@ def add_parser(commands: Subcommands) -> None:
         type=column_mapping,
         default=[],
         metavar="COLUMN=FIELD",
-        help="read the file's column COLUMN (a CSV header or JSON key) as the dataset's FIELD; COLUMN= ignores it. "
+        help="read the file's column COLUMN (a header column or JSON key) as the dataset's FIELD; COLUMN= ignores it. "
         "Repeat for each column; sent as the API's ?map= and recorded in the job",
     )
     _url_option(upload)
@@ -73,7 +76,14 @@ def _upload(args: argparse.Namespace, settings: Settings) -> int:
         settings,
         "upload",
         lambda client: upload_files(
-            client, paths, args.dataset, args.wait, sys.stdout, sys.stderr, column_map=column_map or None
+            client,
+            paths,
+            args.dataset,
+            args.wait,
+            sys.stdout,
+            sys.stderr,
+            sheet=args.sheet,
+            column_map=column_map or None,
         ),
     )
 

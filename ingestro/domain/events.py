@@ -25,7 +25,9 @@ class UploadOptions:
     max_errors: int | None = None
     #: The job fails once more than this share (0..1) of the rows read were rejected.
     max_error_rate: float | None = None
-    #: File column (CSV header, JSON key) -> dataset field, or None to ignore it; applied before columns
+    #: The XLSX sheet to read, by name; None: the workbook's first sheet.
+    sheet: str | None = None
+    #: File column (a header's column, a JSON key) -> dataset field, or None to ignore it; applied before columns
     #: are matched (see ``ingestro.datasets.column_maps``). None: no mapping (and entries from before mappings).
     column_map: dict[str, str | None] | None = attrs.field(default=None, hash=False)
 
