@@ -25,6 +25,8 @@ class UploadOptions:
     max_errors: int | None = None
     #: The job fails once more than this share (0..1) of the rows read were rejected.
     max_error_rate: float | None = None
+    #: The XLSX sheet to read, by name; None: the workbook's first sheet.
+    sheet: str | None = None
 
 
 @attrs.frozen
