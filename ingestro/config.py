@@ -139,6 +139,12 @@ ENVIRONMENT: dict[str, tuple[str, str, str]] = {
         "20",
         "When a projection's read brings fewer entries than a full group, wait this long and read again (0: never)",
     ),
+    "INGESTRO_MAX_BACKLOG": (
+        "max_backlog",
+        "1000",
+        "Entries of a row stream not yet acked by a group that reads it, above which the parser pauses until"
+        " they drain (0: no bound)",
+    ),
     "INGESTRO_STREAM_RETENTION_S": (
         "stream_retention_s",
         str(7 * 24 * 3600),
@@ -361,6 +367,7 @@ class Settings:
     concurrency: int = attrs.field(converter=_positive_int)
     group_size: int = attrs.field(converter=_positive_int)
     group_linger_ms: int = attrs.field(converter=_non_negative_int)
+    max_backlog: int = attrs.field(converter=_non_negative_int)
     stream_retention_s: float = attrs.field(converter=_non_negative_float)
     retention_interval_s: float = attrs.field(converter=_positive_float)
     file_retention_days: float | None = attrs.field(converter=_optional_days)
