@@ -185,7 +185,7 @@ async def _upload(
     query_format = request.query_params.get("format")
     if query_format is not None and query_format not in FORMATS:
         raise Problem(400, "Bad Request", f"format must be one of {', '.join(FORMATS)}")
-    upload_options = query_options(request)
+    upload_options = query_options(request, dataset)
     gzip_body = request_is_gzip(request)
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > settings.max_upload_bytes:

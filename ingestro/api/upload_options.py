@@ -1,5 +1,5 @@
 """How an upload asks to be read: ``?delimiter=``, ``?encoding=``, ``?max_errors=``, ``?max_error_rate=``,
-``?sheet=``, gzip, and a binary format told by its first bytes.
+``?sheet=``, ``?map=``, gzip, and a binary format told by its first bytes.
 
 Each option is checked here, so that a bad one is a 400 (or 415) before any byte is
 stored, and the parser only ever sees options it can apply.
@@ -13,6 +13,8 @@ from pathlib import PurePosixPath
 from starlette.requests import Request
 
 from ingestro.api.problems import Problem
+from ingestro.datasets import Dataset
+from ingestro.datasets.column_maps import ColumnMap, InvalidColumnMap, parse_column_map
 from ingestro.domain.events import UploadOptions
 from ingestro.formats.csv_rows import DELIMITERS
 from ingestro.formats.decoding import UnusableEncoding, stream_encoding
@@ -24,8 +26,9 @@ _GZIP_CODINGS = frozenset({"gzip", "x-gzip"})
 SHEET_NAME_CHARS = 31
 
 
-def query_options(request: Request) -> UploadOptions:
-    """The options given in the query string (compression is told by headers and names: see ``is_gzip``)."""
+def query_options(request: Request, dataset: Dataset) -> UploadOptions:
+    """The options given in the query string (compression is told by headers and names: see ``is_gzip``);
+    ``?map=`` is checked against ``dataset``."""
     params = request.query_params
     delimiter, encoding = reading_options(request)
     sheet = params.get("sheet")
@@ -37,6 +40,7 @@ def query_options(request: Request) -> UploadOptions:
         encoding=encoding,
         max_errors=_count(params.get("max_errors"), "max_errors"),
         max_error_rate=_share(params.get("max_error_rate"), "max_error_rate"),
+        column_map=_column_map(params.getlist("map"), dataset),
     )
 
 
@@ -53,6 +57,17 @@ def reading_options(request: Request) -> tuple[str | None, str | None]:
         except UnusableEncoding as unusable:
             raise Problem(400, "Bad Request", str(unusable)) from None
     return delimiter, encoding
+
+
+def _column_map(raw: list[str], dataset: Dataset) -> ColumnMap | None:
+    if not raw:
+        return None
+    if len(raw) > 1:
+        raise Problem(400, "Bad Request", "give map once, as one JSON object")
+    try:
+        return parse_column_map(raw[0], dataset) or None
+    except InvalidColumnMap as invalid:
+        raise Problem(400, "Bad Request", str(invalid)) from None
 
 
 def _count(raw: str | None, name: str) -> int | None:

@@ -27,6 +27,9 @@ class UploadOptions:
     max_error_rate: float | None = None
     #: The XLSX sheet to read, by name; None: the workbook's first sheet.
     sheet: str | None = None
+    #: File column (a header's column, a JSON key) -> dataset field, or None to ignore it; applied before columns
+    #: are matched (see ``ingestro.datasets.column_maps``). None: no mapping (and entries from before mappings).
+    column_map: dict[str, str | None] | None = attrs.field(default=None, hash=False)
 
 
 @attrs.frozen

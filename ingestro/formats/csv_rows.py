@@ -6,7 +6,8 @@ row is rejected, and the file read on, when it has the wrong number of fields, a
 field past the field limit, a line past the line limit, a record past the row limit,
 or (read from a text opened escaping) undecodable bytes.
 
-Header columns match field names and aliases (``ingestro.formats.header``). Unknown
+Header columns match field names and aliases (``ingestro.formats.header``), after the upload's column
+mapping renamed or ignored them (``ingestro.datasets.column_maps``). Unknown
 columns are, by the dataset's ``unknown_columns``: noted and dropped (ignore); noted and
 given with each record under ``extra_columns`` as {name as written: text} (keep); or
 the file's failure at the header (reject).
@@ -25,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from ingestro.datasets import EXTRA_COLUMNS, Dataset, UnknownColumns
+from ingestro.datasets.column_maps import ColumnMap
 from ingestro.datasets.rules import RowCheck, compile_dataset
 from ingestro.domain.events import FieldError
 from ingestro.domain.limits import Limits
@@ -51,9 +53,15 @@ def sniff_delimiter(header_line: str) -> str:
 
 
 def csv_rows(
-    lines: PhysicalLines, dataset: Dataset, delimiter: str | None, limits: Limits, notes: FileNotes
+    lines: PhysicalLines,
+    dataset: Dataset,
+    delimiter: str | None,
+    limits: Limits,
+    notes: FileNotes,
+    column_map: ColumnMap | None = None,
 ) -> Iterator[SourceRow]:
-    """The rows of the CSV file whose lines are ``lines``, its header read (and noted in ``notes``) first."""
+    """The rows of the CSV file whose lines are ``lines``, its header read (and noted in ``notes``) first;
+    ``column_map`` renames or ignores header columns before they are matched."""
     before_header = 0  # blank lines before the header
     try:
         for first in lines:
@@ -74,7 +82,7 @@ def csv_rows(
         raise Unreadable("the header is longer than the line or row limit", before_header + 1) from None
     except UnicodeDecodeError:
         raise ReadAgain(0) from None
-    match = checked_header(dataset, header, limits, notes, before_header + 1)
+    match = checked_header(dataset, header, limits, notes, before_header + 1, column_map)
     kept = match.unknown_positions if dataset.unknown_columns is UnknownColumns.KEEP else {}
     columns = CsvColumns(
         list(match.positions.items()), list(kept.items()), compile_dataset(dataset).cells_check(match.positions, kept)

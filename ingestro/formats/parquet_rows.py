@@ -19,6 +19,7 @@ from decimal import Decimal
 from typing import Any, BinaryIO
 
 from ingestro.datasets import Dataset
+from ingestro.datasets.column_maps import ColumnMap
 from ingestro.domain.events import FieldError
 from ingestro.domain.limits import Limits
 from ingestro.formats.source import FileNotes, SourceRow, Unreadable
@@ -64,8 +65,11 @@ def _deeper_than(value: Any, depth: int) -> bool:
     return depth == 0 or any(_deeper_than(child, depth - 1) for child in children)
 
 
-def parquet_rows(content: BinaryIO, dataset: Dataset, limits: Limits, notes: FileNotes) -> Iterator[SourceRow]:
-    """The rows of the Parquet file ``content`` (seekable), its schema checked (and noted in ``notes``) first."""
+def parquet_rows(
+    content: BinaryIO, dataset: Dataset, limits: Limits, notes: FileNotes, column_map: ColumnMap | None = None
+) -> Iterator[SourceRow]:
+    """The rows of the Parquet file ``content`` (seekable), its schema checked (and noted in ``notes``) first, its
+    columns renamed or ignored by ``column_map``."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -74,7 +78,7 @@ def parquet_rows(content: BinaryIO, dataset: Dataset, limits: Limits, notes: Fil
         header = list(parquet.schema_arrow.names)
     except (pa.ArrowException, OSError, ValueError) as error:
         raise Unreadable(f"not a readable Parquet file: {str(error).strip()}", None) from None
-    columns = TypedColumns.of(dataset, header, limits, notes, 1)
+    columns = TypedColumns.of(dataset, header, limits, notes, 1, column_map)
     read = columns.read_positions
     wanted = [header[position] for position in read]
     metadata = parquet.metadata

@@ -1,7 +1,8 @@
 """Stream rows out of a stored file: CSV, a JSON array of objects, NDJSON, an XLSX sheet, or Parquet.
 
 Readers do no validation beyond the file's structure and the limits. Each yields
-``SourceRow`` values keyed by dataset field name (columns matched by name or alias;
+``SourceRow`` values keyed by dataset field name (columns matched by name or alias, once the
+upload's column mapping, ``UploadOptions.column_map``, renamed or ignored them;
 with ``unknown_columns = "keep"``, the others under ``extra_columns``; with
 ``"reject"``, they fail a CSV file or reject a JSON row); a row whose structure is broken
 (wrong field count, not a JSON object, past a limit, undecodable bytes) carries a
@@ -98,9 +99,10 @@ class RowReader:
             raise Unreadable(f"a {self.format} file is compressed inside already: upload it without gzip", None)
         with open_seekable(self.path) as content:
             if self.format == "xlsx":
-                yield from xlsx_rows(content, self.dataset, self.options.sheet, self.limits, self.notes)
+                options = self.options
+                yield from xlsx_rows(content, self.dataset, options.sheet, self.limits, self.notes, options.column_map)
             else:
-                yield from parquet_rows(content, self.dataset, self.limits, self.notes)
+                yield from parquet_rows(content, self.dataset, self.limits, self.notes, self.options.column_map)
 
     @contextlib.contextmanager
     def _opened(self, *, escaping: bool) -> Iterator[Iterator[SourceRow]]:
@@ -110,10 +112,15 @@ class RowReader:
         with open_text(self.path, options.compression, options.encoding, limits, escaping=escaping) as (text, decoding):
             if layout == "csv":
                 yield csv_rows(
-                    self._lines(text, decoding, escaping), self.dataset, options.delimiter, limits, self.notes
+                    self._lines(text, decoding, escaping),
+                    self.dataset,
+                    options.delimiter,
+                    limits,
+                    self.notes,
+                    options.column_map,
                 )
                 return
-            values = JsonValues(self.dataset, limits, self.notes)
+            values = JsonValues(self.dataset, limits, self.notes, options.column_map)
             if layout == "array":
                 yield json_array_rows(text, decoding, values, limits, escaping=escaping)
             elif layout == "lines":

@@ -15,6 +15,7 @@ from typing import Any
 import attrs
 
 from ingestro.datasets import EXTRA_COLUMNS, Dataset, UnknownColumns
+from ingestro.datasets.column_maps import ColumnMap
 from ingestro.domain.events import FieldError
 from ingestro.domain.limits import Limits
 from ingestro.formats.header import checked_header
@@ -33,9 +34,17 @@ class TypedColumns:
     field_chars: int
 
     @classmethod
-    def of(cls, dataset: Dataset, header: list[str], limits: Limits, notes: FileNotes, line: int) -> TypedColumns:
-        """The columns of ``header`` (on ``line``); ``Unreadable`` as for a CSV header."""
-        match = checked_header(dataset, header, limits, notes, line)
+    def of(
+        cls,
+        dataset: Dataset,
+        header: list[str],
+        limits: Limits,
+        notes: FileNotes,
+        line: int,
+        column_map: ColumnMap | None = None,
+    ) -> TypedColumns:
+        """The columns of ``header`` (on ``line``), ``column_map`` applied; ``Unreadable`` as for a CSV header."""
+        match = checked_header(dataset, header, limits, notes, line, column_map)
         kept = match.unknown_positions if dataset.unknown_columns is UnknownColumns.KEEP else {}
         return cls(header, list(match.positions.items()), list(kept.items()), limits.field_chars)
 

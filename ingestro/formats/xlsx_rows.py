@@ -31,6 +31,7 @@ from typing import Any, BinaryIO
 from xml.parsers import expat
 
 from ingestro.datasets import Dataset
+from ingestro.datasets.column_maps import ColumnMap
 from ingestro.domain.events import FieldError
 from ingestro.domain.limits import Limits
 from ingestro.formats.source import FileNotes, SourceRow, Unreadable, clean_text
@@ -406,9 +407,15 @@ def _refuse_ole(content: BinaryIO) -> None:
 
 
 def xlsx_rows(
-    content: BinaryIO, dataset: Dataset, sheet: str | None, limits: Limits, notes: FileNotes
+    content: BinaryIO,
+    dataset: Dataset,
+    sheet: str | None,
+    limits: Limits,
+    notes: FileNotes,
+    column_map: ColumnMap | None = None,
 ) -> Iterator[SourceRow]:
-    """The rows of the workbook ``content`` (seekable), its header read (and noted in ``notes``) first."""
+    """The rows of the workbook ``content`` (seekable), its header read (and noted in ``notes``) first, its columns
+    renamed or ignored by ``column_map``."""
     head = content.read(len(OLE_MAGIC))
     if head == OLE_MAGIC:
         _refuse_ole(content)
@@ -427,7 +434,8 @@ def xlsx_rows(
             raise Unreadable(f"the workbook cannot be read: {error}", None) from None
         reader = _Sheet(strings, date_styles, date1904, limits)
         try:
-            yield from _typed_rows(reader.rows(_events(archive, part, budget, lambda: True)), dataset, limits, notes)
+            rows = reader.rows(_events(archive, part, budget, lambda: True))
+            yield from _typed_rows(rows, dataset, limits, notes, column_map)
         except (RuntimeError, NotImplementedError) as error:
             raise Unreadable(f"the workbook's sheet cannot be read: {error}", None) from None
 
@@ -441,7 +449,11 @@ def _header_name(value: Any) -> str:
 
 
 def _typed_rows(
-    rows: Iterator[tuple[int, dict[int, Any], FieldError | None]], dataset: Dataset, limits: Limits, notes: FileNotes
+    rows: Iterator[tuple[int, dict[int, Any], FieldError | None]],
+    dataset: Dataset,
+    limits: Limits,
+    notes: FileNotes,
+    column_map: ColumnMap | None,
 ) -> Iterator[SourceRow]:
     columns: TypedColumns | None = None
     positions: list[int] = []
@@ -457,7 +469,8 @@ def _typed_rows(
                 )
             named = {column: _header_name(value) for column, value in sorted(cells.items())}
             positions = [column for column, name in named.items() if name]
-            columns = TypedColumns.of(dataset, [named[column] for column in positions], limits, notes, number)
+            header = [named[column] for column in positions]
+            columns = TypedColumns.of(dataset, header, limits, notes, number, column_map)
             continue
         if error is not None:
             yield SourceRow(number, None, as_written([cells.get(column) for column in positions]), error)
