@@ -52,6 +52,8 @@ class Parser:
     registry: DatasetRegistry
     batch_size: int = 500
     limits: Limits = DEFAULT_LIMITS
+    #: The deployment's partitions per row stream (``INGESTRO_PARTITIONS``): where the batches go.
+    partitions: int = attrs.field(kw_only=True)
 
     async def __call__(self, entry: Entry) -> None:
         event = codec.decode(entry.fields)
@@ -95,13 +97,13 @@ class Parser:
                 if len(chunk) >= _EVENTS_PER_ROUND_TRIP:
                     if in_flight is not None:
                         await in_flight  # keeps the order, and at most one chunk in memory unsent
-                    in_flight = asyncio.create_task(publish_all(self.redis, chunk))
+                    in_flight = asyncio.create_task(publish_all(self.redis, chunk, self.partitions))
                     chunk = []
                     await asyncio.sleep(0)  # let it send before parsing on
             if in_flight is not None:
                 await in_flight
                 in_flight = None
-            await publish_all(self.redis, chunk)
+            await publish_all(self.redis, chunk, self.partitions)
         finally:
             if in_flight is not None:
                 in_flight.cancel()

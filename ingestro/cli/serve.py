@@ -152,9 +152,14 @@ def _consume(args: argparse.Namespace, settings: Settings) -> int:
             loop.add_signal_handler(sig, stop.set)
         await run_consumer(args.name, settings, slot, stop)
 
+    from ingestro.streams.layout import LegacyStreams
+
     log.info("consumer starting", extra={"group": args.name, "slot": slot})
     _collect_less_often()
-    asyncio.run(main())
+    try:
+        asyncio.run(main())
+    except LegacyStreams as refused:
+        raise SystemExit(f"ingestro consume: {refused}") from None
     return 0
 
 
