@@ -68,7 +68,7 @@ from ingestro.database import create_pool
 from ingestro.datasets.registry import hold_declarations
 from ingestro.datasets.tables import DATA_SCHEMA, qualified_table, quote_ident
 from ingestro.streams.connections import text
-from ingestro.streams.names import stream_keys
+from ingestro.streams.names import logical_stream, stream_keys
 from ingestro.streams.retention import id_key
 from ingestro.streams.runtime import Entry
 from projections.projection import Projection
@@ -180,7 +180,7 @@ class _Replay:
                 for start in range(0, len(entries), self.group_size):  # grouped like the live consumers
                     await self.projection.apply_entries(entries[start : start + self.group_size])
                 after = self.read_to[stream] = entries[-1].id
-                self.progress.add(stream, len(entries))
+                self.progress.add(logical_stream(stream), len(entries))  # a row stream's partitions count as one
             await self.projection.restore_trimmed(stream, self.lock)
 
     async def swap(self, allow_loss: bool) -> dict[str, int]:
@@ -332,7 +332,9 @@ async def _replay(
     try:
         await run.create_shadows()
         for stream in streams:
-            progress.totals[stream] = int(await redis.xlen(stream))
+            progress.totals[logical_stream(stream)] = progress.totals.get(logical_stream(stream), 0) + int(
+                await redis.xlen(stream)
+            )
         await run.read_up_to(await run.heads())
         await run.read_up_to(await run.heads())  # what arrived meanwhile, unlocked: the locked pass stays short
         try:
@@ -341,7 +343,7 @@ async def _replay(
             raise ReplayRefused(
                 f"replay {name}: a dataset was being declared during the swap; nothing was swapped: run it again"
             ) from None
-        for stream in streams:
+        for stream in dict.fromkeys(logical_stream(stream) for stream in streams):
             progress.add(stream, 0, force=True)
     finally:
         await shadow_pool.close()

@@ -26,6 +26,7 @@ from ingestro.datasets.tables import qualified_table
 from ingestro.processes import run_consumer
 from ingestro.services.consumer_groups import CONSUMER_NAMES, group_stream_keys
 from ingestro.streams.connections import redis_client
+from ingestro.streams.names import failures_key, partition_keys
 
 #: Both Redis modes, for a module that runs its stack tests on each: see the ``redis_mode`` fixture (tests/conftest.py).
 REDIS_MODES = ("single", pytest.param("cluster", marks=pytest.mark.system))
@@ -44,6 +45,19 @@ def stack_settings(redis_url: str, database_url: str, upload_dir: Path, **overri
     }
     values.update(overrides)
     return Settings.from_env({}, **values)
+
+
+async def failure_records(redis: aioredis.Redis, partitions: int) -> dict[str, int]:
+    """The failure records each consumer group holds, over every stream it reads."""
+    return {
+        group: sum([await redis.hlen(failures_key(group, stream)) for stream in streams])
+        for group, streams in group_stream_keys(partitions).items()
+    }
+
+
+async def row_stream_length(redis: aioredis.Redis, stream: str, partitions: int) -> int:
+    """Entries of a row stream, over its partitions."""
+    return sum([await redis.xlen(key) for key in partition_keys(stream, partitions)])
 
 
 async def reset(redis: aioredis.Redis, pool: asyncpg.Pool) -> None:

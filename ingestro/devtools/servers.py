@@ -370,7 +370,8 @@ class RedisClusterServers:
             raise ServerError(f"a Redis Cluster needs at least 3 masters, not {self.masters}")
         if not self.nodes:
             self.nodes = [
-                RedisServer(self.data_dir / f"node-{index}", cluster_node=True) for index in range(self.masters)
+                RedisServer(self.data_dir / f"node-{index}", port=_cluster_node_port(), cluster_node=True)
+                for index in range(self.masters)
             ]
         try:
             for node in self.nodes:
@@ -436,6 +437,20 @@ class RedisClusterServers:
         traceback: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+def _cluster_node_port() -> int:
+    """A free port for a cluster node whose bus port (10000 above it, as Redis sets it) is free too."""
+    while True:
+        port = free_port()
+        if port > 55535:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind((HOST, port + 10000))
+            except OSError:
+                continue
+        return port
 
 
 @functools.cache
