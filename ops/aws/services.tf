@@ -44,6 +44,7 @@ locals {
     AWS_REGION           = var.region
     INGESTRO_STORAGE_URL = "s3://${aws_s3_bucket.uploads.bucket}/${local.upload_prefix}"
     INGESTRO_LOG_LEVEL   = "INFO"
+    INGESTRO_REDIS_MODE  = "cluster" # redis.tf: ElastiCache with cluster mode on
   }
   secrets = {
     INGESTRO_DATABASE_URL = aws_secretsmanager_secret.database_url.arn
