@@ -19,11 +19,10 @@ from starlette.responses import Response
 from ingestro.api.problems import Problem
 from ingestro.api.responses import JSON
 from ingestro.api.upload import detect_format
+from ingestro.api.upload_options import reading_options
 from ingestro.datasets import NAME, InvalidDeclaration
 from ingestro.datasets.declarations import unstructured
 from ingestro.datasets.inference import declaration_toml, field_name, infer_dataset
-from ingestro.formats.csv_rows import DELIMITERS
-from ingestro.formats.decoding import UnusableEncoding, stream_encoding
 from ingestro.formats.sample import Sample, UnreadableSample, read_sample
 from ingestro.services.uploads import display_name
 
@@ -44,25 +43,11 @@ def _dataset_name(request: Request, filename: str) -> str:
     return field_name(stem, 0) if stem else _DEFAULT_NAME
 
 
-def _options(request: Request) -> tuple[str | None, str | None]:
-    params = request.query_params
-    delimiter = params.get("delimiter")
-    if delimiter is not None and delimiter not in DELIMITERS:
-        raise Problem(400, "Bad Request", "delimiter must be one of , ; | or a tab (%09)")
-    encoding = params.get("encoding")
-    if encoding is not None:
-        try:
-            encoding = stream_encoding(encoding)
-        except UnusableEncoding as unusable:
-            raise Problem(400, "Bad Request", str(unusable)) from None
-    return delimiter, encoding
-
-
 async def infer(request: Request) -> Response:
     """200 with the draft: ``toml``, ``declaration`` (JSON), ``candidate_keys``, ``columns``, ``notes``."""
     filename = display_name(request.query_params.get("filename"))
     name = _dataset_name(request, filename)
-    delimiter, encoding = _options(request)
+    delimiter, encoding = reading_options(request)
     content_type = request.headers.get("content-type")
     if "gzip" in (content_type or "") or filename.lower().endswith(".gz") or request.headers.get("content-encoding"):
         raise Problem(415, "Unsupported Media Type", "send the sample uncompressed (CSV, JSON or NDJSON)")

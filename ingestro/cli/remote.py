@@ -28,8 +28,11 @@ def add_parser(commands: Subcommands) -> None:
         "option, so that it does not show in process listings.",
         _upload,
     )
-    upload.add_argument("files", nargs="+", metavar="FILE", help="CSV, JSON or NDJSON files, gzipped or not")
+    upload.add_argument(
+        "files", nargs="+", metavar="FILE", help="CSV, JSON or NDJSON files (gzipped or not), XLSX or Parquet files"
+    )
     upload.add_argument("--dataset", default="contacts", help="(default: %(default)s)")
+    upload.add_argument("--sheet", help="the XLSX sheet to read, by name (default: each workbook's first sheet)")
     upload.add_argument("--wait", action="store_true", help="wait for the jobs to end and summarize them")
     _url_option(upload)
 
@@ -58,7 +61,7 @@ def _upload(args: argparse.Namespace, settings: Settings) -> int:
         args,
         settings,
         "upload",
-        lambda client: upload_files(client, paths, args.dataset, args.wait, sys.stdout, sys.stderr),
+        lambda client: upload_files(client, paths, args.dataset, args.wait, sys.stdout, sys.stderr, sheet=args.sheet),
     )
 
 

@@ -18,7 +18,8 @@ from consumers.parser import Parser
 from ingestro.config import Settings
 from ingestro.datasets.registry import DatasetRegistry
 from ingestro.storage import storage_for
-from ingestro.streams.names import stream_keys
+from ingestro.streams.backpressure import Backpressure, row_stream_readers
+from ingestro.streams.names import ROW_STREAMS, stream_keys
 from ingestro.streams.runtime import GroupHandler, Handler
 from projections.projection import Projection
 from projections.registry import PROJECTIONS
@@ -42,6 +43,8 @@ class ConsumerGroup:
 
 
 def _parser(settings: Settings, redis: aioredis.Redis, pool: asyncpg.Pool) -> Handlers:
+    readers = row_stream_readers(stream_keys(ROW_STREAMS, settings.partitions), group_stream_keys(settings.partitions))
+    backpressure = Backpressure(redis, readers, settings.max_backlog)
     return Handlers(
         Parser(
             redis,
@@ -49,6 +52,7 @@ def _parser(settings: Settings, redis: aioredis.Redis, pool: asyncpg.Pool) -> Ha
             DatasetRegistry(pool),
             settings.batch_size,
             settings.limits,
+            backpressure,
             partitions=settings.partitions,
         )
     )

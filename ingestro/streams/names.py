@@ -35,7 +35,8 @@ FILES_STREAM = f"{PREFIX}:{CORE_TAG}:files"
 ACCEPTED_STREAM = f"{PREFIX}:rows-accepted"
 #: RowsRejected: one entry per batch of rejected rows with their errors. A logical stream: see ``partition_keys``.
 REJECTED_STREAM = f"{PREFIX}:rows-rejected"
-#: The logical streams stored as ``partitions`` stream keys each.
+#: The logical streams stored as ``partitions`` stream keys each (row batches), whose backlog
+#: ``INGESTRO_MAX_BACKLOG`` bounds per partition.
 ROW_STREAMS: tuple[str, ...] = (ACCEPTED_STREAM, REJECTED_STREAM)
 #: Job lifecycle: ParseStarted, ParseCompleted, ParseFailed, BatchApplied.
 JOB_EVENTS_STREAM = f"{PREFIX}:{CORE_TAG}:job-events"
