@@ -39,6 +39,7 @@ from ingestro.formats.boundaries import plan_ranges
 from ingestro.formats.parsing import parse_file
 from ingestro.metrics import ROWS_PARSED
 from ingestro.storage import Storage
+from ingestro.streams.backpressure import Backpressure
 from ingestro.streams.names import FILES_STREAM, PARSER_GROUP
 from ingestro.streams.publisher import publish, publish_all
 from ingestro.streams.runtime import Entry
@@ -62,10 +63,14 @@ class Parser:
     registry: DatasetRegistry
     batch_size: int = 500
     limits: Limits = DEFAULT_LIMITS
+    #: Pauses publishing while the row streams' backlog is over its bound; None: never pauses.
+    backpressure: Backpressure | None = None
+    #: The deployment's partitions per row stream (``INGESTRO_PARTITIONS``): where the batches go.
+    partitions: int = attrs.field(kw_only=True)
     #: A file of twice this many bytes or more is parsed in ranges across the group (``consumers.ranges``); 0: never.
-    range_bytes: int = 0
+    range_bytes: int = attrs.field(default=0, kw_only=True)
     #: Parse a file's ranges here, one after the other, rather than handing them to the group (``ingestro reparse``).
-    inline_ranges: bool = False
+    inline_ranges: bool = attrs.field(default=False, kw_only=True)
 
     async def __call__(self, entry: Entry) -> None:
         event = codec.decode(entry.fields)
@@ -148,13 +153,15 @@ class Parser:
                 if len(chunk) >= _EVENTS_PER_ROUND_TRIP:
                     if in_flight is not None:
                         await in_flight  # keeps the order, and at most one chunk in memory unsent
-                    in_flight = asyncio.create_task(publish_all(self.redis, chunk))
+                    if self.backpressure is not None:
+                        await self.backpressure.wait_for_room()
+                    in_flight = asyncio.create_task(publish_all(self.redis, chunk, self.partitions))
                     chunk = []
                     await asyncio.sleep(0)  # let it send before parsing on
             if in_flight is not None:
                 await in_flight
                 in_flight = None
-            await publish_all(self.redis, chunk)
+            await publish_all(self.redis, chunk, self.partitions)
         finally:
             if in_flight is not None:
                 in_flight.cancel()

@@ -78,8 +78,10 @@ class Reparser:
     storage: Storage
     batch_size: int
     limits: Limits = DEFAULT_LIMITS
+    #: The deployment's partitions per row stream (``INGESTRO_PARTITIONS``).
+    partitions: int = attrs.field(kw_only=True)
     #: ``INGESTRO_PARSE_RANGE_BYTES``: a file the parser group parsed in ranges is reparsed in the same ranges.
-    range_bytes: int = 0
+    range_bytes: int = attrs.field(default=0, kw_only=True)
 
     async def plan(self, job_ids: list[str] | None) -> tuple[list[JobSource], dict[str, str]]:
         """What can be reparsed of ``job_ids`` (None: every job), and why each other job cannot."""
@@ -145,9 +147,15 @@ class Reparser:
 
     async def reparse(self, source: JobSource) -> Reparsed:
         """Parse the job's file again and emit its events (ParseStarted, batches, verdict)."""
-        registry = DatasetRegistry(self.pool)
         parser = Parser(
-            self.redis, self.storage, registry, self.batch_size, self.limits, self.range_bytes, inline_ranges=True
+            self.redis,
+            self.storage,
+            DatasetRegistry(self.pool),
+            self.batch_size,
+            self.limits,
+            partitions=self.partitions,
+            range_bytes=self.range_bytes,
+            inline_ranges=True,
         )
         await parser.parse(source.event, source.position)
         return Reparsed(source.event.job_id, source.event.filename, source.event.bytes)

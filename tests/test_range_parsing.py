@@ -14,9 +14,9 @@ from consumers.parser import Parser
 from consumers.reparse import Reparser
 from ingestro.datasets.registry import DatasetRegistry
 from ingestro.processes import consumer_settings
-from ingestro.services.consumer_groups import GROUP_STREAMS
+from ingestro.services.consumer_groups import group_stream_keys
 from ingestro.storage import storage_for
-from ingestro.streams.names import ACCEPTED_STREAM, FILES_STREAM, PARSER_GROUP
+from ingestro.streams.names import ACCEPTED_STREAM, FILES_STREAM, PARSER_GROUP, partition_keys
 from ingestro.streams.publisher import publish_all
 from ingestro.streams.runtime import Consumer
 from tests.stack import Stack, StackFactory
@@ -86,6 +86,11 @@ async def test_every_parser_of_the_group_takes_a_share_of_the_ranges(
     assert len(parsed) >= 12 and len(shares) == 2 and shares[0] >= 3, shares
 
 
+async def accepted_entries(stack: Stack) -> int:
+    """RowsAccepted entries in every partition of the stream."""
+    return sum([await stack.redis.xlen(key) for key in partition_keys(ACCEPTED_STREAM, stack.settings.partitions)])
+
+
 async def holds_a_range(stack: Stack, consumer: str) -> bool:
     pending = await stack.redis.xpending_range(FILES_STREAM, PARSER_GROUP, "-", "+", 10, consumer)
     for entry in pending:
@@ -100,8 +105,8 @@ async def test_a_range_parser_killed_mid_way_still_completes_the_job_exactly(
 ) -> None:
     content = csv_file()
 
-    async def slow_publish_all(redis: Any, events: Any) -> None:
-        await publish_all(redis, events)
+    async def slow_publish_all(redis: Any, events: Any, partitions: int | None = None) -> None:
+        await publish_all(redis, events, partitions)
         await asyncio.sleep(0.02)  # slow enough to kill a parser between two chunks of its range
 
     async for stack in stack_factory.open(parse_range_bytes=0):
@@ -119,12 +124,13 @@ async def test_a_range_parser_killed_mid_way_still_completes_the_job_exactly(
                 DatasetRegistry(stack.pool),
                 stack.settings.batch_size,
                 stack.settings.limits,
-                stack.settings.parse_range_bytes,
+                partitions=stack.settings.partitions,
+                range_bytes=stack.settings.parse_range_bytes,
             )
             consumer = Consumer(
                 stack.redis,
                 group=PARSER_GROUP,
-                streams=GROUP_STREAMS[PARSER_GROUP],
+                streams=group_stream_keys(stack.settings.partitions)[PARSER_GROUP],
                 name=name,
                 handler=parser,
                 settings=consumer_settings(stack.settings, grouped=False),
@@ -133,7 +139,7 @@ async def test_a_range_parser_killed_mid_way_still_completes_the_job_exactly(
         try:
             accepted = await stack.upload(content, "text/csv")
             deadline = time.monotonic() + 30
-            while not await holds_a_range(stack, "parser-a") or await stack.redis.xlen(ACCEPTED_STREAM) < 3:
+            while not await holds_a_range(stack, "parser-a") or await accepted_entries(stack) < 3:
                 assert time.monotonic() < deadline, "parser-a never held a range under way"
                 await asyncio.sleep(0.005)
             killed = parsers.pop("parser-a")
@@ -163,14 +169,15 @@ async def test_reparse_of_a_job_parsed_in_ranges_emits_the_same_batches(stack_fa
             storage_for(settings),
             settings.batch_size,
             settings.limits,
-            settings.parse_range_bytes,
+            partitions=settings.partitions,
+            range_bytes=settings.parse_range_bytes,
         )
         ready, problems = await reparser.plan([job["job_id"]])
         assert problems == {}
-        accepted_before = await stack.redis.xlen(ACCEPTED_STREAM)
+        accepted_before = await accepted_entries(stack)
         await reparser.reparse(ready[0])
         await stack.wait_idle()
-        assert await stack.redis.xlen(ACCEPTED_STREAM) == 2 * accepted_before
+        assert await accepted_entries(stack) == 2 * accepted_before
         assert await stack.pool.fetch("SELECT projection, seq FROM job_batches ORDER BY 1, 2") == batches
         again = await stack.client.get(f"/jobs/{job['job_id']}")
         assert await outcome(stack, again.json()) == before
