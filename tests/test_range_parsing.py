@@ -19,10 +19,8 @@ from ingestro.storage import storage_for
 from ingestro.streams.names import ACCEPTED_STREAM, FILES_STREAM, PARSER_GROUP, partition_keys
 from ingestro.streams.publisher import publish_all
 from ingestro.streams.runtime import Consumer
-from tests.stack import Stack, StackFactory
+from tests.stack import REDIS_MODES, Stack, StackFactory
 from tests.test_ranges import csv_text, ndjson_text
-
-pytestmark = pytest.mark.server
 
 _ROWS = "SELECT email, first_name, last_name, age, signup_date, metadata, id, content_hash, first_line, last_line"
 _ERRORS = "SELECT line, errors, raw FROM validation_errors ORDER BY line"
@@ -45,6 +43,7 @@ def csv_file() -> bytes:
     return b"\xef\xbb\xbf" + csv_text(3000).encode()
 
 
+@pytest.mark.parametrize("redis_mode", REDIS_MODES)
 @pytest.mark.parametrize(
     ("content", "content_type"),
     [(csv_file(), "text/csv"), (b"\xef\xbb\xbf" + ndjson_text(2000).encode(), "application/x-ndjson")],
