@@ -13,12 +13,16 @@ import consumers.parser
 from consumers.parser import Parser
 from consumers.reparse import Reparser
 from ingestro.datasets.registry import DatasetRegistry
+from ingestro.domain import codec
+from ingestro.domain.events import FileReceived, ParseRange, ParseStarted
 from ingestro.processes import consumer_settings
 from ingestro.services.consumer_groups import group_stream_keys
 from ingestro.storage import storage_for
+from ingestro.streams.dlq import DeadLetter
 from ingestro.streams.names import ACCEPTED_STREAM, FILES_STREAM, PARSER_GROUP, partition_keys
 from ingestro.streams.publisher import publish_all
 from ingestro.streams.runtime import Consumer
+from projections.jobs import JobsProjection
 from tests.stack import REDIS_MODES, Stack, StackFactory
 from tests.test_ranges import csv_text, ndjson_text
 
@@ -180,3 +184,18 @@ async def test_reparse_of_a_job_parsed_in_ranges_emits_the_same_batches(stack_fa
         assert await stack.pool.fetch("SELECT projection, seq FROM job_batches ORDER BY 1, 2") == batches
         again = await stack.client.get(f"/jobs/{job['job_id']}")
         assert await outcome(stack, again.json()) == before
+
+
+async def test_the_jobs_projection_passes_over_a_range_and_a_dead_lettered_one_stalls_its_job(stack: Stack) -> None:
+    job_id = "0b6f0c1e-6a4e-4d0c-9a59-3f1f2b7c9d10"
+    received = FileReceived(job_id, "contacts", "big.csv", "key", "csv", 20, "ab" * 32, "2026-12-06T00:00:00+00:00")
+    task = ParseRange(received, "1-0", 1, 2, 10, 20, 5, 1)
+    jobs = JobsProjection(stack.pool)
+    await jobs.apply(ParseStarted(job_id))
+    await jobs.apply(task)
+    assert await stack.pool.fetchval("SELECT status FROM jobs WHERE job_id = $1", job_id) == "processing"
+    fields = {name.encode(): value for name, value in codec.encode(task).items()}
+    letter = DeadLetter(FILES_STREAM, "2-0", PARSER_GROUP, "host-0", 5, "StorageFailed", "disk", "", "", fields)
+    await jobs.stall("9-0", letter)
+    row = await stack.pool.fetchrow("SELECT status, error FROM jobs WHERE job_id = $1", job_id)
+    assert row["status"] == "stalled" and "ingestro dlq redrive 9-0" in row["error"], row
