@@ -95,6 +95,12 @@ ENVIRONMENT: dict[str, tuple[str, str, str]] = {
         "Seconds between keepalive comments on an idle event stream (more than 0, at most 25)",
     ),
     "INGESTRO_BATCH_SIZE": ("batch_size", "500", "Rows per RowsAccepted / RowsRejected event"),
+    "INGESTRO_PARSE_RANGE_BYTES": (
+        "parse_range_bytes",
+        str(64 * 1024 * 1024),
+        "Bytes per range when one CSV or NDJSON file of twice as many or more is parsed by the whole parser group"
+        " (0: one parser per file)",
+    ),
     "INGESTRO_MAX_FIELD_CHARS": (
         "max_field_chars",
         str(DEFAULT_LIMITS.field_chars),
@@ -383,6 +389,7 @@ class Settings:
     max_event_streams: int = attrs.field(converter=_positive_int)
     events_heartbeat_s: float = attrs.field(converter=_heartbeat)
     batch_size: int = attrs.field(converter=_positive_int)
+    parse_range_bytes: int = attrs.field(converter=_non_negative_int)
     max_field_chars: int = attrs.field(converter=_positive_int)
     max_row_chars: int = attrs.field(converter=_positive_int)
     max_line_chars: int = attrs.field(converter=_positive_int)

@@ -61,6 +61,30 @@ class FileReceived:
 
 
 @attrs.frozen
+class ParseRange:
+    """Work for the ``parser`` group: parse bytes ``start``..``end`` of ``received``'s file, range ``index`` of
+    ``ranges`` (see ``consumers.ranges``). Its batches are numbered from ``index * RANGE_SEQ_BOUND``, its lines
+    shifted by ``line_shift``; a CSV range is read after the file's header, bytes 0..``header_end``."""
+
+    type_name: ClassVar[str] = "ParseRange"
+    version: ClassVar[int] = 1
+
+    received: FileReceived
+    #: The stream id of the job's FileReceived (its upload order).
+    position: str | None
+    index: int
+    ranges: int
+    start: int
+    end: int
+    header_end: int
+    line_shift: int
+
+    @property
+    def job_id(self) -> str:
+        return self.received.job_id
+
+
+@attrs.frozen
 class FieldError:
     """Why one value of a row was refused. ``field`` is None for row-level errors."""
 
@@ -202,6 +226,7 @@ class JobStatusChanged:
 
 Event = (
     FileReceived
+    | ParseRange
     | RowsAccepted
     | RowsRejected
     | ParseStarted
@@ -213,6 +238,7 @@ Event = (
 
 EVENT_TYPES: tuple[type[Event], ...] = (
     FileReceived,
+    ParseRange,
     RowsAccepted,
     RowsRejected,
     ParseStarted,

@@ -54,6 +54,7 @@ def _parser(settings: Settings, redis: aioredis.Redis, pool: asyncpg.Pool) -> Ha
             settings.limits,
             backpressure,
             partitions=settings.partitions,
+            range_bytes=settings.parse_range_bytes,
         )
     )
 

@@ -29,7 +29,7 @@ PREFIX = "ingestro"
 #: The hash tag of the low-volume keys read or written together.
 CORE_TAG = "{core}"
 
-#: FileReceived: one entry per accepted upload.
+#: FileReceived: one entry per accepted upload; ParseRange: one per byte range of a file parsed on many cores.
 FILES_STREAM = f"{PREFIX}:{CORE_TAG}:files"
 #: RowsAccepted: one entry per batch of valid, normalized rows. A logical stream: see ``partition_keys``.
 ACCEPTED_STREAM = f"{PREFIX}:rows-accepted"
@@ -141,3 +141,9 @@ def failures_key(group: str, stream: str) -> str:
     """Hash of entry id -> first/last failure record for entries of ``stream`` that ``group`` failed to handle; in the
     slot of ``stream`` (its hash tag), so that an ack removes the record in the same transaction."""
     return f"{PREFIX}:{hash_tag(stream) or CORE_TAG}:failures:{group}"
+
+
+def parse_ranges_key(job_id: str) -> str:
+    """Hash of range index -> outcome of the ranges of a job's file parsed so far (``consumers.ranges``); used
+    alone (one key per MULTI), so it carries no hash tag."""
+    return f"{PREFIX}:parse-ranges:{job_id}"

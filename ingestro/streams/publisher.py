@@ -14,6 +14,7 @@ from ingestro.domain.events import (
     JobStatusChanged,
     ParseCompleted,
     ParseFailed,
+    ParseRange,
     ParseStarted,
     RowsAccepted,
     RowsRejected,
@@ -24,6 +25,7 @@ from ingestro.streams.connections import text
 
 _STREAMS: dict[type[Event], str] = {
     FileReceived: names.FILES_STREAM,
+    ParseRange: names.FILES_STREAM,
     RowsAccepted: names.ACCEPTED_STREAM,
     RowsRejected: names.REJECTED_STREAM,
     ParseStarted: names.JOB_EVENTS_STREAM,
