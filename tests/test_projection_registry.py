@@ -10,6 +10,7 @@ import time
 
 import pytest
 
+from consumers.fetcher import Fetcher
 from consumers.parser import Parser
 from ingestro.cli.main import build_parser
 from ingestro.domain.events import BatchApplied, JobStatusChanged
@@ -25,6 +26,7 @@ from ingestro.streams.names import (
     ACCEPTED_STREAM,
     DLQ_STREAM,
     FILES_STREAM,
+    IMPORTS_STREAM,
     JOB_EVENTS_STREAM,
     JOB_STATUS_STREAM,
     REJECTED_STREAM,
@@ -56,8 +58,8 @@ def test_each_projection_says_the_streams_it_reads_in_replay_order() -> None:
 
 
 def test_every_consumer_group_comes_from_one_table_the_parser_first() -> None:
-    assert CONSUMER_NAMES == ("parser", "data", "errors", "jobs")
-    assert dict(GROUP_STREAMS) == {"parser": Parser.streams, **projection_streams()}
+    assert CONSUMER_NAMES == ("parser", "fetcher", "data", "errors", "jobs")
+    assert dict(GROUP_STREAMS) == {"parser": Parser.streams, "fetcher": Fetcher.streams, **projection_streams()}
     assert all(CONSUMER_GROUPS[name].streams == GROUP_STREAMS[name] for name in CONSUMER_NAMES)
     assert all(JOB_STATUS_STREAM not in streams for streams in GROUP_STREAMS.values())
 
@@ -81,6 +83,7 @@ def test_retention_and_the_metrics_cover_exactly_the_streams_the_groups_read() -
     assert trimmed_streams(GROUP_STREAMS) == {
         ACCEPTED_STREAM: {"data"},
         FILES_STREAM: {"parser", "jobs"},
+        IMPORTS_STREAM: {"fetcher"},
         JOB_EVENTS_STREAM: {"jobs"},
         REJECTED_STREAM: {"errors"},
     }  # never the dead-letter stream
@@ -88,6 +91,7 @@ def test_retention_and_the_metrics_cover_exactly_the_streams_the_groups_read() -
         ACCEPTED_STREAM,
         REJECTED_STREAM,
         FILES_STREAM,
+        IMPORTS_STREAM,
         JOB_EVENTS_STREAM,
         DLQ_STREAM,
     }
@@ -116,7 +120,9 @@ def test_the_cli_starts_without_importing_the_consumers() -> None:
 
 
 def test_an_unknown_consumer_is_refused_with_the_choices() -> None:
-    with pytest.raises(UnknownConsumer, match="unknown consumer 'nope'; choose from parser, data, errors, jobs"):
+    with pytest.raises(
+        UnknownConsumer, match="unknown consumer 'nope'; choose from parser, fetcher, data, errors, jobs"
+    ):
         consumer_group("nope")
 
 

@@ -20,6 +20,7 @@ from ingestro.api.dataset_inference import infer
 from ingestro.api.datasets import get_dataset, list_datasets, put_dataset
 from ingestro.api.dlq import list_dead_letters
 from ingestro.api.error_counts import error_counts
+from ingestro.api.imports import create_import
 from ingestro.api.job_events import job_events
 from ingestro.api.jobs import get_job, list_errors, list_jobs
 from ingestro.api.metrics import counting_refusals, metrics_endpoint
@@ -77,6 +78,7 @@ def create_app(settings: Settings, *, insecure: bool = False) -> Starlette:
 
     routes: list[BaseRoute] = [
         Route("/upload", guarded(counting_refusals(limiting_uploads(upload)), Need.UPLOAD), methods=["POST"]),
+        Route("/imports", guarded(create_import, Need.UPLOAD), methods=["POST"]),
         Route("/jobs", guarded(list_jobs, Need.READ_JOBS), methods=["GET"]),
         Route("/jobs/{job_id}", guarded(get_job, Need.READ_JOBS), methods=["GET"]),
         Route("/jobs/{job_id}/errors", guarded(list_errors, Need.READ_JOBS), methods=["GET"]),

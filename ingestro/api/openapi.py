@@ -6,7 +6,7 @@ derive it. ``tests/test_openapi.py`` holds it to the routes and to real response
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -100,6 +100,9 @@ _JOB_PROPERTIES: dict[str, Any] = {
     "error": _NULLABLE_STRING,
     "error_line": _NULLABLE_INTEGER,
     **dict.fromkeys(("received_at", "started_at", "parsed_at", "finished_at", "updated_at"), _TIMESTAMP),
+    "source": {**_NULLABLE_STRING, "description": "a pull import's source URL (POST /imports); null for an upload"},
+    "source_etag": {**_NULLABLE_STRING, "description": "the ETag the source's server gave the fetched file"},
+    "source_last_modified": {**_NULLABLE_STRING, "description": "the Last-Modified it gave (an HTTP date)"},
     "previously_ingested_as": {
         "type": "array",
         "items": {"type": "string", "format": "uuid"},
@@ -121,6 +124,11 @@ _ACCEPTED_PROPERTIES: dict[str, Any] = {
     "compression": {"enum": ["gzip", None]},
     "bytes": {"type": "integer"},
     "sha256": {"type": "string"},
+}
+_IMPORT_ACCEPTED_PROPERTIES: dict[str, Any] = {
+    **{name: _ACCEPTED_PROPERTIES[name] for name in ("job_id", "status", "dataset", "dataset_version", "format")},
+    "source": {"type": "string"},
+    "compression": {"enum": ["gzip", None]},
 }
 _DEAD_LETTER_PROPERTIES: dict[str, Any] = {
     "id": {"type": "string"},
@@ -228,6 +236,52 @@ _UPLOAD = {
     },
 }
 
+_IMPORT = {
+    "summary": "Pull a file from a URL or S3 and ingest it",
+    "description": (
+        "The `fetcher` consumer streams the source into storage, then the job goes on as an upload's. Only"
+        " http(s):// and s3://bucket/key; every address the source resolves or redirects to must be public or in"
+        " INGESTRO_IMPORT_ALLOW (cloud metadata addresses never), else the job fails with the reason."
+        " Network errors, timeouts, 5xx and 429 are retried with backoff."
+    ),
+    "security": _SECURED,
+    "parameters": [
+        parameter
+        for parameter in cast(list[dict[str, Any]], _UPLOAD["parameters"])
+        if parameter["name"] not in ("filename", "Idempotency-Key")
+    ],
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "required": ["source"],
+                    "properties": {
+                        "source": {"type": "string", "maxLength": 2048, "examples": ["https://example.com/a.csv"]}
+                    },
+                }
+            }
+        },
+    },
+    "responses": {
+        "202": {
+            **_json("ImportAccepted", "the job is pending; the fetcher pulls the file"),
+            "headers": {"Location": {"schema": {"type": "string"}}},
+        },
+        "400": _problem(
+            "a bad option, a source that is not http(s):// or s3://, holds credentials, is a refused address, or"
+            " whose format neither ?format= nor its name tells"
+        ),
+        **_DENIED,
+        "404": _problem("unknown dataset"),
+        "408": _SLOW_BODY,
+        "413": _problem("a body of more than 8 KiB"),
+        "415": _problem("a body that is not application/json"),
+        "503": _problem("a backing server is unreachable, or Redis refuses writes (full); see Retry-After"),
+    },
+}
+
 _FIELD_PROPERTIES: dict[str, Any] = {
     "name": {"type": "string", "pattern": "^[a-z_][a-z0-9_]{0,62}$"},
     "type": {"enum": [kind.value for kind in FieldType]},
@@ -289,6 +343,11 @@ SPEC: dict[str, Any] = {
                 },
             },
             "Accepted": {"type": "object", "required": list(_ACCEPTED_PROPERTIES), "properties": _ACCEPTED_PROPERTIES},
+            "ImportAccepted": {
+                "type": "object",
+                "required": list(_IMPORT_ACCEPTED_PROPERTIES),
+                "properties": _IMPORT_ACCEPTED_PROPERTIES,
+            },
             "Job": {"type": "object", "required": list(_JOB_PROPERTIES), "properties": _JOB_PROPERTIES},
             "RejectedRow": {
                 "type": "object",
@@ -455,6 +514,7 @@ SPEC: dict[str, Any] = {
     },
     "paths": {
         "/upload": {"post": _UPLOAD},
+        "/imports": {"post": _IMPORT},
         "/jobs": {
             "get": {
                 "summary": "The caller's jobs, newest first",

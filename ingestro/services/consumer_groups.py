@@ -1,4 +1,4 @@
-"""Every consumer group, from one table: the parser, then each registered projection.
+"""Every consumer group, from one table: the parser, the fetcher (pull imports), then each registered projection.
 
 Each consumer says its own name and streams (``Parser.name``/``streams``, ``Projection.name``/``streams``);
 this table gathers them with how its handler is made, and ``GROUP_STREAMS`` is derived from it. The
@@ -14,9 +14,11 @@ import asyncpg
 import attrs
 import redis.asyncio as aioredis
 
+from consumers.fetcher import Fetcher
 from consumers.parser import Parser
 from ingestro.config import Settings
 from ingestro.datasets.registry import DatasetRegistry
+from ingestro.sources import AllowList
 from ingestro.storage import storage_for
 from ingestro.streams.runtime import GroupHandler, Handler
 from projections.projection import Projection
@@ -44,6 +46,18 @@ def _parser(settings: Settings, redis: aioredis.Redis, pool: asyncpg.Pool) -> Ha
     return Handlers(Parser(redis, storage_for(settings), DatasetRegistry(pool), settings.batch_size, settings.limits))
 
 
+def _fetcher(settings: Settings, redis: aioredis.Redis, _pool: asyncpg.Pool) -> Handlers:
+    return Handlers(
+        Fetcher(
+            redis,
+            storage_for(settings),
+            AllowList(settings.import_allow),
+            settings.max_upload_bytes,
+            settings.s3_endpoint_url,
+        )
+    )
+
+
 def _projection(projection: type[Projection]) -> ConsumerGroup:
     def make(_settings: Settings, redis: aioredis.Redis, pool: asyncpg.Pool) -> Handlers:
         handler = projection(pool, redis)
@@ -52,11 +66,12 @@ def _projection(projection: type[Projection]) -> ConsumerGroup:
     return ConsumerGroup(projection.name, projection.streams, make)
 
 
-#: Every consumer group by name: the parser, then the projections in registry order.
+#: Every consumer group by name: the parser, the fetcher, then the projections in registry order.
 CONSUMER_GROUPS: Mapping[str, ConsumerGroup] = {
     group.name: group
     for group in (
         ConsumerGroup(Parser.name, Parser.streams, _parser),
+        ConsumerGroup(Fetcher.name, Fetcher.streams, _fetcher),
         *(_projection(projection) for projection in PROJECTIONS.values()),
     )
 }

@@ -11,6 +11,8 @@ PREFIX = "ingestro"
 
 #: FileReceived: one entry per accepted upload.
 FILES_STREAM = f"{PREFIX}:files"
+#: ImportRequested: one entry per pull import (``POST /imports``), read by the ``fetcher``.
+IMPORTS_STREAM = f"{PREFIX}:imports"
 #: RowsAccepted: one entry per batch of valid, normalized rows.
 ACCEPTED_STREAM = f"{PREFIX}:rows-accepted"
 #: RowsRejected: one entry per batch of rejected rows with their errors.
@@ -27,6 +29,7 @@ JOB_STATUS_STREAM = f"{PREFIX}:job-status"
 UNGROUPED_STREAMS: tuple[str, ...] = (JOB_STATUS_STREAM,)
 
 PARSER_GROUP = "parser"
+FETCHER_GROUP = "fetcher"
 DATA_GROUP = "data"
 ERRORS_GROUP = "errors"
 JOBS_GROUP = "jobs"

@@ -10,6 +10,7 @@ locals {
     migrate = ["migrate"]
     api     = ["api", "--host", "0.0.0.0", "--port", "8000"]
     parser  = ["consume", "parser"]
+    fetcher = ["consume", "fetcher"]
     data    = ["consume", "data"]
     errors  = ["consume", "errors"]
     jobs    = ["consume", "jobs"]
@@ -20,6 +21,8 @@ locals {
   consumers = {
     # A task parses a whole file per handler (INGESTRO_CONCURRENCY, 2): CPU-bound Python.
     parser = { streams = ["ingestro:files"], cpu = 1024, memory = 2048, min_tasks = 1, max_tasks = 6, backlog_per_task = 2 }
+    # Pull imports: network-bound, streams each source into the upload storage.
+    fetcher = { streams = ["ingestro:imports"], cpu = 256, memory = 512, min_tasks = 1, max_tasks = 4, backlog_per_task = 2 }
     # A batch is 500 rows; PostgreSQL's write capacity bounds how many tasks help.
     data   = { streams = ["ingestro:rows-accepted"], cpu = 512, memory = 1024, min_tasks = 1, max_tasks = 4, backlog_per_task = 20 }
     errors = { streams = ["ingestro:rows-rejected"], cpu = 256, memory = 512, min_tasks = 1, max_tasks = 4, backlog_per_task = 20 }
