@@ -4,7 +4,9 @@ to the metadata address, file://)."""
 
 from __future__ import annotations
 
+import io
 import ipaddress
+import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -14,7 +16,11 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
+from ingestro.cli.imports import import_sources
+from ingestro.cli.main import build_parser
 from ingestro.sources import AllowList, Refused
+from ingestro.storage.s3 import s3_client
+from tests import test_storage
 from tests.served import served
 from tests.stack import Stack, StackFactory
 
@@ -23,6 +29,8 @@ CSV = (
     b"a@example.com,Ann,Lee,30,2024-01-05\nb@example.com,Bob,Ray,31,2024-01-06\nnope,Cy,Ray,x,2024-01-05\n"
 )
 ALLOW_LOOPBACK = "127.0.0.0/8,::1"
+#: The S3 test server (moto on loopback), the session fixture of tests/test_storage.py.
+s3_endpoint = test_storage.s3_endpoint
 
 
 def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
@@ -217,3 +225,52 @@ async def test_bad_sources_are_refused_with_a_reason(default: Stack, body: Any, 
 async def test_an_import_needs_json(default: Stack) -> None:
     response = await default.client.post("/imports", content=b"https://x/y.csv", headers={"content-type": "text/plain"})
     assert response.status_code == 415
+
+
+@pytest.mark.server
+async def test_an_s3_source_is_read_from_the_allowed_endpoint(stack_factory: StackFactory, s3_endpoint: str) -> None:
+    client = s3_client(s3_endpoint)
+    bucket = f"imports-{uuid.uuid4().hex[:12]}"
+    client.create_bucket(Bucket=bucket)
+    client.put_object(Bucket=bucket, Key="exports/contacts.csv", Body=CSV)
+    async for stack in _opened(stack_factory, s3_endpoint_url=s3_endpoint):  # loopback, not allowed
+        job = await stack.wait_for_job((await _import(stack, f"s3://{bucket}/exports/contacts.csv"))["job_id"])
+        assert job["status"] == "failed"
+        assert "refused to fetch from the S3 endpoint" in job["error"], job
+    async for stack in _opened(stack_factory, s3_endpoint_url=s3_endpoint, import_allow=ALLOW_LOOPBACK):
+        job = await stack.wait_for_job((await _import(stack, f"s3://{bucket}/exports/contacts.csv"))["job_id"])
+        assert (job["status"], job["rows_accepted"], job["filename"]) == ("completed", 2, "contacts.csv")
+        assert job["source_etag"] and job["source_last_modified"]
+        missing = await stack.wait_for_job((await _import(stack, f"s3://{bucket}/nothing.csv"))["job_id"])
+        assert (missing["status"], missing["error"]) == (
+            "failed",
+            f"import failed: S3 refused s3://{bucket}/nothing.csv: NoSuchKey",
+        )
+
+
+async def test_the_cli_imports_waits_and_summarizes(allowed: Stack, source: tuple[Source, str]) -> None:
+    _files, url = source
+    out = io.StringIO()
+    code = await import_sources(
+        allowed.client, [f"{url}/contacts.csv", f"{url}/missing.csv", "file:///etc/passwd"], "contacts", None, True, out
+    )
+    lines = out.getvalue().splitlines()
+    assert code == 1
+    assert lines[0].startswith(f"{url}/contacts.csv: job ")
+    assert "file:///etc/passwd: refused (400: a source must be an http://, https:// or s3:// URL" in out.getvalue()
+    assert f"{url}/missing.csv: failed: import failed: the source answered 404 Not Found" in lines
+    summary = next(line for line in lines if line.startswith(f"{url}/contacts.csv ") and "completed" in line)
+    assert summary.split()[3:6] == ["3", "2", "1"]  # rows, accepted, rejected
+
+
+def test_ingestro_import_is_a_command() -> None:
+    args = build_parser().parse_args(
+        ["import", "https://a.example/x.csv", "s3://b/k.json", "--format", "json", "--wait"]
+    )
+    assert (args.sources, args.format, args.wait, args.dataset) == (
+        ["https://a.example/x.csv", "s3://b/k.json"],
+        "json",
+        True,
+        "contacts",
+    )
+    assert "import" in build_parser().format_help()
