@@ -45,6 +45,11 @@ ENVIRONMENT: dict[str, tuple[str, str, str]] = {
         "Non-public networks pull imports may reach, comma-separated (10.0.0.0/8,192.168.1.5); unset: public"
         " addresses only (metadata addresses are never reached)",
     ),
+    "INGESTRO_WEBHOOK_ATTEMPTS": (
+        "webhook_attempts",
+        "5",
+        "Attempts at delivering a job event to a webhook endpoint (backoff 1, 2, 4… s) before it is dead-lettered",
+    ),
     "INGESTRO_IDEMPOTENCY_TTL_S": (
         "idempotency_ttl_s",
         str(24 * 3600),
@@ -353,6 +358,7 @@ class Settings:
     s3_endpoint_url: str = attrs.field(converter=_s3_endpoint_url)
     max_upload_bytes: int = attrs.field(converter=_positive_int)
     import_allow: tuple[Network, ...] = attrs.field(converter=_networks)
+    webhook_attempts: int = attrs.field(converter=_positive_int)
     idempotency_ttl_s: int = attrs.field(converter=_positive_int)
     rate_limit: float = attrs.field(converter=_non_negative_float)
     rate_burst: int = attrs.field(converter=_positive_int)

@@ -25,7 +25,17 @@ from ingestro.datasets.tables import qualified_table
 from ingestro.processes import run_consumer
 from ingestro.services.consumer_groups import CONSUMER_NAMES, GROUP_STREAMS
 
-TABLES = ("jobs", "job_batches", "applied_batches", "validation_errors", "contacts", "api_keys", "deleted_files")
+TABLES = (
+    "jobs",
+    "job_batches",
+    "applied_batches",
+    "validation_errors",
+    "contacts",
+    "api_keys",
+    "deleted_files",
+    "webhooks",
+    "webhook_dead_letters",
+)
 
 
 def stack_settings(redis_url: str, database_url: str, upload_dir: Path, **overrides: Any) -> Settings:

@@ -26,11 +26,11 @@ from ingestro.streams.names import (
     ACCEPTED_STREAM,
     DLQ_STREAM,
     FILES_STREAM,
+    FOLLOWED_STREAMS,
     IMPORTS_STREAM,
     JOB_EVENTS_STREAM,
     JOB_STATUS_STREAM,
     REJECTED_STREAM,
-    UNGROUPED_STREAMS,
 )
 from ingestro.streams.publisher import stream_for
 from ingestro.streams.retention import trimmed_streams
@@ -58,10 +58,16 @@ def test_each_projection_says_the_streams_it_reads_in_replay_order() -> None:
 
 
 def test_every_consumer_group_comes_from_one_table_the_parser_first() -> None:
-    assert CONSUMER_NAMES == ("parser", "fetcher", "data", "errors", "jobs")
-    assert dict(GROUP_STREAMS) == {"parser": Parser.streams, "fetcher": Fetcher.streams, **projection_streams()}
+    assert CONSUMER_NAMES == ("parser", "fetcher", "data", "errors", "jobs", "notifications")
+    assert dict(GROUP_STREAMS) == {
+        "parser": Parser.streams,
+        "fetcher": Fetcher.streams,
+        **projection_streams(),
+        "notifications": (JOB_STATUS_STREAM,),
+    }
     assert all(CONSUMER_GROUPS[name].streams == GROUP_STREAMS[name] for name in CONSUMER_NAMES)
-    assert all(JOB_STATUS_STREAM not in streams for streams in GROUP_STREAMS.values())
+    # Followed by XREAD too: retention keeps its floor (tests/test_retention.py).
+    assert [group for group, streams in GROUP_STREAMS.items() if JOB_STATUS_STREAM in streams] == ["notifications"]
 
 
 def test_what_projections_announce_lands_where_a_group_or_a_follower_reads_it() -> None:
@@ -74,7 +80,7 @@ def test_what_projections_announce_lands_where_a_group_or_a_follower_reads_it() 
         assert projection.announces, projection.name
         for announced in projection.announces:
             stream = stream_for(samples[announced])
-            assert stream in read or stream in UNGROUPED_STREAMS, (projection.name, announced)
+            assert stream in read or stream in FOLLOWED_STREAMS, (projection.name, announced)
     # BatchApplied of data and errors is what the jobs projection counts.
     assert stream_for(samples[BatchApplied]) in JobsProjection.streams
 
@@ -85,6 +91,7 @@ def test_retention_and_the_metrics_cover_exactly_the_streams_the_groups_read() -
         FILES_STREAM: {"parser", "jobs"},
         IMPORTS_STREAM: {"fetcher"},
         JOB_EVENTS_STREAM: {"jobs"},
+        JOB_STATUS_STREAM: {"notifications"},
         REJECTED_STREAM: {"errors"},
     }  # never the dead-letter stream
     assert set(streams_read(GROUP_STREAMS)) == {
@@ -93,6 +100,7 @@ def test_retention_and_the_metrics_cover_exactly_the_streams_the_groups_read() -
         FILES_STREAM,
         IMPORTS_STREAM,
         JOB_EVENTS_STREAM,
+        JOB_STATUS_STREAM,
         DLQ_STREAM,
     }
 
@@ -121,7 +129,7 @@ def test_the_cli_starts_without_importing_the_consumers() -> None:
 
 def test_an_unknown_consumer_is_refused_with_the_choices() -> None:
     with pytest.raises(
-        UnknownConsumer, match="unknown consumer 'nope'; choose from parser, fetcher, data, errors, jobs"
+        UnknownConsumer, match="unknown consumer 'nope'; choose from parser, fetcher, data, errors, jobs, notifications"
     ):
         consumer_group("nope")
 

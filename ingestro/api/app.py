@@ -31,6 +31,13 @@ from ingestro.api.problems import EXCEPTION_HANDLERS, problem_response
 from ingestro.api.responses import JSON
 from ingestro.api.upload import upload
 from ingestro.api.upload_slots import limiting_uploads
+from ingestro.api.webhooks import (
+    create_webhook,
+    delete_webhook,
+    list_webhook_dead_letters,
+    list_webhooks,
+    rotate_secret,
+)
 from ingestro.config import Settings
 from ingestro.database import create_pool
 from ingestro.storage import storage_for
@@ -92,6 +99,11 @@ def create_app(settings: Settings, *, insecure: bool = False) -> Starlette:
         Route("/dlq", guarded(list_dead_letters, Need.ADMIN), methods=["GET"]),
         Route("/dlq/{dlq_id}/redrive", guarded(redrive_dead_letter, Need.ADMIN), methods=["POST"]),
         Route("/streams", guarded(stream_backlog, Need.ADMIN), methods=["GET"]),
+        Route("/webhooks", guarded(create_webhook, Need.ADMIN), methods=["POST"]),
+        Route("/webhooks", guarded(list_webhooks, Need.ADMIN), methods=["GET"]),
+        Route("/webhooks/{webhook_id}", guarded(delete_webhook, Need.ADMIN), methods=["DELETE"]),
+        Route("/webhooks/{webhook_id}/rotate", guarded(rotate_secret, Need.ADMIN), methods=["POST"]),
+        Route("/webhooks/{webhook_id}/dead-letters", guarded(list_webhook_dead_letters, Need.ADMIN), methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics_endpoint(), methods=["GET"]),

@@ -65,7 +65,7 @@ async def _source_of(request: Request) -> str:
     return source
 
 
-def _check_source(source: str, allow: AllowList) -> None:
+def check_source(source: str, allow: AllowList) -> None:
     """400 for what needs no network to refuse: the scheme, credentials, a literal address not allowed."""
     try:
         check_scheme(source)
@@ -98,7 +98,7 @@ async def create_import(request: Request) -> Response:
         raise Problem(400, "Bad Request", f"format must be one of {', '.join(FORMATS)}")
     options = query_options(request)
     source = await _source_of(request)
-    _check_source(source, AllowList(context.settings.import_allow))
+    check_source(source, AllowList(context.settings.import_allow))
     name = PurePosixPath(unquote(urlsplit(source).path)).name
     file_format = query_format or detect_format(name, None)
     if file_format is None:

@@ -282,6 +282,120 @@ _IMPORT = {
     },
 }
 
+_WEBHOOK_PROPERTIES: dict[str, Any] = {
+    "webhook_id": {"type": "string", "format": "uuid"},
+    "url": {"type": "string"},
+    "events": {"type": "array", "items": {"enum": ["job.completed", "job.failed", "job.stalled"]}},
+}
+_WEBHOOK_ID = {"name": "webhook_id", "in": "path", "required": True, "schema": {"type": "string"}}
+_NO_WEBHOOK = _problem("no such webhook (of the caller's tenant)")
+_WEBHOOK_PATHS: dict[str, Any] = {
+    "/webhooks": {
+        "post": {
+            "summary": "Register an endpoint for the tenant's job events (admin keys); its secret is shown here only",
+            "security": _SECURED,
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "required": ["url"],
+                            "properties": {
+                                "url": {"type": "string", "maxLength": 2048},
+                                "events": {**_WEBHOOK_PROPERTIES["events"], "minItems": 1},
+                            },
+                        }
+                    }
+                },
+            },
+            "responses": {
+                "201": {
+                    **_json("NewWebhook", "registered; deliveries are signed with `secret`"),
+                    "headers": {"Location": {"schema": {"type": "string"}}},
+                },
+                "400": _problem("not an http(s) URL, a refused address, or unknown events"),
+                **_DENIED,
+                "408": _SLOW_BODY,
+                "413": _problem("a body of more than 8 KiB"),
+                "415": _problem("a body that is not application/json"),
+            },
+        },
+        "get": {
+            "summary": "The tenant's webhook endpoints (admin keys), without their secrets",
+            "security": _SECURED,
+            "responses": {"200": _json("WebhookList", "the endpoints"), **_DENIED},
+        },
+    },
+    "/webhooks/{webhook_id}": {
+        "delete": {
+            "summary": "Remove an endpoint and its dead letters (admin keys)",
+            "security": _SECURED,
+            "parameters": [_WEBHOOK_ID],
+            "responses": {"204": {"description": "removed"}, "400": _BAD_PARAMETER, **_DENIED, "404": _NO_WEBHOOK},
+        }
+    },
+    "/webhooks/{webhook_id}/rotate": {
+        "post": {
+            "summary": "A new secret; the previous one signs too until the next rotation (admin keys)",
+            "security": _SECURED,
+            "parameters": [_WEBHOOK_ID],
+            "responses": {
+                "200": _json("NewWebhook", "the endpoint with its new secret"),
+                "400": _BAD_PARAMETER,
+                **_DENIED,
+                "404": _NO_WEBHOOK,
+            },
+        }
+    },
+    "/webhooks/{webhook_id}/dead-letters": {
+        "get": {
+            "summary": "Deliveries to the endpoint that failed every attempt, oldest first (admin keys)",
+            "security": _SECURED,
+            "parameters": [_WEBHOOK_ID],
+            "responses": {
+                "200": _json("WebhookDeadLetterList", "the failed deliveries"),
+                "400": _BAD_PARAMETER,
+                **_DENIED,
+                "404": _NO_WEBHOOK,
+            },
+        }
+    },
+}
+_WEBHOOK_SCHEMAS: dict[str, Any] = {
+    "Webhook": {"type": "object", "required": list(_WEBHOOK_PROPERTIES), "properties": _WEBHOOK_PROPERTIES},
+    "NewWebhook": {
+        "type": "object",
+        "required": [*_WEBHOOK_PROPERTIES, "secret"],
+        "properties": {**_WEBHOOK_PROPERTIES, "secret": {"type": "string", "pattern": "^whsec_"}},
+    },
+    "WebhookList": {
+        "type": "object",
+        "required": ["items"],
+        "properties": {"items": {"type": "array", "items": {"$ref": "#/components/schemas/Webhook"}}},
+    },
+    "WebhookDeadLetterList": {
+        "type": "object",
+        "required": ["items"],
+        "properties": {
+            "items": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["event_id", "payload", "attempts", "error", "failed_at"],
+                    "properties": {
+                        "event_id": {"type": "string"},
+                        "payload": {"type": "object"},
+                        "attempts": {"type": "integer"},
+                        "error": {"type": "string"},
+                        "failed_at": _TIMESTAMP,
+                    },
+                },
+            }
+        },
+    },
+}
+
 _FIELD_PROPERTIES: dict[str, Any] = {
     "name": {"type": "string", "pattern": "^[a-z_][a-z0-9_]{0,62}$"},
     "type": {"enum": [kind.value for kind in FieldType]},
@@ -343,6 +457,7 @@ SPEC: dict[str, Any] = {
                 },
             },
             "Accepted": {"type": "object", "required": list(_ACCEPTED_PROPERTIES), "properties": _ACCEPTED_PROPERTIES},
+            **_WEBHOOK_SCHEMAS,
             "ImportAccepted": {
                 "type": "object",
                 "required": list(_IMPORT_ACCEPTED_PROPERTIES),
@@ -515,6 +630,7 @@ SPEC: dict[str, Any] = {
     "paths": {
         "/upload": {"post": _UPLOAD},
         "/imports": {"post": _IMPORT},
+        **_WEBHOOK_PATHS,
         "/jobs": {
             "get": {
                 "summary": "The caller's jobs, newest first",

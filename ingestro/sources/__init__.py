@@ -7,6 +7,16 @@ redirect); ``http`` and ``s3`` stream a source's bytes; ``open_source`` picks on
 from __future__ import annotations
 
 from ingestro.sources.addresses import AllowList, Refused
-from ingestro.sources.fetch import SCHEMES, Fetched, FetchFailed, Retryable, check_scheme, open_source
+from ingestro.sources.fetch import SCHEMES, Fetched, FetchFailed, Retryable, check_scheme, open_source, send_checked
 
-__all__ = ["SCHEMES", "AllowList", "FetchFailed", "Fetched", "Refused", "Retryable", "check_scheme", "open_source"]
+__all__ = [
+    "SCHEMES",
+    "AllowList",
+    "FetchFailed",
+    "Fetched",
+    "Refused",
+    "Retryable",
+    "check_scheme",
+    "open_source",
+    "send_checked",
+]

@@ -107,31 +107,8 @@ async def _follow(client: httpx.AsyncClient, url: str, allow: AllowList) -> tupl
 
 
 async def _get(client: httpx.AsyncClient, url: str, allow: AllowList) -> httpx.Response:
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    try:
-        addresses = await resolve(host, port, allow)
-    except Refused as refused:
-        raise FetchFailed(f"refused to fetch {parts.scheme}://{parts.netloc}: {refused}") from None
-    # Connect to a checked address; the server still sees its name (Host, and SNI + certificate check for TLS).
-    extensions = {"sni_hostname": host} if parts.scheme == "https" else {}
-    host_header = host if parts.port is None else f"{host}:{parts.port}"
     # identity: the file is stored as the server keeps it (a .gz stays gzip, bounded by the parser's limits).
-    headers = {"Host": host_header, "Accept-Encoding": "identity"}
-    for attempt, address in enumerate(addresses, 1):
-        literal = f"[{address}]" if isinstance(address, ipaddress.IPv6Address) else str(address)
-        target = parts._replace(netloc=f"{literal}:{port}").geturl()
-        request = client.build_request("GET", target, headers=headers, extensions=extensions)
-        try:
-            response = await client.send(request, stream=True)
-            break
-        except httpx.ConnectError:
-            if attempt < len(addresses):
-                continue  # the next address of the name, checked like this one
-            raise Retryable(f"{parts.scheme}://{parts.netloc}: cannot connect") from None
-        except httpx.TransportError as error:
-            raise Retryable(f"{parts.scheme}://{parts.netloc}: {type(error).__name__}: {error}") from None
+    response = await send_checked(client, "GET", url, allow, {"Accept-Encoding": "identity"})
     if response.status_code >= 500 or response.status_code == 429:
         await response.aclose()
         raise Retryable(f"the source answered {response.status_code}")
@@ -139,6 +116,42 @@ async def _get(client: httpx.AsyncClient, url: str, allow: AllowList) -> httpx.R
         await response.aclose()
         raise FetchFailed(f"the source answered {response.status_code} {response.reason_phrase}".rstrip())
     return response
+
+
+async def send_checked(
+    client: httpx.AsyncClient,
+    method: str,
+    url: str,
+    allow: AllowList,
+    headers: dict[str, str] | None = None,
+    content: bytes | None = None,
+) -> httpx.Response:
+    """Send one request to ``url`` (no redirect followed), connecting only to an address of its host that ``allow``
+    passes, as resolved once here; the response is streamed (close it). FetchFailed when the address is refused,
+    Retryable when no connection or answer came."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        addresses = await resolve(host, port, allow)
+    except Refused as refused:
+        raise FetchFailed(f"refused to connect to {parts.scheme}://{parts.netloc}: {refused}") from None
+    # Connect to a checked address; the server still sees its name (Host, and SNI + certificate check for TLS).
+    extensions = {"sni_hostname": host} if parts.scheme == "https" else {}
+    sent = {**(headers or {}), "Host": host if parts.port is None else f"{host}:{parts.port}"}
+    for attempt, address in enumerate(addresses, 1):
+        literal = f"[{address}]" if isinstance(address, ipaddress.IPv6Address) else str(address)
+        target = parts._replace(netloc=f"{literal}:{port}").geturl()
+        request = client.build_request(method, target, headers=sent, content=content, extensions=extensions)
+        try:
+            return await client.send(request, stream=True)
+        except httpx.ConnectError:
+            if attempt < len(addresses):
+                continue  # the next address of the name, checked like this one
+            raise Retryable(f"{parts.scheme}://{parts.netloc}: cannot connect") from None
+        except httpx.TransportError as error:
+            raise Retryable(f"{parts.scheme}://{parts.netloc}: {type(error).__name__}: {error}") from None
+    raise Retryable(f"{parts.scheme}://{parts.netloc}: no address")
 
 
 async def _body(response: httpx.Response) -> AsyncIterator[bytes]:

@@ -21,18 +21,19 @@ REJECTED_STREAM = f"{PREFIX}:rows-rejected"
 JOB_EVENTS_STREAM = f"{PREFIX}:job-events"
 #: Dead-letter stream: entries that failed ``max_deliveries`` times.
 DLQ_STREAM = f"{PREFIX}:dlq"
-#: JobStatusChanged, published by the ``jobs`` projection after its commit. No consumer group
-#: reads it: ``GET /jobs/{id}/events`` XREADs it, and retention
-#: trims it by age alone.
+#: JobStatusChanged, published by the ``jobs`` projection after its commit. Read by the ``notifications``
+#: group (webhooks) and followed by plain XREAD (``GET /jobs/{id}/events``).
 JOB_STATUS_STREAM = f"{PREFIX}:job-status"
-#: Streams read only by plain XREAD, never by a group: see ``ingestro.streams.retention``.
-UNGROUPED_STREAMS: tuple[str, ...] = (JOB_STATUS_STREAM,)
+#: Streams followed by plain XREAD besides any group: retention keeps their entries at least
+#: ``FOLLOWED_FLOOR_S`` (see ``ingestro.streams.retention``), and trims them by age when no group reads them.
+FOLLOWED_STREAMS: tuple[str, ...] = (JOB_STATUS_STREAM,)
 
 PARSER_GROUP = "parser"
 FETCHER_GROUP = "fetcher"
 DATA_GROUP = "data"
 ERRORS_GROUP = "errors"
 JOBS_GROUP = "jobs"
+NOTIFICATIONS_GROUP = "notifications"
 
 
 def idempotency_key(scope: str, key: str) -> str:

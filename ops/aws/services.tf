@@ -7,13 +7,14 @@ locals {
 
   # The `ingestro` command each task definition runs (the image's entrypoint is `ingestro`).
   commands = {
-    migrate = ["migrate"]
-    api     = ["api", "--host", "0.0.0.0", "--port", "8000"]
-    parser  = ["consume", "parser"]
-    fetcher = ["consume", "fetcher"]
-    data    = ["consume", "data"]
-    errors  = ["consume", "errors"]
-    jobs    = ["consume", "jobs"]
+    migrate       = ["migrate"]
+    api           = ["api", "--host", "0.0.0.0", "--port", "8000"]
+    parser        = ["consume", "parser"]
+    fetcher       = ["consume", "fetcher"]
+    data          = ["consume", "data"]
+    errors        = ["consume", "errors"]
+    jobs          = ["consume", "jobs"]
+    notifications = ["consume", "notifications"]
   }
 
   # One service per consumer group (ingestro/services/consumer_groups.py), with the streams the group reads: the backlog it
@@ -28,6 +29,8 @@ locals {
     errors = { streams = ["ingestro:rows-rejected"], cpu = 256, memory = 512, min_tasks = 1, max_tasks = 4, backlog_per_task = 20 }
     # Events of one job update the same row: more tasks mostly wait on each other.
     jobs = { streams = ["ingestro:files", "ingestro:job-events", "ingestro:dlq"], cpu = 256, memory = 512, min_tasks = 1, max_tasks = 2, backlog_per_task = 200 }
+    # Webhooks: deliveries wait on receivers (bounded timeouts), not on CPU.
+    notifications = { streams = ["ingestro:job-status"], cpu = 256, memory = 512, min_tasks = 1, max_tasks = 4, backlog_per_task = 50 }
   }
 
   services = merge(
