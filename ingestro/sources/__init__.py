@@ -1,7 +1,9 @@
-"""Pull-import sources: fetching a file from ``http(s)://`` or ``s3://`` without becoming a tool for SSRF.
+"""Outbound requests to URLs that clients choose, without becoming a tool for SSRF: pull imports' sources
+(``http(s)://``, ``s3://``) and webhook endpoints.
 
-``addresses`` says which addresses a source may be fetched from (checked after DNS resolution, on every
-redirect); ``http`` and ``s3`` stream a source's bytes; ``open_source`` picks one by the URL's scheme.
+``addresses`` says which addresses may be reached (checked after DNS resolution, on every redirect);
+``fetch`` sends requests to the checked address only (``send_checked``) and opens a source by its scheme
+(``open_source``), ``s3`` reads ``s3://bucket/key``.
 """
 
 from __future__ import annotations
