@@ -123,6 +123,16 @@ ENVIRONMENT: dict[str, tuple[str, str, str]] = {
         str(DEFAULT_LIMITS.compression_ratio),
         "Largest decompressed/compressed size ratio of a gzip upload (more fails the job)",
     ),
+    "INGESTRO_MAX_SHARED_STRINGS_BYTES": (
+        "max_shared_strings_bytes",
+        str(DEFAULT_LIMITS.shared_strings_bytes),
+        "Largest shared-string table of an XLSX workbook, in memory (more fails the job)",
+    ),
+    "INGESTRO_MAX_ROW_GROUP_BYTES": (
+        "max_row_group_bytes",
+        str(DEFAULT_LIMITS.row_group_bytes),
+        "Largest uncompressed row group of a Parquet file, in the columns read (more fails the job)",
+    ),
     "INGESTRO_BLOCK_MS": ("block_ms", "2000", "How long a consumer's XREADGROUP blocks waiting for entries"),
     "INGESTRO_VISIBILITY_TIMEOUT_S": (
         "visibility_timeout_s",
@@ -140,6 +150,12 @@ ENVIRONMENT: dict[str, tuple[str, str, str]] = {
         "group_linger_ms",
         "20",
         "When a projection's read brings fewer entries than a full group, wait this long and read again (0: never)",
+    ),
+    "INGESTRO_MAX_BACKLOG": (
+        "max_backlog",
+        "1000",
+        "Entries of a row stream not yet acked by a group that reads it, above which the parser pauses until"
+        " they drain (0: no bound)",
     ),
     "INGESTRO_STREAM_RETENTION_S": (
         "stream_retention_s",
@@ -375,12 +391,15 @@ class Settings:
     max_json_depth: int = attrs.field(converter=_json_depth)
     max_decompressed_bytes: int = attrs.field(converter=_positive_int)
     max_compression_ratio: float = attrs.field(converter=_ratio)
+    max_shared_strings_bytes: int = attrs.field(converter=_positive_int)
+    max_row_group_bytes: int = attrs.field(converter=_positive_int)
     block_ms: int = attrs.field(converter=_positive_int)
     visibility_timeout_s: float = attrs.field(converter=_positive_float)
     max_deliveries: int = attrs.field(converter=_positive_int)
     concurrency: int = attrs.field(converter=_positive_int)
     group_size: int = attrs.field(converter=_positive_int)
     group_linger_ms: int = attrs.field(converter=_non_negative_int)
+    max_backlog: int = attrs.field(converter=_non_negative_int)
     stream_retention_s: float = attrs.field(converter=_non_negative_float)
     retention_interval_s: float = attrs.field(converter=_positive_float)
     file_retention_days: float | None = attrs.field(converter=_optional_days)
@@ -402,6 +421,8 @@ class Settings:
             json_depth=self.max_json_depth,
             decompressed_bytes=self.max_decompressed_bytes,
             compression_ratio=self.max_compression_ratio,
+            shared_strings_bytes=self.max_shared_strings_bytes,
+            row_group_bytes=self.max_row_group_bytes,
         )
 
     @classmethod

@@ -33,6 +33,7 @@ TABLES = (
     "contacts",
     "api_keys",
     "deleted_files",
+    "column_mappings",
     "webhooks",
     "webhook_dead_letters",
 )

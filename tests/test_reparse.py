@@ -9,6 +9,7 @@ import pytest
 
 from consumers.reparse import Reparser
 from ingestro.cli import reparse as reparse_command
+from ingestro.domain import codec
 from ingestro.services.consumer_groups import GROUP_STREAMS
 from ingestro.storage import storage_for
 from ingestro.storage.retention import delete_file, stored_files
@@ -98,6 +99,6 @@ async def test_reparse_all_re_emits_every_job_with_its_original_position(stack: 
     assert f"reparsed job {job['job_id']}" in out.getvalue()
     [*_, (_, fields)] = await stack.redis.xrange("ingestro:rows-accepted")
     assert await stack.redis.xlen("ingestro:rows-accepted") == 2 * before
-    assert f'"position":"{position}"'.encode() in fields[b"data"]
+    assert f'"position":"{position}"'.encode() in codec.payload_json(fields)
     await stack.wait_idle()
     assert (await stack.client.get(f"/jobs/{job['job_id']}")).json()["rows_inserted"] == 30  # counted once

@@ -13,6 +13,7 @@ from starlette.routing import BaseRoute, Route
 
 from ingestro.api.auth import Need, guarded
 from ingestro.api.body_deadlines import BodyDeadlines
+from ingestro.api.column_mappings import get_mapping, put_mapping
 from ingestro.api.console import console_routes
 from ingestro.api.context import AppContext
 from ingestro.api.data import list_data
@@ -95,6 +96,8 @@ def create_app(settings: Settings, *, insecure: bool = False) -> Starlette:
         Route("/datasets", guarded(list_datasets, Need.READ_JOBS), methods=["GET"]),
         Route("/datasets/infer", guarded(infer, Need.READ_JOBS), methods=["POST"]),
         Route("/datasets/{name}", guarded(get_dataset, Need.READ_JOBS), methods=["GET"]),
+        Route("/datasets/{name}/mappings", guarded(get_mapping, Need.READ_JOBS), methods=["GET"]),
+        Route("/datasets/{name}/mappings", guarded(put_mapping, Need.UPLOAD), methods=["PUT"]),
         Route("/datasets/{name}", guarded(put_dataset, Need.DECLARE), methods=["PUT"]),
         Route("/dlq", guarded(list_dead_letters, Need.ADMIN), methods=["GET"]),
         Route("/dlq/{dlq_id}/redrive", guarded(redrive_dead_letter, Need.ADMIN), methods=["POST"]),

@@ -96,7 +96,7 @@ async def create_import(request: Request) -> Response:
     query_format = request.query_params.get("format")
     if query_format is not None and query_format not in FORMATS:
         raise Problem(400, "Bad Request", f"format must be one of {', '.join(FORMATS)}")
-    options = query_options(request)
+    options = query_options(request, dataset)
     source = await _source_of(request)
     check_source(source, AllowList(context.settings.import_allow))
     name = PurePosixPath(unquote(urlsplit(source).path)).name

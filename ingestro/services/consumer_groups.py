@@ -22,6 +22,8 @@ from ingestro.config import Settings
 from ingestro.datasets.registry import DatasetRegistry
 from ingestro.sources import AllowList
 from ingestro.storage import storage_for
+from ingestro.streams.backpressure import Backpressure, row_stream_readers
+from ingestro.streams.names import ROW_STREAMS
 from ingestro.streams.runtime import GroupHandler, Handler
 from projections.projection import Projection
 from projections.registry import PROJECTIONS
@@ -45,7 +47,11 @@ class ConsumerGroup:
 
 
 def _parser(settings: Settings, redis: aioredis.Redis, pool: asyncpg.Pool) -> Handlers:
-    return Handlers(Parser(redis, storage_for(settings), DatasetRegistry(pool), settings.batch_size, settings.limits))
+    readers = row_stream_readers(ROW_STREAMS, GROUP_STREAMS)
+    backpressure = Backpressure(redis, readers, settings.max_backlog)
+    return Handlers(
+        Parser(redis, storage_for(settings), DatasetRegistry(pool), settings.batch_size, settings.limits, backpressure)
+    )
 
 
 def _fetcher(settings: Settings, redis: aioredis.Redis, _pool: asyncpg.Pool) -> Handlers:

@@ -17,6 +17,8 @@ IMPORTS_STREAM = f"{PREFIX}:imports"
 ACCEPTED_STREAM = f"{PREFIX}:rows-accepted"
 #: RowsRejected: one entry per batch of rejected rows with their errors.
 REJECTED_STREAM = f"{PREFIX}:rows-rejected"
+#: The streams the parser writes row batches to, whose backlog ``INGESTRO_MAX_BACKLOG`` bounds.
+ROW_STREAMS: tuple[str, ...] = (ACCEPTED_STREAM, REJECTED_STREAM)
 #: Job lifecycle: ParseStarted, ParseCompleted, ParseFailed, BatchApplied.
 JOB_EVENTS_STREAM = f"{PREFIX}:job-events"
 #: Dead-letter stream: entries that failed ``max_deliveries`` times.
