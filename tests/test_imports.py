@@ -211,6 +211,8 @@ async def test_without_the_allow_list_loopback_sources_are_refused(default: Stac
         ({"source": "http://169.254.169.254/latest/x.csv"}, "metadata"),
         ({"source": "https://example.com/export"}, "pass ?format="),
         ({"source": "s3://bucket"}, "s3://bucket/key"),
+        ({"source": "http://example.com:99999/x.csv"}, "not a URL: Port out of range"),
+        ({"source": "http://[::1/x.csv"}, "not a URL"),
         ({"url": "https://example.com/x.csv"}, '{"source"'),
         ([], '{"source"'),
     ],

@@ -183,6 +183,8 @@ async def test_endpoints_are_the_tenants_and_checked(stack: Stack, stack_factory
         ({"url": "file:///etc/passwd"}, "http:// or https://"),
         ({"url": "http://169.254.169.254/x"}, "metadata"),
         ({"url": "https://example.com/h", "events": ["job.deleted"]}, "unknown events"),
+        ({"url": "https://example.com:70000/h"}, "not a URL"),
+        ({"url": "https://example.com/h", "events": [["job.failed"]]}, "unknown events"),
         ({"events": []}, "the body must be"),
     ]:
         response = await stack.client.post("/webhooks", json=body)

@@ -50,7 +50,11 @@ class Fetched:
 
 def check_scheme(source: str) -> str:
     """``source`` if it is an http(s) URL with a host or an ``s3://bucket/key``; FetchFailed (a clear reason) if not."""
-    parts = urlsplit(source)
+    try:
+        parts = urlsplit(source)
+        parts.port  # noqa: B018 (raises ValueError for a port out of range or not a number)
+    except ValueError as error:
+        raise FetchFailed(f"not a URL: {error}") from None
     if parts.scheme not in SCHEMES:
         raise FetchFailed(f"a source must be an http://, https:// or s3:// URL, not {parts.scheme or 'no'} scheme")
     if parts.scheme == "s3" and (not parts.netloc or not parts.path.strip("/")):
@@ -103,6 +107,7 @@ async def _follow(client: httpx.AsyncClient, url: str, allow: AllowList) -> tupl
         scheme = urlsplit(url).scheme
         if scheme not in ("http", "https"):
             raise FetchFailed(f"the source redirected to a {scheme or 'relative'} URL; only http(s) is followed")
+        check_scheme(url)
     raise FetchFailed(f"the source redirected more than {MAX_REDIRECTS} times")
 
 
