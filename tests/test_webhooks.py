@@ -18,6 +18,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from ingestro.database import keys
+from ingestro.database.keys import Scope
 from ingestro.domain.webhook_signatures import InvalidSignature, headers, new_secret, verify
 from tests.served import served
 from tests.stack import Stack, StackFactory
@@ -199,3 +201,30 @@ async def test_without_the_allow_list_a_loopback_endpoint_is_refused(stack_facto
         response = await stack.client.post("/webhooks", json={"url": "http://127.0.0.1:9/hook"})
         assert response.status_code == 400
         assert "127.0.0.1 is not a public address" in response.json()["detail"]
+
+
+async def test_endpoints_belong_to_a_tenant_and_need_an_admin_key(
+    stack_factory: StackFactory, receiver: tuple[Receiver, str]
+) -> None:
+    hooks, url = receiver
+    async for stack in stack_factory.open(keys=True, import_allow=ALLOW_LOOPBACK):
+        stack.start_consumers()
+        acme, globex = [
+            {"authorization": f"Bearer {(await keys.create(stack.pool, tenant, Scope.ADMIN, tenant))[1]}"}
+            for tenant in ("acme", "globex")
+        ]
+        uploader = {"authorization": f"Bearer {(await keys.create(stack.pool, 'ci', Scope.UPLOAD, 'acme'))[1]}"}
+        assert (await stack.client.post("/webhooks", json={"url": url}, headers=uploader)).status_code == 403
+        created = await stack.client.post("/webhooks", json={"url": url}, headers=acme)
+        assert created.status_code == 201
+        webhook_id = created.json()["webhook_id"]
+        assert (await stack.client.get("/webhooks", headers=globex)).json() == {"items": []}
+        assert (await stack.client.delete(f"/webhooks/{webhook_id}", headers=globex)).status_code == 404
+        assert (await stack.client.get(f"/webhooks/{webhook_id}/dead-letters", headers=globex)).status_code == 404
+        # Another tenant's job is not told to acme's endpoint; acme's own is.
+        for auth in (globex, uploader):
+            response = await stack.client.post("/upload", content=CSV, headers={"content-type": "text/csv", **auth})
+            assert response.status_code == 202, response.text
+        await _until(lambda: len(hooks.deliveries) >= 1)
+        await stack.wait_idle()
+        assert [orjson.loads(body)["data"]["job_id"] for _, body in hooks.deliveries] == [response.json()["job_id"]]
