@@ -55,6 +55,8 @@ class Parser:
     limits: Limits = DEFAULT_LIMITS
     #: Pauses publishing while the row streams' backlog is over its bound; None: never pauses.
     backpressure: Backpressure | None = None
+    #: The deployment's partitions per row stream (``INGESTRO_PARTITIONS``): where the batches go.
+    partitions: int = attrs.field(kw_only=True)
 
     async def __call__(self, entry: Entry) -> None:
         event = codec.decode(entry.fields)
@@ -100,13 +102,13 @@ class Parser:
                         await in_flight  # keeps the order, and at most one chunk in memory unsent
                     if self.backpressure is not None:
                         await self.backpressure.wait_for_room()
-                    in_flight = asyncio.create_task(publish_all(self.redis, chunk))
+                    in_flight = asyncio.create_task(publish_all(self.redis, chunk, self.partitions))
                     chunk = []
                     await asyncio.sleep(0)  # let it send before parsing on
             if in_flight is not None:
                 await in_flight
                 in_flight = None
-            await publish_all(self.redis, chunk)
+            await publish_all(self.redis, chunk, self.partitions)
         finally:
             if in_flight is not None:
                 in_flight.cancel()

@@ -15,9 +15,28 @@ import attrs
 
 from ingestro.domain.limits import DEFAULT_LIMITS, DEPTH_CEILING, Limits
 
+#: Most stream keys per row stream (INGESTRO_PARTITIONS): a partition per 32 of Redis Cluster's 16384 slots.
+MAX_PARTITIONS = 512
+
 #: Each setting: environment variable -> (Settings attribute, default, meaning); `ingestro --help` lists them.
 ENVIRONMENT: dict[str, tuple[str, str, str]] = {
-    "INGESTRO_REDIS_URL": ("redis_url", "redis://127.0.0.1:6379/0", "Redis server holding the event streams"),
+    "INGESTRO_REDIS_URL": (
+        "redis_url",
+        "redis://127.0.0.1:6379/0",
+        "Redis server holding the event streams (in cluster mode: any one node of the cluster)",
+    ),
+    "INGESTRO_REDIS_MODE": (
+        "redis_mode",
+        "single",
+        "single: one Redis server (or a primary with replicas); cluster: a Redis Cluster, discovered from"
+        " INGESTRO_REDIS_URL",
+    ),
+    "INGESTRO_PARTITIONS": (
+        "partitions",
+        "8",
+        "Stream keys per row stream, spread over the cluster's slots (1 to 512; fixed for the life of a"
+        " deployment: see the README's Redis Cluster section)",
+    ),
     "INGESTRO_DATABASE_URL": (
         "database_url",
         "postgresql://ingestro@127.0.0.1:5432/ingestro",
@@ -291,6 +310,16 @@ def _redis_url(raw: str) -> str:
     return _url(raw, ("redis", "rediss", "unix"), "redis://127.0.0.1:6379/0")
 
 
+def _redis_mode(raw: str) -> str:
+    if raw not in ("single", "cluster"):
+        raise NotAccepted("must be single or cluster")
+    return raw
+
+
+def _partitions(raw: str | int) -> int:
+    return _whole(raw, 1, MAX_PARTITIONS)
+
+
 def _database_url(raw: str) -> str:
     return _url(raw, ("postgresql", "postgres"), "postgresql://ingestro@127.0.0.1:5432/ingestro")
 
@@ -368,6 +397,8 @@ class Settings:
     """Every setting, each converted and checked when built (``from_env``): a bad value raises ``InvalidSetting``."""
 
     redis_url: str = attrs.field(converter=_redis_url)
+    redis_mode: str = attrs.field(converter=_redis_mode)
+    partitions: int = attrs.field(converter=_partitions)
     database_url: str = attrs.field(converter=_database_url)
     upload_dir: Path = attrs.field(converter=_directory)
     storage_url: str = attrs.field(converter=_storage_url)

@@ -8,21 +8,24 @@ import asyncio
 import redis.asyncio as aioredis
 
 from ingestro.metrics import PARSER_PAUSED_SECONDS, ROW_BACKLOG
-from ingestro.services.consumer_groups import GROUP_STREAMS
+from ingestro.services.consumer_groups import group_stream_keys
 from ingestro.streams.backpressure import Backpressure, row_stream_readers
 from ingestro.streams.names import (
     ACCEPTED_STREAM,
     REJECTED_STREAM,
     ROW_STREAMS,
+    partition_keys,
+    stream_keys,
 )
 
 STREAM = "backpressure-test"
 
 
 def test_each_row_stream_is_watched_for_the_groups_that_read_it() -> None:
-    readers = row_stream_readers(ROW_STREAMS, GROUP_STREAMS)
-    assert readers[ACCEPTED_STREAM] == ("data",)
-    assert readers[REJECTED_STREAM] == ("errors",)
+    readers = row_stream_readers(stream_keys(ROW_STREAMS, 8), group_stream_keys(8))
+    assert all(readers[key] == ("data",) for key in partition_keys(ACCEPTED_STREAM, 8))
+    assert all(readers[key] == ("errors",) for key in partition_keys(REJECTED_STREAM, 8))
+    assert len(readers) == 16  # the bound holds per partition
 
 
 async def test_the_backlog_is_the_most_a_listed_group_has_not_acked(redis: aioredis.Redis) -> None:

@@ -20,6 +20,7 @@ from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 
 from ingestro.database import keys
 from ingestro.database.keys import Scope
+from ingestro.streams.names import DLQ_STREAM
 from tests.served import app_of, served
 from tests.stack import Stack, StackFactory
 from tests.test_dlq import dead_letter, letter
@@ -393,7 +394,7 @@ async def test_a_secured_api_with_keys_shows_what_each_key_may_see(
             await dead.get_by_role("button").click()
             await expect(page.locator("#notice")).to_contain_text("redriven to ingestro:rows-accepted")
             await expect(page.locator("main")).to_contain_text("No dead letters.")
-            assert await stack.redis.xlen("ingestro:dlq") == 0
+            assert await stack.redis.xlen(DLQ_STREAM) == 0
 
             # The key travelled as a header only: never in a URL, and there are no cookies.
             api_calls = [(url, headers) for url, headers in console.requests if "/console/" not in url]

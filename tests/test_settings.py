@@ -12,6 +12,8 @@ from ingestro.config import ENVIRONMENT, InvalidSetting, Settings, given
 #: A value each setting refuses. Every variable of ENVIRONMENT must have one: a new setting comes with its check.
 BAD = {
     "INGESTRO_REDIS_URL": "http://127.0.0.1:6379",
+    "INGESTRO_REDIS_MODE": "sentinel",
+    "INGESTRO_PARTITIONS": "0",
     "INGESTRO_DATABASE_URL": "mysql://db/ingestro",
     "INGESTRO_UPLOAD_DIR": " ",
     "INGESTRO_STORAGE_URL": "/var/uploads",

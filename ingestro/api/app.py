@@ -75,7 +75,7 @@ def create_app(settings: Settings, *, insecure: bool = False) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        redis = redis_client(settings.redis_url, socket_timeout=30)
+        redis = redis_client(settings, socket_timeout=30)
         pool = await create_pool(settings.database_url, min_size=0, max_size=10)
         app.state.context = AppContext(settings, redis, pool, storage_for(settings), insecure)
         try:
@@ -109,7 +109,7 @@ def create_app(settings: Settings, *, insecure: bool = False) -> Starlette:
         Route("/webhooks/{webhook_id}/dead-letters", guarded(list_webhook_dead_letters, Need.ADMIN), methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
-        Route("/metrics", metrics_endpoint(), methods=["GET"]),
+        Route("/metrics", metrics_endpoint(settings.partitions), methods=["GET"]),
         Route("/openapi.json", openapi_endpoint, methods=["GET"]),
         *console_routes(),
     ]

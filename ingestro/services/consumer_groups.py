@@ -23,7 +23,7 @@ from ingestro.datasets.registry import DatasetRegistry
 from ingestro.sources import AllowList
 from ingestro.storage import storage_for
 from ingestro.streams.backpressure import Backpressure, row_stream_readers
-from ingestro.streams.names import ROW_STREAMS
+from ingestro.streams.names import ROW_STREAMS, stream_keys
 from ingestro.streams.runtime import GroupHandler, Handler
 from projections.projection import Projection
 from projections.registry import PROJECTIONS
@@ -47,10 +47,18 @@ class ConsumerGroup:
 
 
 def _parser(settings: Settings, redis: aioredis.Redis, pool: asyncpg.Pool) -> Handlers:
-    readers = row_stream_readers(ROW_STREAMS, GROUP_STREAMS)
+    readers = row_stream_readers(stream_keys(ROW_STREAMS, settings.partitions), group_stream_keys(settings.partitions))
     backpressure = Backpressure(redis, readers, settings.max_backlog)
     return Handlers(
-        Parser(redis, storage_for(settings), DatasetRegistry(pool), settings.batch_size, settings.limits, backpressure)
+        Parser(
+            redis,
+            storage_for(settings),
+            DatasetRegistry(pool),
+            settings.batch_size,
+            settings.limits,
+            backpressure,
+            partitions=settings.partitions,
+        )
     )
 
 
@@ -90,9 +98,15 @@ CONSUMER_GROUPS: Mapping[str, ConsumerGroup] = {
 }
 #: The names ``ingestro consume`` accepts, and the services a deployment runs.
 CONSUMER_NAMES: tuple[str, ...] = tuple(CONSUMER_GROUPS)
-#: The streams each consumer group reads. A group may read several streams and a kind of event may live in
-#: several streams; the runtime assumes neither.
+#: The streams each consumer group reads, as the consumers declare them (a row stream by its logical name). A group
+#: may read several streams and a kind of event may live in several streams; the runtime assumes neither.
 GROUP_STREAMS: Mapping[str, tuple[str, ...]] = {name: group.streams for name, group in CONSUMER_GROUPS.items()}
+
+
+def group_stream_keys(partitions: int) -> dict[str, tuple[str, ...]]:
+    """The stream keys each consumer group reads, every row stream as its ``partitions`` keys: what the consumers,
+    retention, the metrics collector and ``ingestro streams`` enumerate."""
+    return {name: stream_keys(streams, partitions) for name, streams in GROUP_STREAMS.items()}
 
 
 class UnknownConsumer(ValueError):

@@ -9,11 +9,15 @@ from typing import Any
 import attrs
 import redis.asyncio as aioredis
 
+from ingestro.config import Settings
 from ingestro.domain import codec
 from ingestro.domain.events import RowsAccepted
-from ingestro.services.consumer_groups import GROUP_STREAMS
+from ingestro.services.consumer_groups import group_stream_keys
 from ingestro.streams.backpressure import Backpressure, row_stream_readers
-from ingestro.streams.names import ACCEPTED_STREAM, ROW_STREAMS
+from ingestro.streams.names import ACCEPTED_STREAM, ROW_STREAMS, partition_keys, stream_keys
+
+#: The bench's processes run with the default INGESTRO_PARTITIONS (their environment holds no INGESTRO_*).
+PARTITIONS = Settings.from_env({}).partitions
 
 #: Entries of the accepted-rows stream decoded and encoded again to time the codec.
 _TIMED_ENTRIES = 40
@@ -50,7 +54,8 @@ class BacklogSampler:
         return self.peak
 
     async def _run(self) -> None:
-        backpressure = Backpressure(self.redis, row_stream_readers(ROW_STREAMS, GROUP_STREAMS), 0)
+        readers = row_stream_readers(stream_keys(ROW_STREAMS, PARTITIONS), group_stream_keys(PARTITIONS))
+        backpressure = Backpressure(self.redis, readers, 0)
         while not self._stop.is_set():
             self.peak = max(self.peak, *(await backpressure.backlogs()).values(), 0)
             await asyncio.sleep(_POLL_S)
@@ -58,8 +63,10 @@ class BacklogSampler:
 
 async def stream_figures(redis: aioredis.Redis, accepted_rows: int, peak_backlog: int) -> StreamFigures:
     """The figures of the run just finished, read from its Redis."""
-    used = await redis.memory_usage(ACCEPTED_STREAM, samples=0) if await redis.exists(ACCEPTED_STREAM) else None
-    entries: Any = await redis.xrange(ACCEPTED_STREAM, count=_TIMED_ENTRIES)
+    accepted = partition_keys(ACCEPTED_STREAM, PARTITIONS)
+    used = sum([await redis.memory_usage(key, samples=0) or 0 for key in accepted if await redis.exists(key)]) or None
+    entries: Any = [entry for key in accepted for entry in await redis.xrange(key, count=_TIMED_ENTRIES) or []]
+    entries = entries[:_TIMED_ENTRIES]
     batches, rows = [], 0
     started = time.process_time()
     for _, fields in entries:
@@ -72,7 +79,7 @@ async def stream_figures(redis: aioredis.Redis, accepted_rows: int, peak_backlog
     for event in batches:
         codec.encode(event)
     encode_s = time.process_time() - started
-    stored = await redis.xlen(ACCEPTED_STREAM)
+    stored = sum([await redis.xlen(key) for key in accepted])
     return StreamFigures(
         # Retention may have trimmed some entries: the bytes then stand for fewer rows than were accepted.
         redis_bytes_per_row=used / accepted_rows if used and accepted_rows and stored else None,
