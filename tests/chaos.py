@@ -51,7 +51,8 @@ from ingestro.services.consumer_groups import group_stream_keys
 from ingestro.streams.names import DLQ_STREAM, FILES_STREAM, PARSER_GROUP
 
 #: Processes per consumer group.
-COPIES = {"parser": 2, "data": 3, "errors": 2, "jobs": 2}
+#: Processes of every consumer group (tests/test_chaos.py holds it to the consumer groups there are).
+COPIES = {"parser": 2, "fetcher": 1, "data": 3, "errors": 2, "jobs": 2, "notifications": 1}
 BATCH_SIZE = 500
 
 

@@ -13,6 +13,7 @@ import random
 
 import pytest
 
+from ingestro.services.consumer_groups import CONSUMER_NAMES
 from tests import chaos
 
 pytestmark = [pytest.mark.system, pytest.mark.slow]
@@ -24,3 +25,7 @@ async def test_kills_and_server_restarts_during_an_ingestion_change_nothing_in_t
     print(f"chaos seed {seed} (replay with CHAOS_SEED={seed})")
     jobs = await chaos.run(chaos.Plan(rows=200_000, minutes=0.5, seed=seed, deadline_s=150))
     assert jobs and all(job["status"] == "completed" for job in jobs)
+
+
+def test_chaos_runs_every_consumer_group() -> None:
+    assert set(chaos.COPIES) == set(CONSUMER_NAMES)
