@@ -14,6 +14,7 @@ waits for the batches being applied, and they for it (an advisory lock).
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 from functools import cache
 from operator import itemgetter
 from typing import Any, ClassVar
@@ -284,6 +285,9 @@ class DataProjection:
     registry: DatasetRegistry = attrs.field(
         default=attrs.Factory(lambda self: DatasetRegistry(self.pool), takes_self=True)
     )
+    #: Whether new identities are COPYed straight into the table (``fresh_rows``); False upserts every row,
+    #: as the write-path benchmark (``ingestro.devtools.bench.write_paths``) compares.
+    optimistic: bool = True
 
     @classmethod
     def in_shadow(cls, pool: asyncpg.Pool, schema: str) -> DataProjection:
@@ -351,13 +355,13 @@ class DataProjection:
                 positions = [position_number(event.position) for event in applied]
                 versions = [event.schema_version for event in applied]
                 # New identities are COPYed straight into the table (see fresh_rows); the rest are upserted.
-                copied, left = await copy_fresh(
-                    connection,
-                    fresh_rows_sql(dataset, self.schema),
-                    staged_records(dataset, applied),
-                    job_ids,
-                    positions,
-                    versions,
+                records = staged_records(dataset, applied)
+                copied, left = (
+                    await copy_fresh(
+                        connection, fresh_rows_sql(dataset, self.schema), records, job_ids, positions, versions
+                    )
+                    if self.optimistic
+                    else (Counter[int](), records)
                 )
                 counts = {batch: (inserted, 0) for batch, inserted in copied.items()}
                 if left:

@@ -21,6 +21,7 @@ import redis.asyncio as aioredis
 from ingestro.datasets import get_dataset
 from ingestro.datasets.tables import qualified_table
 from ingestro.devtools.bench.baseline import Baseline, copy_baseline, write_copy_file
+from ingestro.devtools.bench.peers import load_with_pgloader
 from ingestro.devtools.bench.profile import Profiler
 from ingestro.devtools.bench.report import Result
 from ingestro.devtools.bench.stack import SERVERS, BenchError, Stack, Topology
@@ -52,6 +53,8 @@ class Options:
     keep: bool = False
     #: Start the projections only once the parser is done.
     staged: bool = False
+    #: Also time pgloader loading the same file (CSV only).
+    peers: bool = False
 
 
 def say(message: str) -> None:
@@ -89,11 +92,16 @@ def _run(root: Path, options: Options, profiler: Profiler | None) -> Result:
         stack.start_servers()
         say("timing the baseline COPY")
         baseline = asyncio.run(copy_baseline(stack.postgres.url, dataset, copy_file))
+        peer = None
+        if options.peers:
+            say("timing pgloader on the same file")
+            peer = load_with_pgloader(stack.postgres.url, dataset, sample, options.rows, root / "pgloader")
         say("starting the API and consumers")
         stack.start_api(
             {"INGESTRO_BATCH_SIZE": str(options.batch_size), "INGESTRO_CONCURRENCY": str(options.concurrency)}
         )
-        return asyncio.run(_Measurement(stack, options, profiler, sample).run(expected, baseline))
+        result = asyncio.run(_Measurement(stack, options, profiler, sample).run(expected, baseline))
+        return attrs.evolve(result, peer=peer)
 
 
 @attrs.define
