@@ -111,11 +111,11 @@ async def stored_places(
 ) -> set[int]:
     """The 0-based places in ``records`` of the identities the table already holds."""
     arrays = [[record[at] for record in records] for at in sql.identity_at]
+    # No try/finally: a failed lookup aborts the transaction, and the SET LOCAL with it.
     await connection.execute(PLAN_FOR_LOOKUP)
-    try:
-        return {place - 1 for (place,) in await connection.fetch(sql.lookup, *arrays)}
-    finally:
-        await connection.execute(PLAN_AFTER_LOOKUP)
+    stored = {place - 1 for (place,) in await connection.fetch(sql.lookup, *arrays)}
+    await connection.execute(PLAN_AFTER_LOOKUP)
+    return stored
 
 
 def _table_rows(
@@ -126,33 +126,31 @@ def _table_rows(
     versions: Sequence[int],
 ) -> list[tuple[Any, ...]]:
     """``records`` as rows of the table: the fields as stored, then ``_BOOKKEEPING``."""
+    # Column by column, so that every loop runs in C (zip, map): a loop in Python per row cost more
+    # than the speculative insertion this path saves.
     width = len(sql.parsers)
-    parsing = [(i, parse) for i, parse in enumerate(sql.parsers) if parse is not None]
-    rows = []
-    for record in records:
-        fields = record[:width]
-        if parsing:
-            values = list(fields)
-            for i, parse in parsing:
-                if values[i] is not None:
-                    values[i] = parse(values[i])
-            fields = tuple(values)
-        extra, content_hash, first, first_line, last, last_line, _ = record[width:]
-        rows.append(
-            (
-                *fields,
-                extra,
-                content_hash,
-                versions[last],
-                job_ids[first],
-                first_line,
-                positions[first],
-                job_ids[last],
-                last_line,
-                positions[last],
-            )
+    columns: list[Any] = list(zip(*records, strict=True))
+    for at, parse in enumerate(sql.parsers):
+        if parse is not None:
+            columns[at] = [None if value is None else parse(value) for value in columns[at]]
+    extra, content_hash, first, first_line, last, last_line, _ = columns[width:]
+    # Job ids stay text: asyncpg parses a uuid's text in C, faster than it reads a uuid.UUID's bytes.
+    ids = job_ids
+    return list(
+        zip(
+            *columns[:width],
+            extra,
+            content_hash,
+            map(versions.__getitem__, last),
+            map(ids.__getitem__, first),
+            first_line,
+            map(positions.__getitem__, first),
+            map(ids.__getitem__, last),
+            last_line,
+            map(positions.__getitem__, last),
+            strict=True,
         )
-    return rows
+    )
 
 
 async def copy_fresh(
@@ -168,6 +166,8 @@ async def copy_fresh(
 
     Must run in a transaction: the COPY is a savepoint of it.
     """
+    if not records:
+        return Counter(), []
     stored = await stored_places(connection, sql, records)
     fresh = [record for place, record in enumerate(records) if place not in stored]
     if not fresh:
