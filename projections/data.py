@@ -285,9 +285,11 @@ class DataProjection:
     registry: DatasetRegistry = attrs.field(
         default=attrs.Factory(lambda self: DatasetRegistry(self.pool), takes_self=True)
     )
-    #: Whether new identities are COPYed straight into the table (``fresh_rows``); False upserts every row,
-    #: as the write-path benchmark (``ingestro.devtools.bench.write_paths``) compares.
-    optimistic: bool = True
+    #: Whether new identities are COPYed straight into the table (``fresh_rows``) rather than upserted. Off:
+    #: it saves PostgreSQL time for one writer, but with the default two data processes of concurrency two,
+    #: whose groups hold repeats of each other's rows, nearly every COPY met a concurrent writer's row and
+    #: the retries cost more than they saved (README, Benchmark). ``bench.write_paths`` compares both.
+    optimistic: bool = False
 
     @classmethod
     def in_shadow(cls, pool: asyncpg.Pool, schema: str) -> DataProjection:

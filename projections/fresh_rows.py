@@ -1,14 +1,16 @@
-"""The data projection's fast path: COPY the identities a table does not hold yet straight into it.
+"""The data projection's optimistic write path: COPY the identities a table lacks straight into it.
 
 Most batches of a real load are new rows, and for them ``INSERT … ON CONFLICT`` pays its speculative
-insertion on every row. So the projection first looks the group's identities up, COPYs the records
-whose identity is absent straight into the dataset table, and upserts only the others.
+insertion on every row. So the projection (``DataProjection(optimistic=True)``; off by default, see
+there why) first looks the group's identities up, COPYs the records whose identity is absent straight
+into the dataset table, and upserts only the others.
 
 The lookup sees the table as it was when it ran: a concurrent writer may insert one of the identities
 before this transaction commits. The COPY then waits for that writer and fails with a unique violation
 (or, when two writers wait on each other, a deadlock); it runs in a savepoint, so the projection rolls
-back to it and upserts every record instead, as if there were no fast path. Counts, upload order and
-exactly-once are therefore those of the upsert.
+back to it, looks the identities up again (the other writer has committed by then) and COPYs again;
+after ``ATTEMPTS`` it upserts every record instead. Counts, upload order and exactly-once are therefore
+those of the upsert.
 
 The lookup is planned with sequential scans, hash and merge joins off, for that statement only: after a
 table is truncated and refilled, its statistics can make a sequential scan look cheapest, and a scan of
@@ -46,8 +48,10 @@ TEXT_PARSERS: dict[FieldType, Callable[[str], Any]] = {
 _INDEX_PLAN_ONLY = ("enable_seqscan", "enable_hashjoin", "enable_mergejoin")
 PLAN_FOR_LOOKUP = "; ".join(f"SET LOCAL {name} = off" for name in _INDEX_PLAN_ONLY)
 PLAN_AFTER_LOOKUP = "; ".join(f"SET LOCAL {name} TO DEFAULT" for name in _INDEX_PLAN_ONLY)
-#: Errors of a COPY that met a concurrent writer's row: the savepoint is rolled back and all is upserted.
+#: Errors of a COPY that met a concurrent writer's row: the savepoint is rolled back, the identities
+#: looked up again and the COPY tried again; after ``ATTEMPTS`` COPYs every record is upserted.
 _RACED = (asyncpg.UniqueViolationError, asyncpg.DeadlockDetectedError)
+ATTEMPTS = 3
 #: The bookkeeping columns a COPY fills after the fields, in ``_table_rows``'s order.
 _BOOKKEEPING = (
     EXTRA_COLUMNS,
@@ -162,29 +166,34 @@ async def copy_fresh(
     versions: Sequence[int],
 ) -> tuple[Counter[int], list[tuple[Any, ...]]]:
     """COPY the records whose identity the table lacks into it; return the rows inserted per credited batch
-    and the records left to upsert (every record when the COPY met a concurrent writer's row).
+    and the records left to upsert (every record when the COPY kept meeting concurrent writers' rows).
 
-    Must run in a transaction: the COPY is a savepoint of it.
+    Must run in a transaction: each COPY is a savepoint of it.
     """
     if not records:
         return Counter(), []
-    stored = await stored_places(connection, sql, records)
-    fresh = [record for place, record in enumerate(records) if place not in stored]
-    if not fresh:
-        return Counter(), records
-    # In the upsert's order (the collation is C): two writers of the same new identities take their index
-    # entries in one order, so they wait for each other instead of deadlocking. A null in a key column
-    # leaves them unordered; a deadlock then falls back like a unique violation.
-    with contextlib.suppress(TypeError):
-        fresh.sort(key=itemgetter(*sql.identity_at))
-    try:
-        rows = _table_rows(sql, fresh, job_ids, positions, versions)
-    except (ValueError, InvalidOperation):
-        return Counter(), records  # a staged text PostgreSQL reads and Python does not: let the upsert cast it
-    try:
-        async with connection.transaction():
-            await connection.copy_records_to_table(sql.table, schema_name=sql.schema, records=rows, columns=sql.columns)
-    except _RACED:
-        return Counter(), records
-    left = [record for place, record in enumerate(records) if place in stored]
-    return Counter(record[-1] for record in fresh), left
+    for _ in range(ATTEMPTS):
+        stored = await stored_places(connection, sql, records)
+        fresh = [record for place, record in enumerate(records) if place not in stored]
+        if not fresh:
+            return Counter(), records
+        # In the upsert's order (the collation is C): two writers of the same new identities take their index
+        # entries in one order, so they wait for each other instead of deadlocking. A null in a key column
+        # leaves them unordered; a deadlock then counts as a race.
+        with contextlib.suppress(TypeError):
+            fresh.sort(key=itemgetter(*sql.identity_at))
+        try:
+            rows = _table_rows(sql, fresh, job_ids, positions, versions)
+        except (ValueError, InvalidOperation):
+            return Counter(), records  # a staged text PostgreSQL reads and Python does not: let the upsert cast it
+        try:
+            async with connection.transaction():
+                await connection.copy_records_to_table(
+                    sql.table, schema_name=sql.schema, records=rows, columns=sql.columns
+                )
+        except _RACED:
+            # The COPY waited for the other writer to commit, so a second lookup sees its rows.
+            continue
+        left = [record for place, record in enumerate(records) if place in stored]
+        return Counter(record[-1] for record in fresh), left
+    return Counter(), records

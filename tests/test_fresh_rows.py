@@ -1,4 +1,4 @@
-"""The data projection's fast path: new identities are COPYed straight in, a racing writer sends all to the upsert."""
+"""The optimistic write path: new identities are COPYed straight in; one met by a racing writer is upserted."""
 
 from __future__ import annotations
 
@@ -48,7 +48,7 @@ async def test_a_writer_that_meets_a_concurrent_writers_new_key_upserts_with_exa
         await record(*args)
 
     monkeypatch.setattr(batches, "record", record_once_released)
-    projection = DataProjection(stack.pool, stack.redis)
+    projection = DataProjection(stack.pool, stack.redis, optimistic=True)
     first = asyncio.create_task(projection.apply(batch(FIRST, "1700000000001-0", 0, [(2, "K", "1"), (3, "A", "5")])))
     await copied.wait()
     # Its lookup does not see the uncommitted K: its COPY waits for the first writer, then meets K.
@@ -71,7 +71,7 @@ async def test_a_writer_that_meets_a_concurrent_writers_new_key_upserts_with_exa
 
 async def test_the_lookup_uses_the_unique_index_on_a_truncated_and_refilled_table(stack: Stack) -> None:
     await declare(stack.pool, declaration_of(PRODUCTS))
-    projection = DataProjection(stack.pool, stack.redis)
+    projection = DataProjection(stack.pool, stack.redis, optimistic=True)
     table = qualified_table("products")
     rows = [(line, f"K{line}", str(line)) for line in range(2, 20_002)]
     await projection.apply(batch(FIRST, "1700000000001-0", 0, rows))

@@ -25,6 +25,9 @@ from ingestro.devtools.bench.stack import BenchError
 
 TABLE = "bench_peer"
 _INSTALL_TIMEOUT_S = 600.0
+#: How long pgloader may take, by row: generous, as for Ingestro's job (``bench.run``).
+_BASE_TIMEOUT_S = 120.0
+_TIMEOUT_S_PER_ROW = 0.001
 
 
 @attrs.frozen
@@ -69,7 +72,7 @@ def ensure_pgloader() -> str:
     return found
 
 
-def _command_file(sample: Path, database_url: str, dataset: Dataset) -> str:
+def _command_file(sample: Path, database_url: str, dataset: Dataset, batch_rows: int) -> str:
     fields = ", ".join(f"{name} [null if blanks]" for name in dataset.field_names)
     columns = ", ".join(dataset.field_names)
     return f"""
@@ -77,7 +80,7 @@ LOAD CSV
      FROM '{sample}' ({fields})
      INTO {database_url}?tablename={TABLE} ({columns})
      WITH skip header = 1, fields optionally enclosed by '"', fields escaped by double-quote,
-          fields terminated by ','
+          fields terminated by ',', batch rows = {batch_rows}
 ;
 """
 
@@ -103,20 +106,32 @@ async def _loaded(database_url: str) -> int:
         await connection.close()
 
 
-def load_with_pgloader(database_url: str, dataset: Dataset, sample: Path, rows: int, work_dir: Path) -> Peer:
-    """Time pgloader loading the CSV ``sample`` (``rows`` rows) into a fresh table of ``dataset``'s fields."""
+def load_with_pgloader(
+    database_url: str, dataset: Dataset, sample: Path, rows: int, work_dir: Path, batch_rows: int
+) -> Peer:
+    """Time pgloader loading the CSV ``sample`` (``rows`` rows) into a fresh table of ``dataset``'s fields.
+
+    ``batch_rows``: rows per COPY. pgloader answers a COPY that fails on a bad row by sending the rest
+    of the batch again without it, so on a file with bad rows its default (25,000) costs it minutes;
+    the bench gives it Ingestro's batch size.
+    """
     pgloader = ensure_pgloader()
     asyncio.run(_create_table(database_url, dataset))
     work_dir.mkdir(parents=True, exist_ok=True)
     commands = work_dir / "load.pgloader"
-    commands.write_text(_command_file(sample, database_url, dataset), encoding="utf-8")
+    commands.write_text(_command_file(sample, database_url, dataset, batch_rows), encoding="utf-8")
+    timeout_s = _BASE_TIMEOUT_S + rows * _TIMEOUT_S_PER_ROW
     started = time.perf_counter()
-    done = subprocess.run(
-        [pgloader, "--root-dir", str(work_dir), "--logfile", str(work_dir / "pgloader.log"), str(commands)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    try:
+        done = subprocess.run(
+            [pgloader, "--root-dir", str(work_dir), "--logfile", str(work_dir / "pgloader.log"), str(commands)],
+            capture_output=True,
+            text=True,
+            timeout=timeout_s,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        raise BenchError(f"pgloader did not finish within {timeout_s:.0f} s (its log: {work_dir})") from None
     seconds = time.perf_counter() - started
     if done.returncode != 0:
         raise BenchError(f"pgloader failed ({done.returncode}): {(done.stderr or done.stdout).strip()[-800:]}")

@@ -95,7 +95,9 @@ def _run(root: Path, options: Options, profiler: Profiler | None) -> Result:
         peer = None
         if options.peers:
             say("timing pgloader on the same file")
-            peer = load_with_pgloader(stack.postgres.url, dataset, sample, options.rows, root / "pgloader")
+            peer = load_with_pgloader(
+                stack.postgres.url, dataset, sample, options.rows, root / "pgloader", options.batch_size
+            )
         say("starting the API and consumers")
         stack.start_api(
             {"INGESTRO_BATCH_SIZE": str(options.batch_size), "INGESTRO_CONCURRENCY": str(options.concurrency)}
