@@ -29,6 +29,7 @@ from ingestro.domain.limits import DEFAULT_LIMITS, Limits
 from ingestro.formats.parsing import parse_file
 from ingestro.metrics import ROWS_PARSED
 from ingestro.storage import Storage
+from ingestro.streams.backpressure import Backpressure
 from ingestro.streams.names import FILES_STREAM, PARSER_GROUP
 from ingestro.streams.publisher import publish, publish_all
 from ingestro.streams.runtime import Entry
@@ -52,6 +53,10 @@ class Parser:
     registry: DatasetRegistry
     batch_size: int = 500
     limits: Limits = DEFAULT_LIMITS
+    #: Pauses publishing while the row streams' backlog is over its bound; None: never pauses.
+    backpressure: Backpressure | None = None
+    #: The deployment's partitions per row stream (``INGESTRO_PARTITIONS``): where the batches go.
+    partitions: int = attrs.field(kw_only=True)
 
     async def __call__(self, entry: Entry) -> None:
         event = codec.decode(entry.fields)
@@ -95,13 +100,15 @@ class Parser:
                 if len(chunk) >= _EVENTS_PER_ROUND_TRIP:
                     if in_flight is not None:
                         await in_flight  # keeps the order, and at most one chunk in memory unsent
-                    in_flight = asyncio.create_task(publish_all(self.redis, chunk))
+                    if self.backpressure is not None:
+                        await self.backpressure.wait_for_room()
+                    in_flight = asyncio.create_task(publish_all(self.redis, chunk, self.partitions))
                     chunk = []
                     await asyncio.sleep(0)  # let it send before parsing on
             if in_flight is not None:
                 await in_flight
                 in_flight = None
-            await publish_all(self.redis, chunk)
+            await publish_all(self.redis, chunk, self.partitions)
         finally:
             if in_flight is not None:
                 in_flight.cancel()

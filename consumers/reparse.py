@@ -76,6 +76,8 @@ class Reparser:
     storage: Storage
     batch_size: int
     limits: Limits = DEFAULT_LIMITS
+    #: The deployment's partitions per row stream (``INGESTRO_PARTITIONS``).
+    partitions: int = attrs.field(kw_only=True)
 
     async def plan(self, job_ids: list[str] | None) -> tuple[list[JobSource], dict[str, str]]:
         """What can be reparsed of ``job_ids`` (None: every job), and why each other job cannot."""
@@ -137,6 +139,13 @@ class Reparser:
 
     async def reparse(self, source: JobSource) -> Reparsed:
         """Parse the job's file again and emit its events (ParseStarted, batches, verdict)."""
-        parser = Parser(self.redis, self.storage, DatasetRegistry(self.pool), self.batch_size, self.limits)
+        parser = Parser(
+            self.redis,
+            self.storage,
+            DatasetRegistry(self.pool),
+            self.batch_size,
+            self.limits,
+            partitions=self.partitions,
+        )
         await parser.parse(source.event, source.position)
         return Reparsed(source.event.job_id, source.event.filename, source.event.bytes)

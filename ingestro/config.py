@@ -14,9 +14,28 @@ import attrs
 
 from ingestro.domain.limits import DEFAULT_LIMITS, DEPTH_CEILING, Limits
 
+#: Most stream keys per row stream (INGESTRO_PARTITIONS): a partition per 32 of Redis Cluster's 16384 slots.
+MAX_PARTITIONS = 512
+
 #: Each setting: environment variable -> (Settings attribute, default, meaning); `ingestro --help` lists them.
 ENVIRONMENT: dict[str, tuple[str, str, str]] = {
-    "INGESTRO_REDIS_URL": ("redis_url", "redis://127.0.0.1:6379/0", "Redis server holding the event streams"),
+    "INGESTRO_REDIS_URL": (
+        "redis_url",
+        "redis://127.0.0.1:6379/0",
+        "Redis server holding the event streams (in cluster mode: any one node of the cluster)",
+    ),
+    "INGESTRO_REDIS_MODE": (
+        "redis_mode",
+        "single",
+        "single: one Redis server (or a primary with replicas); cluster: a Redis Cluster, discovered from"
+        " INGESTRO_REDIS_URL",
+    ),
+    "INGESTRO_PARTITIONS": (
+        "partitions",
+        "8",
+        "Stream keys per row stream, spread over the cluster's slots (1 to 512; fixed for the life of a"
+        " deployment: see the README's Redis Cluster section)",
+    ),
     "INGESTRO_DATABASE_URL": (
         "database_url",
         "postgresql://ingestro@127.0.0.1:5432/ingestro",
@@ -111,6 +130,16 @@ ENVIRONMENT: dict[str, tuple[str, str, str]] = {
         str(DEFAULT_LIMITS.compression_ratio),
         "Largest decompressed/compressed size ratio of a gzip upload (more fails the job)",
     ),
+    "INGESTRO_MAX_SHARED_STRINGS_BYTES": (
+        "max_shared_strings_bytes",
+        str(DEFAULT_LIMITS.shared_strings_bytes),
+        "Largest shared-string table of an XLSX workbook, in memory (more fails the job)",
+    ),
+    "INGESTRO_MAX_ROW_GROUP_BYTES": (
+        "max_row_group_bytes",
+        str(DEFAULT_LIMITS.row_group_bytes),
+        "Largest uncompressed row group of a Parquet file, in the columns read (more fails the job)",
+    ),
     "INGESTRO_BLOCK_MS": ("block_ms", "2000", "How long a consumer's XREADGROUP blocks waiting for entries"),
     "INGESTRO_VISIBILITY_TIMEOUT_S": (
         "visibility_timeout_s",
@@ -128,6 +157,12 @@ ENVIRONMENT: dict[str, tuple[str, str, str]] = {
         "group_linger_ms",
         "20",
         "When a projection's read brings fewer entries than a full group, wait this long and read again (0: never)",
+    ),
+    "INGESTRO_MAX_BACKLOG": (
+        "max_backlog",
+        "1000",
+        "Entries of a row stream not yet acked by a group that reads it, above which the parser pauses until"
+        " they drain (0: no bound)",
     ),
     "INGESTRO_STREAM_RETENTION_S": (
         "stream_retention_s",
@@ -263,6 +298,16 @@ def _redis_url(raw: str) -> str:
     return _url(raw, ("redis", "rediss", "unix"), "redis://127.0.0.1:6379/0")
 
 
+def _redis_mode(raw: str) -> str:
+    if raw not in ("single", "cluster"):
+        raise NotAccepted("must be single or cluster")
+    return raw
+
+
+def _partitions(raw: str | int) -> int:
+    return _whole(raw, 1, MAX_PARTITIONS)
+
+
 def _database_url(raw: str) -> str:
     return _url(raw, ("postgresql", "postgres"), "postgresql://ingestro@127.0.0.1:5432/ingestro")
 
@@ -322,6 +367,8 @@ class Settings:
     """Every setting, each converted and checked when built (``from_env``): a bad value raises ``InvalidSetting``."""
 
     redis_url: str = attrs.field(converter=_redis_url)
+    redis_mode: str = attrs.field(converter=_redis_mode)
+    partitions: int = attrs.field(converter=_partitions)
     database_url: str = attrs.field(converter=_database_url)
     upload_dir: Path = attrs.field(converter=_directory)
     storage_url: str = attrs.field(converter=_storage_url)
@@ -343,12 +390,15 @@ class Settings:
     max_json_depth: int = attrs.field(converter=_json_depth)
     max_decompressed_bytes: int = attrs.field(converter=_positive_int)
     max_compression_ratio: float = attrs.field(converter=_ratio)
+    max_shared_strings_bytes: int = attrs.field(converter=_positive_int)
+    max_row_group_bytes: int = attrs.field(converter=_positive_int)
     block_ms: int = attrs.field(converter=_positive_int)
     visibility_timeout_s: float = attrs.field(converter=_positive_float)
     max_deliveries: int = attrs.field(converter=_positive_int)
     concurrency: int = attrs.field(converter=_positive_int)
     group_size: int = attrs.field(converter=_positive_int)
     group_linger_ms: int = attrs.field(converter=_non_negative_int)
+    max_backlog: int = attrs.field(converter=_non_negative_int)
     stream_retention_s: float = attrs.field(converter=_non_negative_float)
     retention_interval_s: float = attrs.field(converter=_positive_float)
     file_retention_days: float | None = attrs.field(converter=_optional_days)
@@ -370,6 +420,8 @@ class Settings:
             json_depth=self.max_json_depth,
             decompressed_bytes=self.max_decompressed_bytes,
             compression_ratio=self.max_compression_ratio,
+            shared_strings_bytes=self.max_shared_strings_bytes,
+            row_group_bytes=self.max_row_group_bytes,
         )
 
     @classmethod

@@ -13,7 +13,7 @@ status); never a job id or a file name.
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram, disable_created_metrics
+from prometheus_client import Counter, Gauge, Histogram, disable_created_metrics
 
 # `*_created` series double the series count and no dashboard or alert uses them.
 disable_created_metrics()  # type: ignore[no-untyped-call]  # the library leaves it unannotated
@@ -33,6 +33,17 @@ ROWS_PARSED = Counter(
     "ingestro_rows_parsed_total",
     "Rows the parser read, by dataset and outcome (accepted or rejected); a re-parse counts again",
     ["dataset", "outcome"],
+)
+
+ROW_BACKLOG = Gauge(
+    "ingestro_row_backlog_entries",
+    "Entries of a row stream its slowest group has not acked (lag + pending), as the parser last read it before"
+    " publishing (ingestro.streams.backpressure); with several parser replicas, aggregate with max",
+    ["stream"],
+)
+PARSER_PAUSED_SECONDS = Counter(
+    "ingestro_parser_paused_seconds_total",
+    "Time the parser waited for a row stream's backlog to fall back to INGESTRO_MAX_BACKLOG",
 )
 
 # ------------------------------------------------------------------------ streams

@@ -10,11 +10,12 @@ import redis.asyncio as aioredis
 from ingestro import logs
 from ingestro.config import Settings
 from ingestro.database import create_pool
-from ingestro.services.consumer_groups import GROUP_STREAMS, consumer_group
+from ingestro.services.consumer_groups import consumer_group, group_stream_keys
 from ingestro.storage import storage_for
 from ingestro.storage.retention import run_file_retention
 from ingestro.streams import connections
-from ingestro.streams.names import JOBS_GROUP
+from ingestro.streams.layout import refuse_legacy_streams
+from ingestro.streams.names import JOBS_GROUP, stream_keys
 from ingestro.streams.retention import run_retention
 from ingestro.streams.runtime import Consumer, ConsumerSettings, Entry, Handler
 
@@ -36,7 +37,7 @@ def with_log_context(group: str, handler: Handler) -> Handler:
 
 def redis_client(settings: Settings) -> aioredis.Redis:
     """A Redis client whose socket timeout outlasts the consumers' blocking reads."""
-    return connections.redis_client(settings.redis_url, socket_timeout=settings.block_ms / 1000 + 10)
+    return connections.redis_client(settings, socket_timeout=settings.block_ms / 1000 + 10)
 
 
 def consumer_settings(settings: Settings) -> ConsumerSettings:
@@ -52,17 +53,19 @@ def consumer_settings(settings: Settings) -> ConsumerSettings:
 
 
 async def run_consumer(name: str, settings: Settings, slot: int, stop: asyncio.Event) -> None:
-    """Run consumer ``name`` until ``stop`` is set; UnknownConsumer (a ValueError) for a name no group has."""
+    """Run consumer ``name`` until ``stop`` is set; UnknownConsumer (a ValueError) for a name no group has;
+    LegacyStreams when Redis still holds streams of the un-partitioned layout (``ingestro.streams.layout``)."""
     group = consumer_group(name)
     redis = redis_client(settings)
     # min_size=0: the process starts (and waits out an outage) even when PostgreSQL is down.
     pool = await create_pool(settings.database_url, min_size=0, max_size=max(settings.concurrency, 1) + 1)
     try:
+        await refuse_legacy_streams(redis)
         handlers = group.make(settings, redis, pool)
         consumer = Consumer(
             redis,
             group=name,
-            streams=group.streams,
+            streams=stream_keys(group.streams, settings.partitions),
             name=consumer_name(settings, slot),
             handler=with_log_context(name, handlers.entry),
             settings=consumer_settings(settings),
@@ -74,7 +77,11 @@ async def run_consumer(name: str, settings: Settings, slot: int, stop: asyncio.E
                 tasks.create_task(consumer.run(stop))
                 tasks.create_task(
                     run_retention(
-                        redis, GROUP_STREAMS, settings.stream_retention_s, settings.retention_interval_s, stop
+                        redis,
+                        group_stream_keys(settings.partitions),
+                        settings.stream_retention_s,
+                        settings.retention_interval_s,
+                        stop,
                     )
                 )
                 if settings.file_retention_days is not None:  # ingestro.storage.retention: files of finished jobs

@@ -68,6 +68,7 @@ from ingestro.database import create_pool
 from ingestro.datasets.registry import hold_declarations
 from ingestro.datasets.tables import DATA_SCHEMA, qualified_table, quote_ident
 from ingestro.streams.connections import text
+from ingestro.streams.names import logical_stream, stream_keys
 from ingestro.streams.retention import id_key
 from ingestro.streams.runtime import Entry
 from projections.projection import Projection
@@ -134,6 +135,8 @@ class _Replay:
     group_size: int
     #: The tables swapped whole (``Projection.tables``).
     tables: tuple[str, ...]
+    #: The stream keys it reads (``Projection.streams``, each row stream as its partitions), in the replay order.
+    streams: tuple[str, ...]
     #: The last entry id applied, per stream ("0-0": none yet).
     read_to: dict[str, str] = attrs.field(factory=dict)
 
@@ -160,14 +163,14 @@ class _Replay:
     async def heads(self) -> dict[str, str]:
         """The newest entry id of each stream now ("0-0" when it has none)."""
         found = {}
-        for stream in self.projection.streams:
+        for stream in self.streams:
             newest: Any = await self.redis.xrevrange(stream, count=1)
             found[stream] = text(newest[0][0]) if newest else "0-0"
         return found
 
     async def read_up_to(self, heads: dict[str, str]) -> None:
         """Apply every entry after ``read_to`` up to ``heads``, stream by stream, in the replay order."""
-        for stream in self.projection.streams:
+        for stream in self.streams:
             after = self.read_to.setdefault(stream, "0-0")
             while id_key(after) < id_key(heads[stream]):
                 chunk: Any = await self.redis.xrange(stream, f"({after}", heads[stream], count=_CHUNK)
@@ -177,7 +180,7 @@ class _Replay:
                 for start in range(0, len(entries), self.group_size):  # grouped like the live consumers
                     await self.projection.apply_entries(entries[start : start + self.group_size])
                 after = self.read_to[stream] = entries[-1].id
-                self.progress.add(stream, len(entries))
+                self.progress.add(logical_stream(stream), len(entries))  # a row stream's partitions count as one
             await self.projection.restore_trimmed(stream, self.lock)
 
     async def swap(self, allow_loss: bool) -> dict[str, int]:
@@ -264,12 +267,15 @@ async def replay(
     allow_loss: bool = False,
     classes: Mapping[str, type[Projection]] = PROJECTIONS,
     group_size: int = 8,
+    partitions: int,
     out: TextIO | None = None,
 ) -> Outcome:
     """Rebuild ``projection``'s tables from the retained events and swap them in; see the module docstring.
 
     ``classes``: the projections by name, whose code rebuilds the tables: the registered ones, or some replaced
-    by new code (``{**PROJECTIONS, "data": NewDataProjection}``). Progress goes to ``out`` (default stderr).
+    by new code (``{**PROJECTIONS, "data": NewDataProjection}``). ``partitions``: the deployment's
+    (``INGESTRO_PARTITIONS``), whose every partition it reads (the data projection orders rows by upload position
+    then line, so the order the partitions are read in changes nothing). Progress goes to ``out`` (default stderr).
     Raises ``ReplayRefused`` (nothing swapped) when the replay would lose data and ``allow_loss`` is not given,
     or when another replay of the same projection is running; ``UnknownProjection`` for a name not in ``classes``.
     """
@@ -278,7 +284,16 @@ async def replay(
     try:
         lock: asyncpg.Connection
         async with lock_pool.acquire() as lock:  # released: the advisory lock goes with the session's reset
-            return await _replay(lock, database_url, redis, code, allow_loss, group_size, out or sys.stderr)
+            return await _replay(
+                lock,
+                database_url,
+                redis,
+                code,
+                allow_loss,
+                group_size,
+                stream_keys(code.streams, partitions),
+                out or sys.stderr,
+            )
     finally:
         await lock_pool.close()
 
@@ -290,6 +305,7 @@ async def _replay(
     code: type[Projection],
     allow_loss: bool,
     group_size: int,
+    streams: tuple[str, ...],
     out: TextIO,
 ) -> Outcome:
     started = time.monotonic()
@@ -312,11 +328,13 @@ async def _replay(
     )
     progress = _Progress(out, name)
     projection = code.in_shadow(shadow_pool, schema)
-    run = _Replay(projection, redis, lock, progress, max(group_size, 1), await projection.tables())
+    run = _Replay(projection, redis, lock, progress, max(group_size, 1), await projection.tables(), streams)
     try:
         await run.create_shadows()
-        for stream in code.streams:
-            progress.totals[stream] = int(await redis.xlen(stream))
+        for stream in streams:
+            progress.totals[logical_stream(stream)] = progress.totals.get(logical_stream(stream), 0) + int(
+                await redis.xlen(stream)
+            )
         await run.read_up_to(await run.heads())
         await run.read_up_to(await run.heads())  # what arrived meanwhile, unlocked: the locked pass stays short
         try:
@@ -325,7 +343,7 @@ async def _replay(
             raise ReplayRefused(
                 f"replay {name}: a dataset was being declared during the swap; nothing was swapped: run it again"
             ) from None
-        for stream in code.streams:
+        for stream in dict.fromkeys(logical_stream(stream) for stream in streams):
             progress.add(stream, 0, force=True)
     finally:
         await shadow_pool.close()

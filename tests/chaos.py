@@ -41,12 +41,13 @@ import httpx
 import orjson
 import redis.asyncio as aioredis
 
+from ingestro.config import Settings
 from ingestro.database import create_pool
 from ingestro.database.schema import prepare_database
 from ingestro.devtools.samples import Expected, sample_rows, write_sample_file
 from ingestro.devtools.servers import PostgresServer, RedisServer, free_port
 from ingestro.devtools.supervisor import Child, stop_all
-from ingestro.services.consumer_groups import GROUP_STREAMS
+from ingestro.services.consumer_groups import group_stream_keys
 from ingestro.streams.names import DLQ_STREAM, FILES_STREAM, PARSER_GROUP
 
 #: Processes per consumer group.
@@ -238,7 +239,7 @@ async def _quiet(redis: aioredis.Redis, timeout: float) -> None:
     quiet = 0
     while quiet < 5:
         busy = []
-        for group, streams in GROUP_STREAMS.items():
+        for group, streams in group_stream_keys(Settings.from_env({}).partitions).items():
             for stream in streams:
                 if not await redis.exists(stream):
                     continue
@@ -274,7 +275,7 @@ async def _verify(
     assert len(stored) == expected.distinct, "contacts holds a row too many or too few"
     assert set(stored) == ids, "contacts does not hold exactly the distinct valid rows"
     assert await pool.fetchval("SELECT count(*) FROM validation_errors") == expected.invalid * len(jobs)
-    for group, streams in GROUP_STREAMS.items():
+    for group, streams in group_stream_keys(Settings.from_env({}).partitions).items():
         for stream in streams:
             if await redis.exists(stream):
                 summary: Any = await redis.xpending(stream, group)

@@ -10,7 +10,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from ingestro.database.schema import prepare_database
-from ingestro.devtools.servers import PostgresServer, RedisServer
+from ingestro.devtools.servers import PostgresServer, RedisClusterServers, RedisServer
 from tests.stack import Stack, StackFactory
 
 # pure / server / system / slow, assigned from the fixtures each test uses (tests/markers.py).
@@ -22,6 +22,20 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
     """A started redis-server with AOF on, stopped after the session."""
     with RedisServer(tmp_path_factory.mktemp("redis")) as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisClusterServers]:
+    """A started 3-master Redis Cluster on loopback, stopped after the session."""
+    with RedisClusterServers(tmp_path_factory.mktemp("redis-cluster"), masters=3) as cluster:
+        yield cluster
+
+
+@pytest.fixture
+def redis_mode() -> str:
+    """The Redis the stack runs on: ``single`` (the session's redis-server), or ``cluster`` (the session's cluster)
+    where a module parametrizes it: ``pytestmark = pytest.mark.parametrize("redis_mode", REDIS_MODES)``."""
+    return "single"
 
 
 @pytest.fixture(scope="session")
@@ -54,9 +68,13 @@ async def redis(redis_server: RedisServer) -> AsyncIterator[aioredis.Redis]:
 
 
 @pytest.fixture
-def stack_factory(redis_server: RedisServer, migrated: str, tmp_path: Path) -> StackFactory:
-    """Opens stacks with settings of the test's choosing: ``async for stack in stack_factory.open(**settings)``."""
-    return StackFactory(redis_server.url, migrated, tmp_path / "uploads")
+def stack_factory(request: pytest.FixtureRequest, redis_mode: str, migrated: str, tmp_path: Path) -> StackFactory:
+    """Opens stacks with settings of the test's choosing: ``async for stack in stack_factory.open(**settings)``; on
+    the Redis of ``redis_mode``."""
+    server: RedisServer | RedisClusterServers = request.getfixturevalue(
+        "redis_cluster" if redis_mode == "cluster" else "redis_server"
+    )
+    return StackFactory(server.url, migrated, tmp_path / "uploads", redis_mode)
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ import pytest
 #: Each test has exactly one of these.
 CATEGORIES = ("pure", "server", "system")
 #: The fixtures that start a server; every other server fixture (redis, migrated, stack, ...) uses one.
-SERVER_FIXTURES = frozenset({"redis_server", "postgres_server", "s3_endpoint"})
+SERVER_FIXTURES = frozenset({"redis_server", "redis_cluster", "postgres_server", "s3_endpoint"})
 #: What a pure test must not start (as the program or any argument: runuser/setpriv wrap postgres as root).
 SERVER_PROGRAMS = frozenset({"redis-server", "postgres", "initdb", "pg_ctl", "moto.server"})
 

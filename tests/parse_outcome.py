@@ -42,7 +42,15 @@ def parse(
 ) -> Outcome:
     """Parse ``path`` (format from its extension unless given); every event must also go through the codec."""
     if file_format is None:
-        file_format = {".csv": "csv", ".tsv": "csv", ".gz": "csv", ".json": "json", ".ndjson": "ndjson"}[path.suffix]
+        file_format = {
+            ".csv": "csv",
+            ".tsv": "csv",
+            ".gz": "csv",
+            ".json": "json",
+            ".ndjson": "ndjson",
+            ".xlsx": "xlsx",
+            ".parquet": "parquet",
+        }[path.suffix]
     accepted: dict[int, dict[str, Any]] = {}
     rejected: dict[int, list[tuple[str | None, str]]] = {}
     raw: dict[int, Any] = {}

@@ -15,6 +15,7 @@ from typing import Any
 import asyncpg
 import attrs
 import httpx
+import pytest
 import redis.asyncio as aioredis
 
 from ingestro.api.app import create_app
@@ -23,9 +24,23 @@ from ingestro.database import create_pool
 from ingestro.datasets import builtin_datasets
 from ingestro.datasets.tables import qualified_table
 from ingestro.processes import run_consumer
-from ingestro.services.consumer_groups import CONSUMER_NAMES, GROUP_STREAMS
+from ingestro.services.consumer_groups import CONSUMER_NAMES, group_stream_keys
+from ingestro.streams.connections import redis_client
+from ingestro.streams.names import failures_key, partition_keys
 
-TABLES = ("jobs", "job_batches", "applied_batches", "validation_errors", "contacts", "api_keys", "deleted_files")
+#: Both Redis modes, for a module that runs its stack tests on each: see the ``redis_mode`` fixture (tests/conftest.py).
+REDIS_MODES = ("single", pytest.param("cluster", marks=pytest.mark.system))
+
+TABLES = (
+    "jobs",
+    "job_batches",
+    "applied_batches",
+    "validation_errors",
+    "contacts",
+    "api_keys",
+    "deleted_files",
+    "column_mappings",
+)
 
 
 def stack_settings(redis_url: str, database_url: str, upload_dir: Path, **overrides: Any) -> Settings:
@@ -39,6 +54,19 @@ def stack_settings(redis_url: str, database_url: str, upload_dir: Path, **overri
     }
     values.update(overrides)
     return Settings.from_env({}, **values)
+
+
+async def failure_records(redis: aioredis.Redis, partitions: int) -> dict[str, int]:
+    """The failure records each consumer group holds, over every stream it reads."""
+    return {
+        group: sum([await redis.hlen(failures_key(group, stream)) for stream in streams])
+        for group, streams in group_stream_keys(partitions).items()
+    }
+
+
+async def row_stream_length(redis: aioredis.Redis, stream: str, partitions: int) -> int:
+    """Entries of a row stream, over its partitions."""
+    return sum([await redis.xlen(key) for key in partition_keys(stream, partitions)])
 
 
 async def reset(redis: aioredis.Redis, pool: asyncpg.Pool) -> None:
@@ -112,7 +140,7 @@ class Stack:
         quiet = 0
         while quiet < 3:  # handlers publish new entries: idle three checks in a row
             busy = False
-            for group, streams in GROUP_STREAMS.items():
+            for group, streams in group_stream_keys(self.settings.partitions).items():
                 for stream in streams:
                     if not await self.redis.exists(stream):
                         continue
@@ -147,12 +175,15 @@ class StackFactory:
     redis_url: str
     database_url: str
     upload_dir: Path
+    redis_mode: str = "single"
 
     async def open(self, *, keys: bool = False, **overrides: Any) -> AsyncIterator[Stack]:
         """A stack with these settings; without ``keys`` its API runs insecure (no API keys needed)."""
-        settings = stack_settings(self.redis_url, self.database_url, self.upload_dir, **overrides)
+        settings = stack_settings(
+            self.redis_url, self.database_url, self.upload_dir, **{"redis_mode": self.redis_mode, **overrides}
+        )
         app = create_app(settings, insecure=not keys)
-        redis = aioredis.Redis.from_url(settings.redis_url)
+        redis = redis_client(settings, socket_timeout=30)
         pool = await create_pool(settings.database_url, min_size=1, max_size=4)
         await reset(redis, pool)
         try:

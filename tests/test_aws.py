@@ -22,7 +22,7 @@ from hcl2 import SerializationOptions
 from ingestro import metrics
 from ingestro.cli.main import build_parser
 from ingestro.config import ENVIRONMENT, Settings
-from ingestro.services.consumer_groups import CONSUMER_NAMES, GROUP_STREAMS
+from ingestro.services.consumer_groups import CONSUMER_NAMES, group_stream_keys
 from tests.test_ci import DOC as WORKFLOW
 from tests.test_ci import JOBS as WORKFLOW_JOBS
 from tests.test_ci import WORKFLOW as WORKFLOW_PATH
@@ -118,7 +118,7 @@ def test_one_service_per_consumer_group_reading_that_groups_streams() -> None:
     consumers: dict[str, dict[str, Any]] = LOCALS["consumers"]
     assert set(consumers) == set(CONSUMER_NAMES)
     for name, consumer in consumers.items():
-        assert tuple(consumer["streams"]) == GROUP_STREAMS[name], name
+        assert tuple(consumer["streams"]) == group_stream_keys(Settings.from_env({}).partitions)[name], name
         assert 1 <= consumer["min_tasks"] <= consumer["max_tasks"], name
 
 

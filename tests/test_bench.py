@@ -45,6 +45,12 @@ def test_a_small_run_reports_exact_counts(tmp_path: Path) -> None:
     assert processes <= result["peak_rss_mb"].keys()
     assert all(megabytes > 0 for megabytes in result["peak_rss_mb"].values())
     assert "counts exact" in run.stdout
+    # The row streams' cost, measured in the same run: compact batches take less Redis than their CSV bytes.
+    streams = result["streams"]
+    assert 0 < streams["redis_bytes_per_row"] < result["bytes"] / result["rows"]
+    assert streams["peak_backlog"] >= 0
+    assert streams["encode_us_per_row"] > 0 and streams["decode_us_per_row"] > 0
+    assert "redis per accepted row" in run.stdout and "peak row backlog" in run.stdout
 
 
 @pytest.mark.skipif(shutil.which("pgloader") is None, reason="pgloader is not installed (apt-get install pgloader)")

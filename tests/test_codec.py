@@ -6,7 +6,7 @@ import attrs
 import orjson
 import pytest
 
-from ingestro.domain.codec import EntryFields, UnknownEvent, decode, encode, event_type
+from ingestro.domain.codec import EntryFields, UnknownEvent, decode, encode, event_type, payload_json
 from ingestro.domain.events import (
     EVENT_TYPES,
     AcceptedRow,
@@ -146,7 +146,7 @@ def test_encoded_fields_are_exactly_type_v_and_data_as_bytes(event: Event) -> No
     assert all(isinstance(value, bytes) for value in fields.values())
     assert fields["type"] == type(event).type_name.encode()
     assert fields["v"] == str(type(event).version).encode()
-    assert isinstance(orjson.loads(fields["data"]), dict)
+    assert isinstance(orjson.loads(payload_json(as_entry(fields))), dict)
 
 
 def test_data_is_the_events_attributes_as_json() -> None:
@@ -213,7 +213,7 @@ def test_decode_of_an_unknown_type_raises_unknown_event(entry: EntryFields) -> N
 
 
 @pytest.mark.parametrize("event", SAMPLES, ids=sample_id)
-@pytest.mark.parametrize("version", [b"0", b"2", b"-1"])
+@pytest.mark.parametrize("version", [b"0", b"3", b"-1", b"x"])
 def test_decode_of_a_wrong_version_raises_unknown_event(event: Event, version: bytes) -> None:
     entry = as_entry(encode(event))
     entry[b"v"] = version

@@ -20,6 +20,7 @@ from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 
 from ingestro.database import keys
 from ingestro.database.keys import Scope
+from ingestro.streams.names import DLQ_STREAM
 from tests.served import app_of, served
 from tests.stack import Stack, StackFactory
 from tests.test_dlq import dead_letter, letter
@@ -233,6 +234,69 @@ async def test_upload_match_live_job_and_rejected_rows(stack: Stack, browser: Br
     assert codes == {"invalid_email": 8, "invalid_date": 4, "required": 1}
 
 
+#: A header none of whose columns but one is named like a contacts field: mapped in the page.
+NEEDS_MAPPING = (
+    b"E-mail address,Given,Family,email_opt_in,Joined\n"
+    b"m1@example.com,Ann,Lee,yes,2024-01-05\n"
+    b"m2@example.com,Bob,Ray,no,2024-01-06\n"
+    b"not-an-email,Cy,Fox,yes,2024-01-07\n"
+)
+
+
+async def test_columns_are_mapped_in_the_page_saved_and_the_next_file_maps_itself(
+    stack: Stack, browser: Browser, artifacts: Path
+) -> None:
+    stack.start_consumers()
+    async with served(app_of(stack)) as base_url:
+        console = await console_on(browser, base_url, artifacts)
+        page = console.page
+        await console.open()
+        await expect(page.locator("#dataset")).to_have_value("contacts")
+        await page.set_input_files(
+            "#files", files=[{"name": "people.csv", "mimeType": "text/csv", "buffer": NEEDS_MAPPING}]
+        )
+        item = page.locator("li.file").nth(0)
+        await expect(item.locator(".missing")).to_contain_text("email, first_name, last_name, signup_date")
+        # Each column has its select, by keyboard too: focus it and choose.
+        for column, field in (("E-mail address", "email"), ("Given", "first_name"), ("Family", "last_name")):
+            choice = item.get_by_label(f"Field for column {column}")
+            await choice.focus()
+            await choice.select_option(f"field:{field}")
+            await expect(item.get_by_label(f"Field for column {column}")).to_be_focused()
+        await item.get_by_label("Field for column Joined").select_option("field:signup_date")
+        await item.get_by_label("Field for column email_opt_in").select_option("ignore")
+        await expect(item.locator(".all-required")).to_be_visible()
+        await expect(item.locator(".match-summary")).to_contain_text("4 of 5 columns match dataset contacts")
+        await expect(item.locator("table.columns tbody tr").nth(3)).to_contain_text("ignored (mapping)")
+        await item.get_by_role("button", name="Save this mapping").click()
+        await expect(item.locator(".mapping-state")).to_contain_text("The mapping saved for these columns is applied")
+        await console.shoot("upload-mapped", narrow=False)
+        await page.get_by_role("button", name="Upload").click()
+        await item.locator(".job-link").click()
+        await expect(page.locator(".job-status .badge")).to_have_text("completed", timeout=30_000)
+        for name, expected in (("rows_total", 3), ("rows_accepted", 2), ("rows_rejected", 1), ("rows_inserted", 2)):
+            await expect(page.locator(f'[data-count="{name}"]')).to_have_text(str(expected))
+        await expect(page.locator(".column-map")).to_contain_text("E-mail address → email")
+        await expect(page.locator(".column-map")).to_contain_text("email_opt_in ignored")
+
+        # A second file of the same shape (other case, other spaces) maps itself with the saved mapping.
+        await page.get_by_role("link", name="Upload", exact=True).click()
+        second = NEEDS_MAPPING.replace(b"E-mail address,Given", b"E-MAIL ADDRESS , given").replace(b"m1@", b"m3@")
+        await page.set_input_files("#files", files=[{"name": "more.csv", "mimeType": "text/csv", "buffer": second}])
+        item = page.locator("li.file").nth(0)
+        await expect(item.locator(".mapping-state")).to_contain_text("The mapping saved for these columns is applied")
+        await expect(item.locator(".all-required")).to_be_visible()
+        await page.get_by_role("button", name="Upload").click()
+        await item.locator(".job-link").click()
+        await expect(page.locator(".job-status .badge")).to_have_text("completed", timeout=30_000)
+        for name, expected in (("rows_total", 3), ("rows_accepted", 2), ("rows_rejected", 1), ("rows_inserted", 1)):
+            await expect(page.locator(f'[data-count="{name}"]')).to_have_text(str(expected))
+        await console.shoot("job-mapped", narrow=False)
+        assert console.expected_problems() == []
+        await console.context.close()
+    assert await stack.pool.fetchval("SELECT count(*) FROM contacts WHERE email LIKE 'm_@example.com'") == 3
+
+
 async def test_a_dataset_inferred_from_a_file_is_edited_and_declared(
     stack: Stack, browser: Browser, artifacts: Path
 ) -> None:
@@ -330,7 +394,7 @@ async def test_a_secured_api_with_keys_shows_what_each_key_may_see(
             await dead.get_by_role("button").click()
             await expect(page.locator("#notice")).to_contain_text("redriven to ingestro:rows-accepted")
             await expect(page.locator("main")).to_contain_text("No dead letters.")
-            assert await stack.redis.xlen("ingestro:dlq") == 0
+            assert await stack.redis.xlen(DLQ_STREAM) == 0
 
             # The key travelled as a header only: never in a URL, and there are no cookies.
             api_calls = [(url, headers) for url, headers in console.requests if "/console/" not in url]
@@ -363,6 +427,9 @@ PARSERS = """async () => {
     formats: ["x.CSV.gz", "x.jsonl", "x.json", "x.dat"].map(headers.formatOf),
     first: headers.firstObject('[ {"a": "}{", "b": {"c": 1}}, {"cut'),
     match: headers.matchColumns(dataset, [" e-MAIL ", "Email", "extra"]),
+    mapped: headers.matchColumns(
+      dataset, ["Mail", " E-mail", "Name", "x"], { mail: "email", "e-mail": null, X: "age" }
+    ),
   };
 }"""
 
@@ -391,4 +458,15 @@ async def test_the_pages_own_parsers_read_events_headers_and_matches_like_the_se
         ],
         "missing": ["name"],
         "optional": ["age"],
+    }
+    # A mapping is applied first, its columns compared like the server's (trimmed, any case).
+    assert result["mapped"] == {
+        "matches": [
+            {"column": "Mail", "field": "email", "state": "mapped"},
+            {"column": " E-mail", "field": None, "state": "ignored"},
+            {"column": "Name", "field": "name", "state": "matched"},
+            {"column": "x", "field": "age", "state": "mapped"},
+        ],
+        "missing": [],
+        "optional": [],
     }

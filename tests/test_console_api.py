@@ -12,7 +12,7 @@ from importlib import resources
 import pytest
 
 from ingestro.database.keys import Scope
-from ingestro.streams.names import ACCEPTED_STREAM, DLQ_STREAM, FILES_STREAM, PARSER_GROUP
+from ingestro.streams.names import DLQ_STREAM, FILES_STREAM, PARSER_GROUP
 from tests.stack import Stack, StackFactory
 from tests.test_access import bearer
 from tests.test_api import assert_problem
@@ -113,8 +113,9 @@ async def test_a_dead_letter_is_redriven_over_http_by_admin_keys_only(stack_fact
         response = await secured.client.post(f"/dlq/{dlq_id}/redrive", headers=admin)
         assert response.status_code == 200, response.text
         body = response.json()
-        [(entry_id, fields)] = await secured.redis.xrange(ACCEPTED_STREAM)
-        assert body == {"id": dlq_id, "stream": ACCEPTED_STREAM, "redriven_as": entry_id.decode()}
+        source = letter(seq=3).stream
+        [(entry_id, fields)] = await secured.redis.xrange(source)
+        assert body == {"id": dlq_id, "stream": source, "redriven_as": entry_id.decode()}
         assert fields == letter(seq=3).fields
         assert await secured.redis.xlen(DLQ_STREAM) == 0
         assert_problem(await secured.client.post(f"/dlq/{dlq_id}/redrive", headers=admin), 404)

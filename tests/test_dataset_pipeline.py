@@ -182,7 +182,13 @@ async def test_a_replay_of_the_data_projection_reproduces_the_typed_tables_exact
     await stack.wait_idle()
     before = {table: await table_checksum(stack, table) for table in ("products", "bins")}
 
-    await replay(stack.settings.database_url, stack.redis, "data", out=io.StringIO())
+    await replay(
+        stack.settings.database_url,
+        stack.redis,
+        partitions=stack.settings.partitions,
+        projection="data",
+        out=io.StringIO(),
+    )
 
     assert {table: await table_checksum(stack, table) for table in ("products", "bins")} == before
     assert before["products"][0] == 200 and before["bins"][0] == 800

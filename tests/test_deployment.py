@@ -24,7 +24,7 @@ from ingestro import metrics
 from ingestro.api.metrics import SERVER_FAILURES
 from ingestro.cli.main import build_parser
 from ingestro.config import ENVIRONMENT, Settings
-from ingestro.services.consumer_groups import CONSUMER_NAMES, GROUP_STREAMS
+from ingestro.services.consumer_groups import CONSUMER_NAMES, group_stream_keys
 from ingestro.streams.collector import SharedStateCollector, streams_read
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -48,7 +48,7 @@ def exported_series() -> set[str]:
     """Every series name the code exports: its counters and histograms, and the scrape-time gauges."""
     wrappers = [value for value in vars(metrics).values() if isinstance(value, MetricWrapperBase)]
     families = [family for wrapper in wrappers for family in wrapper.describe()]
-    families += SharedStateCollector(streams_read(GROUP_STREAMS)).describe()
+    families += SharedStateCollector(streams_read(group_stream_keys(8))).describe()
     return {family.name + suffix for family in families for suffix in _SUFFIXES[family.type]}
 
 
@@ -102,7 +102,8 @@ def test_every_queried_metric_is_one_the_code_exports(source: str) -> None:
     # Streams and groups named in matchers are real ones.
     for expr in exprs:
         for label, _op, value in _NAME_MATCHER.findall(expr):
-            assert value in (streams_read(GROUP_STREAMS) if label == "stream" else GROUP_STREAMS), (label, value, expr)
+            keys = group_stream_keys(Settings.from_env({}).partitions)
+            assert value in (streams_read(keys) if label == "stream" else keys), (label, value, expr)
 
 
 def alert(name: str) -> dict[str, Any]:

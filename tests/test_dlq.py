@@ -18,7 +18,7 @@ from ingestro.domain import codec
 from ingestro.domain.events import BatchApplied, ParseCompleted, ParseFailed, ParseStarted, RowsAccepted
 from ingestro.streams import dlq
 from ingestro.streams.dlq import DeadLetter
-from ingestro.streams.names import ACCEPTED_STREAM, DLQ_STREAM
+from ingestro.streams.names import ACCEPTED_STREAM, DLQ_STREAM, logical_stream, partition_key
 from projections.jobs import JobsProjection
 from tests.stack import Stack, StackFactory
 
@@ -54,10 +54,14 @@ async def ingestro_cli(redis_url: str, *args: str) -> tuple[int, str, str]:
     return process.returncode, out.decode(), err.decode()
 
 
+#: A partition of the accepted rows, where the dead letters below came from.
+ACCEPTED = partition_key(ACCEPTED_STREAM, 0, 8)
+
+
 def letter(seq: int = 0, job_id: str = JOB, group: str = "data") -> DeadLetter:
     event = RowsAccepted(job_id, "contacts", seq, [])
     return DeadLetter(
-        stream=ACCEPTED_STREAM,
+        stream=ACCEPTED,
         entry_id=f"1-{seq}",
         group=group,
         consumer="host-0",
@@ -93,7 +97,11 @@ async def test_a_batch_the_database_refuses_is_dead_lettered_the_rest_completes_
             await stack.wait_idle()  # everything else was applied
 
             [summary] = (await stack.client.get("/dlq")).json()["items"]
-            assert (summary["group"], summary["stream"], summary["job_id"]) == ("data", ACCEPTED_STREAM, job_id)
+            assert (summary["group"], logical_stream(summary["stream"]), summary["job_id"]) == (
+                "data",
+                ACCEPTED_STREAM,
+                job_id,
+            )
             assert (summary["event_type"], summary["error_type"], summary["deliveries"]) == (
                 "RowsAccepted",
                 "CheckViolationError",
@@ -184,21 +192,20 @@ async def test_redrive_appends_the_entry_to_its_source_stream_then_deletes_the_d
     new_id = await dlq.redrive(stack.redis, dlq_id)
 
     assert new_id is not None
-    [(entry_id, fields)] = await stack.redis.xrange(ACCEPTED_STREAM)
+    [(entry_id, fields)] = await stack.redis.xrange(ACCEPTED)
     assert (entry_id.decode(), fields) == (new_id, one.fields)
     assert await stack.redis.xlen(DLQ_STREAM) == 0
     assert await dlq.redrive(stack.redis, dlq_id) is None  # gone: a second redrive adds nothing
-    assert await stack.redis.xlen(ACCEPTED_STREAM) == 1
+    assert await stack.redis.xlen(ACCEPTED) == 1
 
 
 async def test_list_show_and_purge(stack: Stack) -> None:
     ids = [await dead_letter(stack.redis, letter(seq=seq)) for seq in range(3)]
-    url = stack.settings.redis_url
 
     async def run(*args: str) -> tuple[int, str]:
         dlq_id = args[1] if len(args) > 1 and args[1] != "--all" else None
         out = io.StringIO()
-        code = await dlq_command.run(url, args[0], dlq_id, "--all" in args, out)
+        code = await dlq_command.run(stack.settings, args[0], dlq_id, "--all" in args, out)
         return code, out.getvalue()
 
     code, out = await run("list")
@@ -225,9 +232,9 @@ async def test_redrive_all_redrives_every_dead_letter_however_many_pages(stack: 
     for seq in range(250):
         await dead_letter(stack.redis, letter(seq=seq))
     out = io.StringIO()
-    assert await dlq_command.run(stack.settings.redis_url, "redrive", None, True, out) == 0
+    assert await dlq_command.run(stack.settings, "redrive", None, True, out) == 0
     assert out.getvalue().splitlines()[-1] == "250 dead letter(s) redriven"
-    assert (await stack.redis.xlen(DLQ_STREAM), await stack.redis.xlen(ACCEPTED_STREAM)) == (0, 250)
+    assert (await stack.redis.xlen(DLQ_STREAM), await stack.redis.xlen(ACCEPTED)) == (0, 250)
 
 
 # ------------------------------------------------------------------------ the API

@@ -112,5 +112,7 @@ def test_a_utf16_file_with_undecodable_bytes_rejects_their_row_at_the_right_byte
 @pytest.mark.parametrize("name", sorted(REFUSED))
 async def test_an_upload_naming_an_unusable_encoding_is_400_and_nothing_is_stored(stack: Stack, name: str) -> None:
     body = assert_problem(await post(stack, HEADER + rows(1), params={"encoding": name}), 400)
-    assert REFUSED[name] in str(body["detail"])
+    # A control character is refused for every parameter before the upload reads its options.
+    reason = "holds a control character" if "\x00" in name else REFUSED[name]
+    assert reason in str(body["detail"])
     assert list(Path(stack.settings.upload_dir).glob("*")) == []

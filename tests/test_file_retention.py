@@ -12,7 +12,7 @@ import pytest
 
 from ingestro.cli import files as files_command
 from ingestro.config import Settings
-from ingestro.services.consumer_groups import GROUP_STREAMS
+from ingestro.services.consumer_groups import group_stream_keys
 from ingestro.storage import LocalStorage, storage_for
 from ingestro.storage.retention import expire_files
 from ingestro.streams.retention import trim_streams
@@ -58,7 +58,7 @@ async def test_deleting_a_file_whose_events_were_trimmed_needs_force(
     stack.start_consumers()
     job = await stack.ingest(distinct_rows(10, "c"))
     await stack.wait_idle()
-    await trim_streams(stack.redis, GROUP_STREAMS, retention_s=0)
+    await trim_streams(stack.redis, group_stream_keys(stack.settings.partitions), retention_s=0)
     listing = io.StringIO()
     await files_command.run(stack.settings, "list", None, force=False, out=listing)
     assert "events=trimmed  file=stored" in listing.getvalue()

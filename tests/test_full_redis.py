@@ -15,11 +15,11 @@ import pytest
 import redis.asyncio as aioredis
 import redis.exceptions
 
+from ingestro.config import Settings
 from ingestro.devtools.servers import RedisServer
-from ingestro.services.consumer_groups import GROUP_STREAMS
-from ingestro.streams.names import ACCEPTED_STREAM, DLQ_STREAM, FILES_STREAM, PARSER_GROUP, failures_key
+from ingestro.streams.names import ACCEPTED_STREAM, DLQ_STREAM, FILES_STREAM, PARSER_GROUP
 from ingestro.streams.outages import is_outage
-from tests.stack import StackFactory
+from tests.stack import StackFactory, failure_records, row_stream_length
 from tests.test_api import assert_problem
 from tests.test_hostile_uploads import HEADER, assert_nothing_failed, post, rows
 
@@ -42,8 +42,7 @@ def test_redis_refusing_writes_is_an_outage(error: Exception) -> None:
 
 async def _no_failures(client: aioredis.Redis) -> None:
     assert await client.xlen(DLQ_STREAM) == 0
-    for group in GROUP_STREAMS:
-        assert await client.hlen(failures_key(group)) == 0, group
+    assert not any((await failure_records(client, Settings.from_env({}).partitions)).values())
 
 
 async def test_a_full_redis_is_waited_out_and_every_job_completes_exactly(tmp_path: Path, migrated: str) -> None:
@@ -83,7 +82,10 @@ async def test_a_full_redis_is_waited_out_and_every_job_completes_exactly(tmp_pa
             pending = await client.xpending_range(FILES_STREAM, PARSER_GROUP, "-", "+", 10)
             assert [item["times_delivered"] for item in pending] == [1]
             assert (await stack.client.get(f"/jobs/{first_id}")).json()["status"] in ("pending", "processing")
-            assert await client.xlen(ACCEPTED_STREAM) < ROWS // stack.settings.batch_size
+            assert (
+                await row_stream_length(client, ACCEPTED_STREAM, stack.settings.partitions)
+                < ROWS // stack.settings.batch_size
+            )
 
             # Memory frees: no manual step, every job completes exactly.
             await client.config_set("maxmemory", 0)

@@ -15,7 +15,7 @@ import yaml
 
 from ingestro.cli.main import build_parser
 from ingestro.config import ENVIRONMENT, Settings
-from ingestro.services.consumer_groups import CONSUMER_NAMES, GROUP_STREAMS
+from ingestro.services.consumer_groups import CONSUMER_NAMES, group_stream_keys
 
 ROOT = Path(__file__).resolve().parent.parent
 K8S = ROOT / "ops" / "k8s"
@@ -121,4 +121,7 @@ def test_each_consumer_scales_on_the_lag_and_pending_entries_of_exactly_its_grou
             if "lagCount" in meta:
                 assert "activationLagCount" in meta, "KEDA's lag trigger wants it set"
             watched.setdefault(meta["stream"], set()).update(kinds)
-        assert watched == {stream: {"lagCount", "pendingEntriesCount"} for stream in GROUP_STREAMS[group]}, group
+        assert watched == {
+            stream: {"lagCount", "pendingEntriesCount"}
+            for stream in group_stream_keys(Settings.from_env({}).partitions)[group]
+        }, group

@@ -24,7 +24,7 @@ from ingestro.api.metrics import SERVER_FAILURES, _refusal
 from ingestro.api.problems import Problem
 from ingestro.devtools.samples import write_sample
 from ingestro.devtools.servers import free_port
-from ingestro.services.consumer_groups import GROUP_STREAMS
+from ingestro.services.consumer_groups import group_stream_keys
 from ingestro.streams.collector import SharedStateCollector, read_backlog, streams_read
 from ingestro.streams.names import (
     ACCEPTED_STREAM,
@@ -33,6 +33,8 @@ from ingestro.streams.names import (
     FILES_STREAM,
     JOB_EVENTS_STREAM,
     REJECTED_STREAM,
+    partition_key,
+    partition_keys,
 )
 from tests.stack import Stack
 from tests.test_api import CSV
@@ -113,8 +115,11 @@ async def test_a_scrape_after_an_ingestion_shows_the_counts_it_made(stack: Stack
     assert at(samples, "ingestro_jobs", status="completed") == 1
     assert at(samples, "ingestro_jobs", status="failed") == 0
     assert at(samples, "ingestro_stream_length", stream=FILES_STREAM) == 1
-    assert at(samples, "ingestro_stream_length", stream=ACCEPTED_STREAM) == accepted_batches
-    for stream, group in ((ACCEPTED_STREAM, DATA_GROUP), (REJECTED_STREAM, ERRORS_GROUP), (FILES_STREAM, "jobs")):
+    partitions = stack.settings.partitions
+    accepted, rejected = partition_keys(ACCEPTED_STREAM, partitions), partition_keys(REJECTED_STREAM, partitions)
+    assert sum(at(samples, "ingestro_stream_length", stream=key) or 0 for key in accepted) == accepted_batches
+    by_group = [(key, DATA_GROUP) for key in accepted] + [(key, ERRORS_GROUP) for key in rejected]
+    for stream, group in [*by_group, (FILES_STREAM, "jobs")]:
         assert at(samples, "ingestro_group_lag", stream=stream, group=group) == 0
         assert at(samples, "ingestro_group_pending", stream=stream, group=group) == 0
         assert at(samples, "ingestro_group_oldest_pending_idle_seconds", stream=stream, group=group) == 0
@@ -159,13 +164,15 @@ def test_only_5xx_count_as_server_failures() -> None:
 
 
 async def test_the_backlog_shows_lag_pending_and_idle_and_omits_a_lag_redis_cannot_tell(stack: Stack) -> None:
-    ids = [await stack.redis.xadd(ACCEPTED_STREAM, {"n": str(n)}) for n in range(3)]
-    await stack.redis.xgroup_create(ACCEPTED_STREAM, DATA_GROUP, id="0")
-    await stack.redis.xreadgroup(DATA_GROUP, "reader", {ACCEPTED_STREAM: ">"}, count=1)
+    accepted = partition_key(ACCEPTED_STREAM, 0, stack.settings.partitions)
+    streams = streams_read(group_stream_keys(stack.settings.partitions))
+    ids = [await stack.redis.xadd(accepted, {"n": str(n)}) for n in range(3)]
+    await stack.redis.xgroup_create(accepted, DATA_GROUP, id="0")
+    await stack.redis.xreadgroup(DATA_GROUP, "reader", {accepted: ">"}, count=1)
 
-    samples = samples_of(await read_backlog(stack.redis, streams_read(GROUP_STREAMS)))
-    by_group = {"stream": ACCEPTED_STREAM, "group": DATA_GROUP}
-    assert at(samples, "ingestro_stream_length", stream=ACCEPTED_STREAM) == 3
+    samples = samples_of(await read_backlog(stack.redis, streams))
+    by_group = {"stream": accepted, "group": DATA_GROUP}
+    assert at(samples, "ingestro_stream_length", stream=accepted) == 3
     assert at(samples, "ingestro_stream_length", stream=FILES_STREAM) == 0  # no such stream yet
     assert at(samples, "ingestro_group_lag", **by_group) == 2
     assert at(samples, "ingestro_group_pending", **by_group) == 1
@@ -173,8 +180,8 @@ async def test_the_backlog_shows_lag_pending_and_idle_and_omits_a_lag_redis_cann
     assert (at(samples, "ingestro_group_oldest_pending_idle_seconds", **by_group) or 0) >= 0
 
     # Deleting an entry the group has not read yet leaves Redis 7 unable to tell the lag.
-    await stack.redis.xdel(ACCEPTED_STREAM, ids[2])
-    samples = samples_of(await read_backlog(stack.redis, streams_read(GROUP_STREAMS)))
+    await stack.redis.xdel(accepted, ids[2])
+    samples = samples_of(await read_backlog(stack.redis, streams))
     assert at(samples, "ingestro_group_lag", **by_group) is None
     assert at(samples, "ingestro_group_pending", **by_group) == 1
 
@@ -183,7 +190,7 @@ async def test_an_unreachable_redis_drops_the_backlog_and_counts_the_error(stack
     before = counter("ingestro_collector_errors_total", source="redis")
     # No retries: refused at once, rather than after redis-py's backoff or the collector's timeout.
     unreachable = aioredis.Redis(port=free_port(), retry=Retry(NoBackoff(), 0))
-    collector = SharedStateCollector(streams_read(GROUP_STREAMS))
+    collector = SharedStateCollector(streams_read(group_stream_keys(stack.settings.partitions)))
     try:
         await collector.refresh(unreachable, stack.pool)
     finally:

@@ -9,8 +9,10 @@ import orjson
 import pytest
 
 from ingestro.devtools.samples import Expected, write_sample
-from tests.stack import Stack
+from tests.stack import REDIS_MODES, Stack
 
+#: Every test on a single redis-server and on a 3-master Redis Cluster.
+pytestmark = pytest.mark.parametrize("redis_mode", REDIS_MODES)
 FORMAT_TYPES = {"csv": "text/csv", "json": "application/json", "ndjson": "application/x-ndjson"}
 
 

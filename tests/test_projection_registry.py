@@ -19,6 +19,7 @@ from ingestro.services.consumer_groups import (
     GROUP_STREAMS,
     UnknownConsumer,
     consumer_group,
+    group_stream_keys,
 )
 from ingestro.streams.collector import streams_read
 from ingestro.streams.names import (
@@ -29,6 +30,7 @@ from ingestro.streams.names import (
     JOB_STATUS_STREAM,
     REJECTED_STREAM,
     UNGROUPED_STREAMS,
+    partition_keys,
 )
 from ingestro.streams.publisher import stream_for
 from ingestro.streams.retention import trimmed_streams
@@ -78,19 +80,15 @@ def test_what_projections_announce_lands_where_a_group_or_a_follower_reads_it() 
 
 
 def test_retention_and_the_metrics_cover_exactly_the_streams_the_groups_read() -> None:
-    assert trimmed_streams(GROUP_STREAMS) == {
-        ACCEPTED_STREAM: {"data"},
+    keys = group_stream_keys(3)
+    accepted, rejected = partition_keys(ACCEPTED_STREAM, 3), partition_keys(REJECTED_STREAM, 3)
+    assert trimmed_streams(keys) == {
+        **{key: {"data"} for key in accepted},
         FILES_STREAM: {"parser", "jobs"},
         JOB_EVENTS_STREAM: {"jobs"},
-        REJECTED_STREAM: {"errors"},
+        **{key: {"errors"} for key in rejected},
     }  # never the dead-letter stream
-    assert set(streams_read(GROUP_STREAMS)) == {
-        ACCEPTED_STREAM,
-        REJECTED_STREAM,
-        FILES_STREAM,
-        JOB_EVENTS_STREAM,
-        DLQ_STREAM,
-    }
+    assert set(streams_read(keys)) == {*accepted, *rejected, FILES_STREAM, JOB_EVENTS_STREAM, DLQ_STREAM}
 
 
 def test_the_cli_offers_the_registered_consumers_and_projections() -> None:
@@ -140,11 +138,12 @@ async def test_the_group_streams_map_is_what_the_running_consumers_read(stack: S
         deadline = time.monotonic() + 30
         while True:
             found: dict[str, set[str]] = {}
-            for stream in streams_read(GROUP_STREAMS):
+            keys = group_stream_keys(stack.settings.partitions)
+            for stream in streams_read(keys):
                 if await stack.redis.exists(stream):
                     for group in await stack.redis.xinfo_groups(stream):
                         found.setdefault(group["name"].decode(), set()).add(stream)
-            if found == {group: set(streams) for group, streams in GROUP_STREAMS.items()}:
+            if found == {group: set(streams) for group, streams in keys.items()}:
                 break
             assert time.monotonic() < deadline, found
             await asyncio.sleep(0.1)

@@ -6,7 +6,7 @@ from ingestro.datasets import get_dataset
 from ingestro.datasets.rules import check_row
 from ingestro.domain import codec
 from ingestro.domain.events import AcceptedRow, BatchApplied, FieldError, RejectedRow, RowsAccepted, RowsRejected
-from ingestro.streams.names import ACCEPTED_STREAM, JOB_EVENTS_STREAM
+from ingestro.streams.names import ACCEPTED_STREAM, JOB_EVENTS_STREAM, logical_stream
 from ingestro.streams.runtime import Entry
 from projections.data import DataProjection, position_number, staged_records, upsert_sql
 from projections.errors import ErrorsProjection
@@ -95,7 +95,7 @@ async def test_job_counts_stay_exact_when_every_event_is_delivered_twice(stack: 
     content = b"email,first_name,last_name,signup_date\na@x.io,A,B,2024-01-05\nbad,A,B,2024-01-05\n"
     job = await stack.ingest(content)
     for stream in await stack.redis.keys("ingestro:*"):
-        if stream.decode().endswith(("files", "rows-accepted", "rows-rejected", "job-events")):
+        if logical_stream(stream.decode()).endswith(("files", "rows-accepted", "rows-rejected", "job-events")):
             for _, fields in await stack.redis.xrange(stream):
                 await stack.redis.xadd(stream, fields)  # type: ignore[arg-type]
     await stack.wait_idle()

@@ -9,12 +9,14 @@ import pytest
 
 from consumers.reparse import Reparser
 from ingestro.cli import reparse as reparse_command
-from ingestro.services.consumer_groups import GROUP_STREAMS
+from ingestro.domain import codec
+from ingestro.services.consumer_groups import group_stream_keys
 from ingestro.storage import storage_for
 from ingestro.storage.retention import delete_file, stored_files
+from ingestro.streams.names import ACCEPTED_STREAM, FILES_STREAM, partition_keys
 from ingestro.streams.retention import trim_streams
 from projections.replay import ReplayRefused, replay
-from tests.stack import Stack
+from tests.stack import Stack, row_stream_length
 from tests.test_replay import checksums, distinct_rows
 
 BROKEN = b"email,first_name,last_name,signup_date\nz@x.io,Z,Y,2024-01-02\nbad,B,C,not a date\n"
@@ -27,6 +29,7 @@ def reparser(stack: Stack, batch_size: int | None = None) -> Reparser:
         storage_for(stack.settings),
         batch_size or stack.settings.batch_size,
         stack.settings.limits,
+        partitions=stack.settings.partitions,
     )
 
 
@@ -36,9 +39,15 @@ async def test_reparse_regenerates_trimmed_events_so_that_replay_rebuilds_everyt
     jobs = [await stack.ingest(distinct_rows(250, "a")), await stack.ingest(BROKEN)]
     await stack.wait_idle()
     before = await checksums(stack.pool)
-    await trim_streams(stack.redis, GROUP_STREAMS, retention_s=0)
+    await trim_streams(stack.redis, group_stream_keys(stack.settings.partitions), retention_s=0)
     with pytest.raises(ReplayRefused):
-        await replay(stack.settings.database_url, stack.redis, "data", out=io.StringIO())
+        await replay(
+            stack.settings.database_url,
+            stack.redis,
+            partitions=stack.settings.partitions,
+            projection="data",
+            out=io.StringIO(),
+        )
 
     ready, problems = await reparser(stack).plan([job["job_id"] for job in jobs])
     assert problems == {}
@@ -48,7 +57,13 @@ async def test_reparse_regenerates_trimmed_events_so_that_replay_rebuilds_everyt
 
     assert await checksums(stack.pool) == before  # the live projections found every batch applied already
     for projection in ("data", "errors", "jobs"):
-        outcome = await replay(stack.settings.database_url, stack.redis, projection, out=io.StringIO())
+        outcome = await replay(
+            stack.settings.database_url,
+            stack.redis,
+            partitions=stack.settings.partitions,
+            projection=projection,
+            out=io.StringIO(),
+        )
         assert outcome.lost == {}, projection
     assert await checksums(stack.pool) == before
 
@@ -88,16 +103,17 @@ async def test_reparse_all_re_emits_every_job_with_its_original_position(stack: 
     job = await stack.ingest(distinct_rows(30, "c"))
     await stack.wait_idle()
     position = await stack.pool.fetchval("SELECT position FROM jobs WHERE job_id = $1", job["job_id"])
-    [(entry_id, _)] = await stack.redis.xrange("ingestro:files")
+    [(entry_id, _)] = await stack.redis.xrange(FILES_STREAM)
     assert position == entry_id.decode()
-    before = await stack.redis.xlen("ingestro:rows-accepted")
+    accepted = partition_keys(ACCEPTED_STREAM, stack.settings.partitions)
+    before = await row_stream_length(stack.redis, ACCEPTED_STREAM, stack.settings.partitions)
 
     out = io.StringIO()
     assert await reparse_command.run(stack.settings, [], every=True, out=out) == 0
 
     assert f"reparsed job {job['job_id']}" in out.getvalue()
-    [*_, (_, fields)] = await stack.redis.xrange("ingestro:rows-accepted")
-    assert await stack.redis.xlen("ingestro:rows-accepted") == 2 * before
-    assert f'"position":"{position}"'.encode() in fields[b"data"]
+    [*_, (_, fields)] = [entry for key in accepted for entry in await stack.redis.xrange(key)]
+    assert await row_stream_length(stack.redis, ACCEPTED_STREAM, stack.settings.partitions) == 2 * before
+    assert f'"position":"{position}"'.encode() in codec.payload_json(fields)
     await stack.wait_idle()
     assert (await stack.client.get(f"/jobs/{job['job_id']}")).json()["rows_inserted"] == 30  # counted once

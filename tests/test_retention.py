@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import time
 
+import pytest
 import redis.asyncio as aioredis
 
-from ingestro.services.consumer_groups import GROUP_STREAMS
+from ingestro.config import Settings
+from ingestro.services.consumer_groups import group_stream_keys
 from ingestro.streams.names import (
     ACCEPTED_STREAM,
     DATA_GROUP,
@@ -16,12 +18,17 @@ from ingestro.streams.names import (
     JOB_STATUS_STREAM,
     JOBS_GROUP,
     PARSER_GROUP,
+    partition_key,
+    partition_keys,
 )
 from ingestro.streams.retention import UNGROUPED_FLOOR_S, trim_by_age, trim_stream, trim_streams, trimmed_streams
-from tests.stack import StackFactory
+from tests.stack import REDIS_MODES, StackFactory
 
 #: The groups retention waits for on each stream.
-GROUPS = trimmed_streams(GROUP_STREAMS)
+GROUP_STREAM_KEYS = group_stream_keys(Settings.from_env({}).partitions)
+GROUPS = trimmed_streams(GROUP_STREAM_KEYS)
+#: One partition of the accepted rows.
+ACCEPTED = partition_key(ACCEPTED_STREAM, 0, Settings.from_env({}).partitions)
 
 
 async def ids(redis: aioredis.Redis, stream: str) -> list[str]:
@@ -39,47 +46,47 @@ async def deliver(redis: aioredis.Redis, stream: str, group: str, count: int) ->
 
 
 async def test_pending_and_undelivered_entries_survive_and_acked_ones_go(redis: aioredis.Redis) -> None:
-    await add(redis, ACCEPTED_STREAM, "1-0", "2-0", "3-0", "4-0", "5-0")
-    await redis.xgroup_create(ACCEPTED_STREAM, DATA_GROUP, id="0")
-    await deliver(redis, ACCEPTED_STREAM, DATA_GROUP, 3)  # 4 and 5 not yet delivered
-    await redis.xack(ACCEPTED_STREAM, DATA_GROUP, "1-0", "2-0")  # 3 stays pending
+    await add(redis, ACCEPTED, "1-0", "2-0", "3-0", "4-0", "5-0")
+    await redis.xgroup_create(ACCEPTED, DATA_GROUP, id="0")
+    await deliver(redis, ACCEPTED, DATA_GROUP, 3)  # 4 and 5 not yet delivered
+    await redis.xack(ACCEPTED, DATA_GROUP, "1-0", "2-0")  # 3 stays pending
 
-    assert await trim_stream(redis, ACCEPTED_STREAM, GROUPS[ACCEPTED_STREAM], retention_s=0) == 2
-    assert await ids(redis, ACCEPTED_STREAM) == ["3-0", "4-0", "5-0"]
+    assert await trim_stream(redis, ACCEPTED, GROUPS[ACCEPTED], retention_s=0) == 2
+    assert await ids(redis, ACCEPTED) == ["3-0", "4-0", "5-0"]
 
 
 async def test_a_pending_entry_holds_back_the_acked_entries_after_it(redis: aioredis.Redis) -> None:
-    await add(redis, ACCEPTED_STREAM, "1-0", "2-0", "3-0")
-    await redis.xgroup_create(ACCEPTED_STREAM, DATA_GROUP, id="0")
-    await deliver(redis, ACCEPTED_STREAM, DATA_GROUP, 3)
-    await redis.xack(ACCEPTED_STREAM, DATA_GROUP, "1-0", "3-0")
+    await add(redis, ACCEPTED, "1-0", "2-0", "3-0")
+    await redis.xgroup_create(ACCEPTED, DATA_GROUP, id="0")
+    await deliver(redis, ACCEPTED, DATA_GROUP, 3)
+    await redis.xack(ACCEPTED, DATA_GROUP, "1-0", "3-0")
 
-    await trim_stream(redis, ACCEPTED_STREAM, GROUPS[ACCEPTED_STREAM], retention_s=0)
+    await trim_stream(redis, ACCEPTED, GROUPS[ACCEPTED], retention_s=0)
 
-    assert await ids(redis, ACCEPTED_STREAM) == ["2-0", "3-0"]
+    assert await ids(redis, ACCEPTED) == ["2-0", "3-0"]
 
 
 async def test_every_acked_entry_goes_once_the_group_read_them_all(redis: aioredis.Redis) -> None:
-    await add(redis, ACCEPTED_STREAM, "1-0", "2-0", "3-0")
-    await redis.xgroup_create(ACCEPTED_STREAM, DATA_GROUP, id="0")
-    await deliver(redis, ACCEPTED_STREAM, DATA_GROUP, 3)
-    await redis.xack(ACCEPTED_STREAM, DATA_GROUP, "1-0", "2-0", "3-0")
+    await add(redis, ACCEPTED, "1-0", "2-0", "3-0")
+    await redis.xgroup_create(ACCEPTED, DATA_GROUP, id="0")
+    await deliver(redis, ACCEPTED, DATA_GROUP, 3)
+    await redis.xack(ACCEPTED, DATA_GROUP, "1-0", "2-0", "3-0")
 
-    await trim_stream(redis, ACCEPTED_STREAM, GROUPS[ACCEPTED_STREAM], retention_s=0)
+    await trim_stream(redis, ACCEPTED, GROUPS[ACCEPTED], retention_s=0)
 
-    assert await ids(redis, ACCEPTED_STREAM) == []
+    assert await ids(redis, ACCEPTED) == []
 
 
 async def test_acked_entries_younger_than_the_window_are_kept(redis: aioredis.Redis) -> None:
-    await add(redis, ACCEPTED_STREAM, "1000-0", "2000-0", "3000-0")
-    await redis.xgroup_create(ACCEPTED_STREAM, DATA_GROUP, id="0")
-    await deliver(redis, ACCEPTED_STREAM, DATA_GROUP, 3)
-    await redis.xack(ACCEPTED_STREAM, DATA_GROUP, "1000-0", "2000-0", "3000-0")
+    await add(redis, ACCEPTED, "1000-0", "2000-0", "3000-0")
+    await redis.xgroup_create(ACCEPTED, DATA_GROUP, id="0")
+    await deliver(redis, ACCEPTED, DATA_GROUP, 3)
+    await redis.xack(ACCEPTED, DATA_GROUP, "1000-0", "2000-0", "3000-0")
 
     # At 3.5 s with a 1.5 s window, entries from before 2 s may go.
-    await trim_stream(redis, ACCEPTED_STREAM, GROUPS[ACCEPTED_STREAM], retention_s=1.5, now_ms=3500)
+    await trim_stream(redis, ACCEPTED, GROUPS[ACCEPTED], retention_s=1.5, now_ms=3500)
 
-    assert await ids(redis, ACCEPTED_STREAM) == ["2000-0", "3000-0"]
+    assert await ids(redis, ACCEPTED) == ["2000-0", "3000-0"]
 
 
 async def test_the_slowest_group_of_a_stream_decides(redis: aioredis.Redis) -> None:
@@ -113,10 +120,11 @@ async def test_the_dead_letter_stream_is_never_trimmed(redis: aioredis.Redis) ->
     await deliver(redis, DLQ_STREAM, JOBS_GROUP, 1)
     await redis.xack(DLQ_STREAM, JOBS_GROUP, "1-0")
 
-    assert DLQ_STREAM not in await trim_streams(redis, GROUP_STREAMS, retention_s=0)
+    assert DLQ_STREAM not in await trim_streams(redis, GROUP_STREAM_KEYS, retention_s=0)
     assert await ids(redis, DLQ_STREAM) == ["1-0"]
 
 
+@pytest.mark.parametrize("redis_mode", REDIS_MODES)
 async def test_the_jobs_consumer_trims_what_every_group_is_done_with(stack_factory: StackFactory) -> None:
     async for stack in stack_factory.open(stream_retention_s=0, retention_interval_s=0.1):
         stack.start_consumers()
@@ -125,7 +133,8 @@ async def test_the_jobs_consumer_trims_what_every_group_is_done_with(stack_facto
         await stack.wait_idle()
 
         deadline = time.monotonic() + 10
-        while sum([await stack.redis.xlen(stream) for stream in (FILES_STREAM, ACCEPTED_STREAM)]) > 0:
+        accepted = partition_keys(ACCEPTED_STREAM, stack.settings.partitions)
+        while sum([await stack.redis.xlen(stream) for stream in (FILES_STREAM, *accepted)]) > 0:
             assert time.monotonic() < deadline, "the streams were not trimmed"
             await asyncio.sleep(0.05)
         assert (await stack.client.get(f"/jobs/{job['job_id']}")).json()["status"] == "completed"
@@ -136,7 +145,7 @@ async def test_the_job_status_stream_is_trimmed_by_age_only_never_younger_than_t
     old, recent = now_ms - int(UNGROUPED_FLOOR_S * 1000) - 5000, now_ms - 1000
     await add(redis, JOB_STATUS_STREAM, f"{old}-0", f"{recent}-0")
 
-    assert (await trim_streams(redis, GROUP_STREAMS, retention_s=0))[JOB_STATUS_STREAM] == 1
+    assert (await trim_streams(redis, GROUP_STREAM_KEYS, retention_s=0))[JOB_STATUS_STREAM] == 1
     assert await ids(redis, JOB_STATUS_STREAM) == [f"{recent}-0"]
     assert (
         await trim_by_age(redis, JOB_STATUS_STREAM, retention_s=0, now_ms=now_ms + int(UNGROUPED_FLOOR_S * 1000)) == 1

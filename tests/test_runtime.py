@@ -145,7 +145,7 @@ async def test_a_failing_entry_is_retried_with_backoff_then_dead_lettered_with_i
     assert letter.fields == {b"n": b"1"}
     assert fields[b"entry.n"] == b"1"  # the original fields ride along, prefixed
     assert await pending(redis) == []  # acked once dead-lettered
-    assert await redis.hlen(failures_key(GROUP)) == 0
+    assert await redis.hlen(failures_key(GROUP, STREAM)) == 0
 
 
 async def test_the_dead_letter_is_written_before_the_entry_is_acked(redis: aioredis.Redis) -> None:
@@ -195,7 +195,7 @@ async def test_an_outage_is_retried_in_place_without_counting_deliveries(redis: 
     assert len(handler.calls) == SETTINGS.max_deliveries + 3  # every outage retried, then handled
     assert set(handler.deliveries) == set(counted) == {1}  # one delivery throughout
     assert await redis.xlen(DLQ_STREAM) == 0
-    assert await redis.hlen(failures_key(GROUP)) == 0
+    assert await redis.hlen(failures_key(GROUP, STREAM)) == 0
 
 
 @pytest.mark.server  # starts a redis-server of its own

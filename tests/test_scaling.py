@@ -20,11 +20,14 @@ import pytest
 
 from ingestro.devtools.samples import Expected, write_sample
 from ingestro.processes import consumer_settings
-from ingestro.services.consumer_groups import GROUP_STREAMS
-from ingestro.streams.names import ACCEPTED_STREAM, DATA_GROUP
+from ingestro.services.consumer_groups import group_stream_keys
+from ingestro.streams.names import ACCEPTED_STREAM, DATA_GROUP, partition_keys
 from ingestro.streams.runtime import Consumer, Entry
 from projections.data import DataProjection
-from tests.stack import Stack, StackFactory
+from tests.stack import REDIS_MODES, Stack, StackFactory
+
+#: On a single redis-server and on a Redis Cluster: a dead consumer's partitions drain on either.
+pytestmark = pytest.mark.parametrize("redis_mode", REDIS_MODES)
 
 #: A short visibility timeout, so a dead consumer's entries are reclaimed within the test.
 VISIBILITY_S = 1.0
@@ -32,13 +35,13 @@ VISIBILITY_S = 1.0
 
 @attrs.define
 class Applied:
-    """Entry ids each DataProjection (one per consumer) was given, in order."""
+    """Entries (stream/id: partitions share ids) each DataProjection (one per consumer) was given, in order."""
 
     by_projection: dict[int, list[str]] = attrs.field(factory=lambda: defaultdict(list))
 
     def wrap(self, handle_group: Callable[[DataProjection, list[Entry]], Awaitable[None]]) -> Any:
         async def recorded(projection: DataProjection, entries: list[Entry]) -> None:
-            self.by_projection[id(projection)].extend(entry.id for entry in entries)
+            self.by_projection[id(projection)].extend(f"{entry.stream}/{entry.id}" for entry in entries)
             await asyncio.sleep(0.02)  # slow enough for both consumers to get work, and one to die holding some
             await handle_group(projection, entries)
 
@@ -64,7 +67,7 @@ class DataConsumers:
             consumer = Consumer(
                 self.stack.redis,
                 group=DATA_GROUP,
-                streams=GROUP_STREAMS[DATA_GROUP],
+                streams=group_stream_keys(self.stack.settings.partitions)[DATA_GROUP],
                 name=name,
                 handler=projection,
                 settings=consumer_settings(self.stack.settings),
@@ -102,7 +105,8 @@ async def assert_exact(stack: Stack, job: dict[str, Any], expected: Expected) ->
     assert job["rows_inserted"] == expected.distinct
     assert job["rows_inserted"] + job["rows_duplicate"] == expected.valid
     assert await stack.pool.fetchval("SELECT count(*) FROM contacts") == expected.distinct
-    assert (await stack.redis.xpending(ACCEPTED_STREAM, DATA_GROUP))["pending"] == 0
+    for key in partition_keys(ACCEPTED_STREAM, stack.settings.partitions):  # every partition drained
+        assert (await stack.redis.xpending(key, DATA_GROUP))["pending"] == 0, key
 
 
 @pytest.mark.slow
@@ -138,14 +142,18 @@ async def test_when_one_data_consumer_dies_the_other_finishes_its_pending_work(
         try:
             accepted = await stack.upload(content)
             deadline = time.monotonic() + 30
-            while not await stack.redis.xpending_range(ACCEPTED_STREAM, DATA_GROUP, "-", "+", 100, "data-a"):
+            partitions = partition_keys(ACCEPTED_STREAM, stack.settings.partitions)
+            while not [
+                key for key in partitions if await stack.redis.xpending_range(key, DATA_GROUP, "-", "+", 1, "data-a")
+            ]:
                 assert time.monotonic() < deadline, "data-a never held an entry"
                 await asyncio.sleep(0.005)
             await data.kill("data-a")
             given_before = {projection: len(ids) for projection, ids in applied.by_projection.items()}
             held = [
-                item["message_id"].decode()
-                for item in await stack.redis.xpending_range(ACCEPTED_STREAM, DATA_GROUP, "-", "+", 1000, "data-a")
+                f"{key}/{item['message_id'].decode()}"
+                for key in partitions
+                for item in await stack.redis.xpending_range(key, DATA_GROUP, "-", "+", 1000, "data-a")
             ]
             assert held, "data-a died holding nothing"
 

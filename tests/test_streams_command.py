@@ -8,13 +8,16 @@ import redis.asyncio as aioredis
 
 from ingestro.cli import streams as streams_command
 from ingestro.cli.main import build_parser
+from ingestro.config import Settings
 from ingestro.devtools.servers import RedisServer
-from ingestro.streams.names import ACCEPTED_STREAM, DATA_GROUP, FILES_STREAM, JOBS_GROUP, PARSER_GROUP
+from ingestro.streams.names import ACCEPTED_STREAM, DATA_GROUP, FILES_STREAM, JOBS_GROUP, PARSER_GROUP, partition_key
+
+ACCEPTED = partition_key(ACCEPTED_STREAM, 3, Settings.from_env({}).partitions)
 
 
 async def lines(redis_server: RedisServer) -> list[str]:
     out = io.StringIO()
-    assert await streams_command.run(redis_server.url, out) == 0
+    assert await streams_command.run(Settings.from_env({}, redis_url=redis_server.url), out) == 0
     return out.getvalue().splitlines()
 
 
@@ -26,11 +29,11 @@ async def test_each_stream_shows_its_length_memory_and_first_and_last_entries(
     redis: aioredis.Redis, redis_server: RedisServer
 ) -> None:
     for entry_id in ("5-0", "6-0", "7-0"):
-        await redis.xadd(ACCEPTED_STREAM, {"n": entry_id}, id=entry_id)
+        await redis.xadd(ACCEPTED, {"n": entry_id}, id=entry_id)
 
     output = await lines(redis_server)
 
-    stream = line_of(output, ACCEPTED_STREAM)
+    stream = line_of(output, ACCEPTED)  # each partition of a row stream is a stream of its own
     assert "length=3" in stream and "first=5-0" in stream and "last=7-0" in stream
     assert "memory=" in stream and "memory=0 B" not in stream
     assert line_of(output, FILES_STREAM) == f"{FILES_STREAM}  length=0 (no stream)"

@@ -13,6 +13,7 @@ from starlette.routing import BaseRoute, Route
 
 from ingestro.api.auth import Need, guarded
 from ingestro.api.body_deadlines import BodyDeadlines
+from ingestro.api.column_mappings import get_mapping, put_mapping
 from ingestro.api.console import console_routes
 from ingestro.api.context import AppContext
 from ingestro.api.data import list_data
@@ -66,7 +67,7 @@ def create_app(settings: Settings, *, insecure: bool = False) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        redis = redis_client(settings.redis_url, socket_timeout=30)
+        redis = redis_client(settings, socket_timeout=30)
         pool = await create_pool(settings.database_url, min_size=0, max_size=10)
         app.state.context = AppContext(settings, redis, pool, storage_for(settings), insecure)
         try:
@@ -86,13 +87,15 @@ def create_app(settings: Settings, *, insecure: bool = False) -> Starlette:
         Route("/datasets", guarded(list_datasets, Need.READ_JOBS), methods=["GET"]),
         Route("/datasets/infer", guarded(infer, Need.READ_JOBS), methods=["POST"]),
         Route("/datasets/{name}", guarded(get_dataset, Need.READ_JOBS), methods=["GET"]),
+        Route("/datasets/{name}/mappings", guarded(get_mapping, Need.READ_JOBS), methods=["GET"]),
+        Route("/datasets/{name}/mappings", guarded(put_mapping, Need.UPLOAD), methods=["PUT"]),
         Route("/datasets/{name}", guarded(put_dataset, Need.DECLARE), methods=["PUT"]),
         Route("/dlq", guarded(list_dead_letters, Need.ADMIN), methods=["GET"]),
         Route("/dlq/{dlq_id}/redrive", guarded(redrive_dead_letter, Need.ADMIN), methods=["POST"]),
         Route("/streams", guarded(stream_backlog, Need.ADMIN), methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
-        Route("/metrics", metrics_endpoint(), methods=["GET"]),
+        Route("/metrics", metrics_endpoint(settings.partitions), methods=["GET"]),
         Route("/openapi.json", openapi_endpoint, methods=["GET"]),
         *console_routes(),
     ]

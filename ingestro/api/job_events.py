@@ -143,7 +143,7 @@ async def _events(context: AppContext, job: dict[str, Any], key_id: str | None) 
     if is_final(status):
         return
     heartbeat_s = context.settings.events_heartbeat_s
-    redis = redis_client(context.settings.redis_url, socket_timeout=heartbeat_s + 10)
+    redis = redis_client(context.settings, socket_timeout=heartbeat_s + 10)
     positions = dict.fromkeys((JOB_EVENTS_STREAM, JOB_STATUS_STREAM), _start_id(job))
     last_sent = key_checked = time.monotonic()
     try:

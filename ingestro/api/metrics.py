@@ -13,7 +13,7 @@ from ingestro.api.problems import Problem
 from ingestro.api.upload import MEDIA_TYPES
 from ingestro.formats.readers import FORMATS
 from ingestro.metrics import UPLOADS
-from ingestro.services.consumer_groups import GROUP_STREAMS
+from ingestro.services.consumer_groups import group_stream_keys
 from ingestro.streams.collector import SharedStateCollector, streams_read
 from ingestro.streams.outages import is_outage
 
@@ -36,13 +36,14 @@ _OTHER_REFUSAL = "refused"
 SERVER_FAILURES = ("error", "unavailable")
 
 
-def metrics_endpoint() -> Endpoint:
+def metrics_endpoint(partitions: int) -> Endpoint:
     """GET /metrics: this process's metrics, then the shared-state gauges read for this scrape.
 
     Each app gets its own collector (in its own registry), so the process-wide
-    registry never holds one that outlives its app's clients.
+    registry never holds one that outlives its app's clients. ``partitions``: the deployment's
+    (``INGESTRO_PARTITIONS``); the backlog is reported per partition, which the dashboard sums per group.
     """
-    collector = SharedStateCollector(streams_read(GROUP_STREAMS))
+    collector = SharedStateCollector(streams_read(group_stream_keys(partitions)))
     shared = CollectorRegistry()
     shared.register(collector)
 

@@ -97,6 +97,11 @@ _JOB_PROPERTIES: dict[str, Any] = {
         " changed nothing, an identical row being stored or a later one of their key winning)",
     },
     "unknown_columns": {"type": "array", "items": {"type": "string"}},
+    "column_map": {
+        "type": ["object", "null"],
+        "additionalProperties": {"type": ["string", "null"]},
+        "description": "the upload's column mapping (`?map=`): file column -> field, null for ignored; null for none",
+    },
     "error": _NULLABLE_STRING,
     "error_line": _NULLABLE_INTEGER,
     **dict.fromkeys(("received_at", "started_at", "parsed_at", "finished_at", "updated_at"), _TIMESTAMP),
@@ -117,7 +122,7 @@ _ACCEPTED_PROPERTIES: dict[str, Any] = {
         "description": "the version of the dataset the file will be checked against",
     },
     "filename": {"type": "string"},
-    "format": {"enum": ["csv", "json", "ndjson"]},
+    "format": {"enum": ["csv", "json", "ndjson", "xlsx", "parquet"]},
     "compression": {"enum": ["gzip", None]},
     "bytes": {"type": "integer"},
     "sha256": {"type": "string"},
@@ -162,7 +167,14 @@ _UPLOAD = {
     "parameters": [
         _DATASET,
         _query(
-            "format", "overrides the format told by the content type or file name", {"enum": ["csv", "json", "ndjson"]}
+            "format",
+            "overrides the format told by the content type, the file name or (XLSX, Parquet) the first bytes",
+            {"enum": ["csv", "json", "ndjson", "xlsx", "parquet"]},
+        ),
+        _query(
+            "sheet",
+            "the XLSX sheet to read, by name (default: the first); a name the workbook lacks fails the job",
+            {"type": "string", "minLength": 1, "maxLength": 31},
         ),
         _query("delimiter", "CSV delimiter (default: sniffed)", {"enum": [",", ";", "|", "\t"]}),
         _query(
@@ -178,6 +190,25 @@ _UPLOAD = {
             {"type": "number", "minimum": 0, "maximum": 1},
         ),
         _query("filename", "the raw body's file name (x.csv.gz tells format and compression)", {"type": "string"}),
+        {
+            "name": "map",
+            "in": "query",
+            "required": False,
+            "description": (
+                "column mapping, one JSON object: file column (a header's column or a JSON key, compared trimmed"
+                " and case-insensitive) -> the dataset field it is, or null to ignore the column. Applied before"
+                " columns are matched; recorded in the job (`column_map`). 400 for a field the dataset lacks, two"
+                " columns to one field, or one column twice; a mapped column the file lacks maps nothing. One JSON"
+                " object rather than repeated `Header:field` pairs: a header may hold any character, and null says"
+                " ignore."
+            ),
+            "content": {
+                "application/json": {
+                    "schema": {"type": "object", "additionalProperties": {"type": ["string", "null"]}},
+                    "example": {"E-mail Address": "email", "Internal id": None},
+                }
+            },
+        },
         {
             "name": "Idempotency-Key",
             "in": "header",
@@ -198,7 +229,15 @@ _UPLOAD = {
             },
             **{
                 media_type: {"schema": {"type": "string", "format": "binary"}}
-                for media_type in ("text/csv", "application/json", "application/x-ndjson", "application/gzip")
+                for media_type in (
+                    "text/csv",
+                    "application/json",
+                    "application/x-ndjson",
+                    "application/gzip",
+                    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                    "application/vnd.apache.parquet",
+                    "application/octet-stream",
+                )
             },
         },
     },
@@ -278,6 +317,17 @@ SPEC: dict[str, Any] = {
     "components": {
         "securitySchemes": {"apiKey": {"type": "http", "scheme": "bearer", "description": "`ingestro keys create`"}},
         "schemas": {
+            "SavedMapping": {
+                "type": "object",
+                "required": ["dataset", "shape", "columns", "map", "saved_at"],
+                "properties": {
+                    "dataset": {"type": "string"},
+                    "shape": {"type": "string", "description": "SHA-256 of the header's columns as compared"},
+                    "columns": {"type": "array", "items": {"type": "string"}},
+                    "map": {"type": ["object", "null"], "additionalProperties": {"type": ["string", "null"]}},
+                    "saved_at": {"type": ["string", "null"], "format": "date-time"},
+                },
+            },
             "Problem": {
                 "type": "object",
                 "required": ["type", "title", "status", "detail"],
@@ -486,7 +536,6 @@ SPEC: dict[str, Any] = {
                 "parameters": [_JOB_ID],
                 "responses": {
                     "200": _json("Job", "the job"),
-                    "400": _BAD_PARAMETER,
                     **_DENIED,
                     "404": _problem("no such job (or another tenant's)"),
                 },
@@ -546,7 +595,6 @@ SPEC: dict[str, Any] = {
                 "security": _SECURED,
                 "parameters": [_JOB_ID],
                 "responses": {
-                    "400": _BAD_PARAMETER,
                     "200": {
                         "description": "the event stream",
                         "content": {"text/event-stream": {"schema": {"$ref": "#/components/schemas/JobEvent"}}},
@@ -625,7 +673,6 @@ SPEC: dict[str, Any] = {
                 "parameters": [_DATASET_NAME],
                 "responses": {
                     "200": _json("Dataset", "the dataset"),
-                    "400": _BAD_PARAMETER,
                     **_DENIED,
                     "404": _problem("unknown dataset"),
                 },
@@ -647,7 +694,6 @@ SPEC: dict[str, Any] = {
                 "responses": {
                     "200": _json("Dataset", "evolved to a new version, or unchanged"),
                     "201": _json("Dataset", "created"),
-                    "400": _BAD_PARAMETER,
                     **_DENIED,
                     "403": _problem("not an admin key, or not one of the default tenant (the operator's)"),
                     "408": _SLOW_BODY,
@@ -655,6 +701,65 @@ SPEC: dict[str, Any] = {
                     "413": _problem("larger than a declaration may be (256 KiB)"),
                     "415": _problem("neither JSON nor TOML"),
                     "422": _problem("a declaration that cannot work"),
+                },
+            },
+        },
+        "/datasets/{name}/mappings": {
+            "get": {
+                "summary": "The column mapping saved for files of this header shape (any key; the caller's tenant's)",
+                "description": (
+                    "The shape is the header's columns compared trimmed and case-insensitive, in order. Send the"
+                    " mapping found with the upload (?map=) to apply it."
+                ),
+                "security": _SECURED,
+                "parameters": [
+                    _DATASET_NAME,
+                    {
+                        "name": "columns",
+                        "in": "query",
+                        "required": True,
+                        "description": "the file's header, as a JSON array of its column names",
+                        "content": {"application/json": {"schema": {"type": "array", "items": {"type": "string"}}}},
+                    },
+                ],
+                "responses": {
+                    "200": _json("SavedMapping", "the saved mapping; `map` and `saved_at` are null when none is"),
+                    "400": _problem("no ?columns=, or not a JSON array of names"),
+                    **_DENIED,
+                    "404": _problem("unknown dataset"),
+                },
+            },
+            "put": {
+                "summary": "Save a column mapping for files of this header shape (upload or admin keys, per tenant)",
+                "description": "Replaces the mapping saved for the same dataset and header shape.",
+                "security": _SECURED,
+                "parameters": [_DATASET_NAME],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["columns", "map"],
+                                "additionalProperties": False,
+                                "properties": {
+                                    "columns": {"type": "array", "items": {"type": "string"}, "minItems": 1},
+                                    "map": {"type": "object", "additionalProperties": {"type": ["string", "null"]}},
+                                },
+                            }
+                        }
+                    },
+                },
+                "responses": {
+                    "200": _json("SavedMapping", "saved"),
+                    "400": _problem(
+                        "a field the dataset lacks, two columns to one field, a column twice or not in the header"
+                    ),
+                    **_DENIED,
+                    "404": _problem("unknown dataset"),
+                    "408": _SLOW_BODY,
+                    "413": _problem("larger than a mapping may be"),
+                    "415": _problem("not JSON"),
                 },
             },
         },
@@ -718,6 +823,19 @@ SPEC: dict[str, Any] = {
         "/openapi.json": {"get": {"summary": "This document", "responses": {"200": {"description": "OpenAPI 3.1"}}}},
     },
 }
+
+
+def _refusing_control_characters(spec: dict[str, Any]) -> dict[str, Any]:
+    """Every operation with a parameter documents the 400 ``api/parameters.py`` answers for a control character
+    (those that document a 400 of their own say so in it)."""
+    for operations in spec["paths"].values():
+        for operation in operations.values():
+            if operation.get("parameters"):
+                operation["responses"].setdefault("400", _BAD_PARAMETER)
+    return spec
+
+
+_refusing_control_characters(SPEC)
 
 
 async def openapi_endpoint(_request: Request) -> Response:

@@ -16,7 +16,7 @@ from starlette.responses import Response
 from ingestro.api.context import AppContext
 from ingestro.api.problems import Problem
 from ingestro.api.responses import JSON
-from ingestro.services.consumer_groups import GROUP_STREAMS
+from ingestro.services.consumer_groups import group_stream_keys
 from ingestro.streams import dlq
 from ingestro.streams.collector import streams_read
 from ingestro.streams.state import read_groups
@@ -37,7 +37,7 @@ async def stream_backlog(request: Request) -> Response:
     """Every stream (the dead-letter stream included), its length, and each group's lag, pending and consumers."""
     context: AppContext = request.app.state.context
     streams: list[dict[str, Any]] = []
-    for stream in streams_read(GROUP_STREAMS):
+    for stream in streams_read(group_stream_keys(context.settings.partitions)):
         groups = await read_groups(context.redis, stream)
         streams.append(
             {

@@ -21,7 +21,7 @@ from ingestro.api.auth import Caller, caller_of
 from ingestro.api.context import AppContext
 from ingestro.api.problems import Problem
 from ingestro.api.responses import JSON
-from ingestro.api.upload_options import GZIP_MEDIA_TYPES, is_gzip, query_options, request_is_gzip
+from ingestro.api.upload_options import GZIP_MEDIA_TYPES, is_gzip, query_options, request_is_gzip, sniffed
 from ingestro.datasets import UnknownDataset
 from ingestro.domain.jobs import JobStatus
 from ingestro.formats.readers import FORMATS
@@ -36,9 +36,22 @@ MEDIA_TYPES = {
     "application/ndjson": "ndjson",
     "application/jsonl": "ndjson",
     "application/jsonlines": "ndjson",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": "xlsx",
+    "application/vnd.apache.parquet": "parquet",
+    "application/x-parquet": "parquet",
 }
-EXTENSIONS = {".csv": "csv", ".json": "json", ".ndjson": "ndjson", ".jsonl": "ndjson"}
-SUPPORTED = "text/csv, application/json or application/x-ndjson (or multipart/form-data with a `file` field)"
+EXTENSIONS = {
+    ".csv": "csv",
+    ".json": "json",
+    ".ndjson": "ndjson",
+    ".jsonl": "ndjson",
+    ".xlsx": "xlsx",
+    ".parquet": "parquet",
+}
+SUPPORTED = (
+    "text/csv, application/json, application/x-ndjson, an XLSX or Parquet media type, or application/octet-stream"
+    " holding an XLSX or Parquet file (or multipart/form-data with a `file` field)"
+)
 
 
 def _media_type(header: str | None) -> str:
@@ -172,7 +185,7 @@ async def _upload(
     query_format = request.query_params.get("format")
     if query_format is not None and query_format not in FORMATS:
         raise Problem(400, "Bad Request", f"format must be one of {', '.join(FORMATS)}")
-    upload_options = query_options(request)
+    upload_options = query_options(request, dataset)
     gzip_body = request_is_gzip(request)
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > settings.max_upload_bytes:
@@ -199,9 +212,11 @@ async def _upload(
         filename = request.headers.get("x-filename") or request.query_params.get("filename")
         # A gzip body names its format by ?format= or the name of the file inside (x.csv.gz).
         file_format = query_format or MEDIA_TYPES.get(media_type) or detect_format(filename, None)
+        chunks = request.stream()
+        if file_format is None and media_type in ("", "application/octet-stream") and not gzip_body:
+            file_format, chunks = await sniffed(chunks)  # an XLSX or Parquet file tells itself
         if file_format is None:
             raise Problem(415, "Unsupported Media Type", f"unsupported content type {media_type!r}; send {SUPPORTED}")
-        chunks = request.stream()
         raw = FileFacts(filename, file_format, gzip_body or media_type in GZIP_MEDIA_TYPES or is_gzip(filename, None))
 
         def facts() -> FileFacts:
@@ -259,7 +274,7 @@ async def _checked(multipart: MultipartFile, query_format: str | None) -> AsyncI
                 415,
                 "Unsupported Media Type",
                 f"cannot tell the format of {multipart.filename or 'the file'!r}"
-                f" (content type {multipart.content_type!r}); name it .csv, .json or .ndjson,"
+                f" (content type {multipart.content_type!r}); name it .csv, .json, .ndjson, .xlsx or .parquet,"
                 " or pass ?format=",
             )
         yield data

@@ -1,4 +1,5 @@
-"""How an upload asks to be read: ``?delimiter=``, ``?encoding=``, ``?max_errors=``, ``?max_error_rate=``, gzip.
+"""How an upload asks to be read: ``?delimiter=``, ``?encoding=``, ``?max_errors=``, ``?max_error_rate=``,
+``?sheet=``, ``?map=``, gzip, and a binary format told by its first bytes.
 
 Each option is checked here, so that a bad one is a 400 (or 415) before any byte is
 stored, and the parser only ever sees options it can apply.
@@ -6,21 +7,45 @@ stored, and the parser only ever sees options it can apply.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from pathlib import PurePosixPath
 
 from starlette.requests import Request
 
 from ingestro.api.problems import Problem
+from ingestro.datasets import Dataset
+from ingestro.datasets.column_maps import ColumnMap, InvalidColumnMap, parse_column_map
 from ingestro.domain.events import UploadOptions
 from ingestro.formats.csv_rows import DELIMITERS
 from ingestro.formats.decoding import UnusableEncoding, stream_encoding
+from ingestro.formats.stored import OLE_MAGIC, PARQUET_MAGIC, ZIP_MAGIC
 
 GZIP_MEDIA_TYPES = frozenset({"application/gzip", "application/x-gzip"})
 _GZIP_CODINGS = frozenset({"gzip", "x-gzip"})
+#: Excel's limit on a sheet name's length.
+SHEET_NAME_CHARS = 31
 
 
-def query_options(request: Request) -> UploadOptions:
-    """The options given in the query string (compression is told by headers and names: see ``is_gzip``)."""
+def query_options(request: Request, dataset: Dataset) -> UploadOptions:
+    """The options given in the query string (compression is told by headers and names: see ``is_gzip``);
+    ``?map=`` is checked against ``dataset``."""
+    params = request.query_params
+    delimiter, encoding = reading_options(request)
+    sheet = params.get("sheet")
+    if sheet is not None and not 1 <= len(sheet) <= SHEET_NAME_CHARS:
+        raise Problem(400, "Bad Request", f"sheet must name an XLSX sheet: 1 to {SHEET_NAME_CHARS} characters")
+    return UploadOptions(
+        sheet=sheet,
+        delimiter=delimiter,
+        encoding=encoding,
+        max_errors=_count(params.get("max_errors"), "max_errors"),
+        max_error_rate=_share(params.get("max_error_rate"), "max_error_rate"),
+        column_map=_column_map(params.getlist("map"), dataset),
+    )
+
+
+def reading_options(request: Request) -> tuple[str | None, str | None]:
+    """``?delimiter=`` and ``?encoding=`` (its canonical name), each None when not given; a 400 when unusable."""
     params = request.query_params
     delimiter = params.get("delimiter")
     if delimiter is not None and delimiter not in DELIMITERS:
@@ -31,12 +56,18 @@ def query_options(request: Request) -> UploadOptions:
             encoding = stream_encoding(encoding)
         except UnusableEncoding as unusable:
             raise Problem(400, "Bad Request", str(unusable)) from None
-    return UploadOptions(
-        delimiter=delimiter,
-        encoding=encoding,
-        max_errors=_count(params.get("max_errors"), "max_errors"),
-        max_error_rate=_share(params.get("max_error_rate"), "max_error_rate"),
-    )
+    return delimiter, encoding
+
+
+def _column_map(raw: list[str], dataset: Dataset) -> ColumnMap | None:
+    if not raw:
+        return None
+    if len(raw) > 1:
+        raise Problem(400, "Bad Request", "give map once, as one JSON object")
+    try:
+        return parse_column_map(raw[0], dataset) or None
+    except InvalidColumnMap as invalid:
+        raise Problem(400, "Bad Request", str(invalid)) from None
 
 
 def _count(raw: str | None, name: str) -> int | None:
@@ -74,3 +105,31 @@ def is_gzip(filename: str | None, media_type: str | None) -> bool:
     if filename and PurePosixPath(filename.replace("\\", "/")).suffix.lower() == ".gz":
         return True
     return (media_type or "").split(";", 1)[0].strip().lower() in GZIP_MEDIA_TYPES
+
+
+def sniff_format(head: bytes) -> str | None:
+    """The binary format a file starting with ``head`` is in: a zip archive or an OLE file (a password-protected
+    workbook) is ``xlsx``, ``PAR1`` is ``parquet``; None for any other."""
+    if head.startswith((ZIP_MAGIC, OLE_MAGIC)):
+        return "xlsx"
+    if head.startswith(PARQUET_MAGIC):
+        return "parquet"
+    return None
+
+
+async def sniffed(chunks: AsyncIterator[bytes]) -> tuple[str | None, AsyncIterator[bytes]]:
+    """The format ``sniff_format`` tells from the first bytes of ``chunks``, and all of ``chunks`` still to read."""
+    head = b""
+    iterator = aiter(chunks)
+    async for chunk in iterator:
+        head += chunk
+        if len(head) >= len(OLE_MAGIC):
+            break
+
+    async def again() -> AsyncIterator[bytes]:
+        if head:
+            yield head
+        async for chunk in iterator:
+            yield chunk
+
+    return sniff_format(head), again()

@@ -50,11 +50,20 @@ async def _chunks(path: Path, shown: UploadProgress | None = None) -> AsyncItera
 
 
 async def send(
-    client: httpx.AsyncClient, path: Path, dataset: str, shown: UploadProgress | None = None
+    client: httpx.AsyncClient,
+    path: Path,
+    dataset: str,
+    shown: UploadProgress | None = None,
+    *,
+    sheet: str | None = None,
+    column_map: dict[str, str | None] | None = None,
 ) -> httpx.Response:
-    """POST the file, retried on network errors under one Idempotency-Key; ``shown``: where its bytes are drawn."""
+    """POST the file, retried on network errors under one Idempotency-Key; ``shown``: where its bytes are drawn;
+    ``sheet``: the XLSX sheet to read; ``column_map``: the API's ``?map=``."""
     headers = {"content-type": "application/octet-stream", "idempotency-key": str(uuid.uuid4())}
-    params = {"dataset": dataset, "filename": path.name}
+    params = {"dataset": dataset, "filename": path.name, **({"sheet": sheet} if sheet is not None else {})}
+    if column_map:
+        params["map"] = orjson.dumps(column_map).decode()
     for attempt in range(1, _ATTEMPTS + 1):
         if attempt > 1 and shown is not None:
             shown.restart()
@@ -152,9 +161,18 @@ def table(header: Sequence[str], rows: list[list[str]]) -> str:
 
 
 async def upload_files(
-    client: httpx.AsyncClient, paths: Sequence[Path], dataset: str, wait: bool, out: TextIO, err: TextIO | None = None
+    client: httpx.AsyncClient,
+    paths: Sequence[Path],
+    dataset: str,
+    wait: bool,
+    out: TextIO,
+    err: TextIO | None = None,
+    *,
+    sheet: str | None = None,
+    column_map: dict[str, str | None] | None = None,
 ) -> int:
-    """Upload each file; 1 when any was refused or (with ``wait``) any job failed, else 0.
+    """Upload each file (read with ``column_map``, if any); 1 when any was refused or (with ``wait``) any job
+    failed, else 0.
 
     ``err``: where progress is shown (bytes sent; with ``wait``, each job's events), redrawn in
     place when it is a terminal; None: nowhere.
@@ -164,7 +182,7 @@ async def upload_files(
     tty = err is not None and err.isatty()
     for path in paths:
         shown = UploadProgress(err, path.name, path.stat().st_size, tty) if err is not None else None
-        response = await send(client, path, dataset, shown)
+        response = await send(client, path, dataset, shown, sheet=sheet, column_map=column_map)
         if shown is not None:
             shown.done()
         if response.status_code not in (200, 202):

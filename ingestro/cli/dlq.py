@@ -43,12 +43,13 @@ def add_parser(commands: Subcommands) -> None:
 
 
 def _command(args: argparse.Namespace, settings: Settings) -> int:
-    return asyncio.run(run(settings.redis_url, args.action, getattr(args, "id", None), getattr(args, "all", False)))
+    return asyncio.run(run(settings, args.action, getattr(args, "id", None), getattr(args, "all", False)))
 
 
-async def run(redis_url: str, action: str, dlq_id: str | None, every: bool, out: TextIO = sys.stdout) -> int:
+async def run(settings: Settings, action: str, dlq_id: str | None, every: bool, out: TextIO = sys.stdout) -> int:
     """Carry out ``action``; the exit status is 1 when the named dead letter does not exist."""
-    client = redis_client(redis_url, socket_timeout=30)
+    redis_url = settings.redis_url
+    client = redis_client(settings, socket_timeout=30)
     try:
         if action == "list":
             await _list(client, out)

@@ -51,12 +51,12 @@ def _command(args: argparse.Namespace, settings: Settings) -> int:
 async def run(settings: Settings, action: str, job_id: str | None, force: bool, out: TextIO = sys.stdout) -> int:
     """``list`` every recorded file; ``delete`` one unless it is still needed (exit status 1, saying why)."""
     # Imported here, not at the top: it loads every consumer and projection (see ingestro.cli.choices).
-    from ingestro.services.consumer_groups import GROUP_STREAMS
+    from ingestro.services.consumer_groups import group_stream_keys
 
-    redis = redis_client(settings.redis_url, socket_timeout=30)
+    redis = redis_client(settings, socket_timeout=30)
     pool = await create_pool(settings.database_url, min_size=1, max_size=2)
     try:
-        trimmed = await trimmed_through(redis, trimmed_streams(GROUP_STREAMS))
+        trimmed = await trimmed_through(redis, trimmed_streams(group_stream_keys(settings.partitions)))
         if action == "list":
             files = await stored_files(pool)
             for file in files:

@@ -28,9 +28,21 @@ def add_parser(commands: Subcommands) -> None:
         "option, so that it does not show in process listings.",
         _upload,
     )
-    upload.add_argument("files", nargs="+", metavar="FILE", help="CSV, JSON or NDJSON files, gzipped or not")
+    upload.add_argument(
+        "files", nargs="+", metavar="FILE", help="CSV, JSON or NDJSON files (gzipped or not), XLSX or Parquet files"
+    )
     upload.add_argument("--dataset", default="contacts", help="(default: %(default)s)")
+    upload.add_argument("--sheet", help="the XLSX sheet to read, by name (default: each workbook's first sheet)")
     upload.add_argument("--wait", action="store_true", help="wait for the jobs to end and summarize them")
+    upload.add_argument(
+        "--map",
+        action="append",
+        type=column_mapping,
+        default=[],
+        metavar="COLUMN=FIELD",
+        help="read the file's column COLUMN (a header column or JSON key) as the dataset's FIELD; COLUMN= ignores it. "
+        "Repeat for each column; sent as the API's ?map= and recorded in the job",
+    )
     _url_option(upload)
 
     jobs = add_command(commands, "jobs", "print the newest jobs of a running API as a table", run=_jobs)
@@ -54,12 +66,34 @@ def _upload(args: argparse.Namespace, settings: Settings) -> int:
     from ingestro.cli.client import upload_files
 
     paths = [Path(name) for name in args.files]
+    column_map: dict[str, str | None] = {}
+    for column, field in args.map:
+        if column in column_map:
+            args.parser.error(f"--map gives column {column!r} twice")
+        column_map[column] = field
     return _call_api(
         args,
         settings,
         "upload",
-        lambda client: upload_files(client, paths, args.dataset, args.wait, sys.stdout, sys.stderr),
+        lambda client: upload_files(
+            client,
+            paths,
+            args.dataset,
+            args.wait,
+            sys.stdout,
+            sys.stderr,
+            sheet=args.sheet,
+            column_map=column_map or None,
+        ),
     )
+
+
+def column_mapping(text: str) -> tuple[str, str | None]:
+    """An argparse type: ``COLUMN=FIELD`` (split at the last ``=``: a column may hold one), ``COLUMN=`` to ignore."""
+    column, equals, field = text.rpartition("=")
+    if not equals or not column.strip():
+        raise argparse.ArgumentTypeError(f"{text!r} is not COLUMN=FIELD (or COLUMN= to ignore the column)")
+    return column, field.strip() or None
 
 
 def _jobs(args: argparse.Namespace, settings: Settings) -> int:

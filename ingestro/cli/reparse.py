@@ -40,10 +40,12 @@ async def run(settings: Settings, job_ids: list[str], every: bool, out: TextIO =
     # Imported here, not at the top: it loads every consumer and projection (see ingestro.cli.choices).
     from consumers.reparse import Reparser
 
-    redis = redis_client(settings.redis_url, socket_timeout=30)
+    redis = redis_client(settings, socket_timeout=30)
     pool = await create_pool(settings.database_url, min_size=1, max_size=2)
     try:
-        reparser = Reparser(pool, redis, storage_for(settings), settings.batch_size, settings.limits)
+        reparser = Reparser(
+            pool, redis, storage_for(settings), settings.batch_size, settings.limits, partitions=settings.partitions
+        )
         ready, problems = await reparser.plan(None if every else job_ids)
         for job_id, why in problems.items():
             print(f"ingestro reparse: job {job_id} cannot be reparsed: {why}", file=sys.stderr)

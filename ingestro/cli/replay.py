@@ -42,12 +42,17 @@ async def run(settings: Settings, which: str, allow_loss: bool, out: TextIO = sy
     from projections.registry import PROJECTIONS
     from projections.replay import ReplayRefused, replay
 
-    redis = redis_client(settings.redis_url, socket_timeout=30)
+    redis = redis_client(settings, socket_timeout=30)
     try:
         for projection in PROJECTIONS if which == "all" else (which,):
             try:
                 outcome = await replay(
-                    settings.database_url, redis, projection, allow_loss=allow_loss, group_size=settings.group_size
+                    settings.database_url,
+                    redis,
+                    projection,
+                    allow_loss=allow_loss,
+                    group_size=settings.group_size,
+                    partitions=settings.partitions,
                 )
             except ReplayRefused as refused:
                 print(f"ingestro: {refused}", file=sys.stderr)

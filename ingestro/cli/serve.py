@@ -33,6 +33,14 @@ def add_parser(commands: Subcommands) -> None:
     dev.add_argument("--host", default="127.0.0.1", help="API address, a loopback one (default: %(default)s)")
     dev.add_argument("--port", type=port, default=8000, help="API port (default: %(default)s)")
     dev.add_argument("--copies", type=positive, default=1, help="processes of each consumer (default: %(default)s)")
+    dev.add_argument(
+        "--redis-cluster",
+        type=positive,
+        default=0,
+        metavar="N",
+        help="run on a private Redis Cluster of N masters (at least 3) instead of one redis-server,"
+        " with INGESTRO_REDIS_MODE=cluster",
+    )
 
     add_command(
         commands,
@@ -89,7 +97,15 @@ def add_parser(commands: Subcommands) -> None:
 def _dev(args: argparse.Namespace, _settings: Settings) -> int:
     from ingestro.devtools.dev import run_dev
 
-    return run_dev(data_dir=Path(args.data_dir), host=args.host, port=args.port, copies=args.copies)
+    if args.redis_cluster and args.redis_cluster < 3:
+        raise SystemExit(f"ingestro dev: --redis-cluster needs at least 3 masters, not {args.redis_cluster}")
+    return run_dev(
+        data_dir=Path(args.data_dir),
+        host=args.host,
+        port=args.port,
+        copies=args.copies,
+        redis_cluster=args.redis_cluster,
+    )
 
 
 def _migrate(_args: argparse.Namespace, settings: Settings) -> int:
@@ -152,9 +168,14 @@ def _consume(args: argparse.Namespace, settings: Settings) -> int:
             loop.add_signal_handler(sig, stop.set)
         await run_consumer(args.name, settings, slot, stop)
 
+    from ingestro.streams.layout import LegacyStreams
+
     log.info("consumer starting", extra={"group": args.name, "slot": slot})
     _collect_less_often()
-    asyncio.run(main())
+    try:
+        asyncio.run(main())
+    except LegacyStreams as refused:
+        raise SystemExit(f"ingestro consume: {refused}") from None
     return 0
 
 

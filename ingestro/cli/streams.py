@@ -29,17 +29,17 @@ def add_parser(commands: Subcommands) -> None:
 
 
 def command(_args: argparse.Namespace, settings: Settings) -> int:
-    return asyncio.run(run(settings.redis_url))
+    return asyncio.run(run(settings))
 
 
-async def run(redis_url: str, out: TextIO = sys.stdout) -> int:
+async def run(settings: Settings, out: TextIO = sys.stdout) -> int:
     """Print every stream (the dead-letter stream included), then one line per group reading it."""
     # Imported here, not at the top: it loads every consumer and projection (see ingestro.cli.choices).
-    from ingestro.services.consumer_groups import GROUP_STREAMS
+    from ingestro.services.consumer_groups import group_stream_keys
 
-    client = redis_client(redis_url, socket_timeout=30)
+    client = redis_client(settings, socket_timeout=30)
     try:
-        for stream in streams_read(GROUP_STREAMS):
+        for stream in streams_read(group_stream_keys(settings.partitions)):
             out.write(await _stream_line(client, stream) + "\n")
             for group in await read_groups(client, stream):
                 out.write(_group_line(group) + "\n")

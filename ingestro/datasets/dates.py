@@ -4,12 +4,17 @@ A date becomes "YYYY-MM-DD". A datetime becomes ISO 8601 in UTC
 ("2024-03-01T12:00:00+00:00", with microseconds only when they are not zero). A
 naive datetime is read in the dataset's time zone; a wall time that the zone skips
 or repeats (a DST change) takes the offset from before the change (``fold=0``).
+
+A typed value (an XLSX date cell, a Parquet date or timestamp column) is taken as it is,
+whatever the field's ``formats``: a ``date`` (or a ``datetime`` at midnight, without a
+zone) for a date field, a ``datetime`` (naive: a wall time in the dataset's zone) or a
+``date`` (its midnight) for a datetime field.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time
 from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -81,10 +86,25 @@ def _day_first_date(found: str) -> str:
     return _builtin_date(found, True)
 
 
+def typed_date(value: date) -> str:
+    """A typed date as YYYY-MM-DD; a datetime only when it is a midnight without a zone."""
+    if isinstance(value, datetime):
+        if value.tzinfo is not None or value.time() != time():
+            raise Invalid("invalid_date", f"{value.isoformat()} has a time of day or a zone: not a date")
+        return value.date().isoformat()
+    return value.isoformat()
+
+
 def normalize_date(value: Any) -> str | None:
     """A date in one of the built-in formats (an ambiguous slash date month first), as YYYY-MM-DD."""
     # ``text`` inlined for the common case, a str without NUL: this runs for every row of many datasets.
-    found = value.strip() if value.__class__ is str and "\x00" not in value else text(value)
+    found: str | None
+    if value.__class__ is str and "\x00" not in value:
+        found = value.strip()
+    elif isinstance(value, date):
+        return typed_date(value)
+    else:
+        found = text(value)
     return _month_first_date(found) if found else None
 
 
@@ -105,6 +125,8 @@ def date_normalizer(formats: tuple[str, ...] = (), day_first: bool = False) -> N
         parse = _day_first_date
 
         def normalize_day_first(value: Any) -> str | None:
+            if isinstance(value, date):
+                return typed_date(value)
             found = text(value)
             return None if found is None else parse(found)
 
@@ -118,6 +140,8 @@ def date_normalizer(formats: tuple[str, ...] = (), day_first: bool = False) -> N
             raise Invalid("invalid_date", f"{found[:60]!r} is not a date ({', '.join(formats)})") from None
 
     def normalize_formats(value: Any) -> str | None:
+        if isinstance(value, date):
+            return typed_date(value)
         found = text(value)
         return None if found is None else parse_formats(found)
 
@@ -138,6 +162,11 @@ def datetime_normalizer(zone: str = "UTC", formats: tuple[str, ...] = ()) -> Nor
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             # Not taken as ISO 8601's basic format (20240301), nor guessed to be seconds since 1970.
             raise Invalid("invalid_datetime", f"{value!r} is a number, not a datetime ({expected})")
+        if isinstance(value, date):
+            moment = value if isinstance(value, datetime) else datetime.combine(value, time())
+            if moment.tzinfo is None:
+                moment = moment.replace(tzinfo=wall, fold=0)
+            return moment.astimezone(UTC).isoformat()
         found = text(value)
         if found is None:
             return None

@@ -1,6 +1,7 @@
 """What each field type makes of a value from a file: the normalizers.
 
-A normalizer takes a value as read (CSV text, or a decoded JSON value) and returns
+A normalizer takes a value as read (CSV text, a decoded JSON value, or a typed value of
+an XLSX or Parquet file: ``date``, ``datetime`` and ``time`` too) and returns
 the normalized value, None for an absent or empty one, or raises ``Invalid`` with a
 stable error code. The values they return are the contract with the data projection:
 
@@ -18,6 +19,7 @@ Text never holds NUL (PostgreSQL text and jsonb cannot).
 from __future__ import annotations
 
 import re
+from datetime import date, time
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -51,7 +53,7 @@ class Invalid(Exception):
 
 
 def text(value: Any) -> str | None:
-    """Trimmed text; a JSON number becomes its text; empty becomes None."""
+    """Trimmed text; a JSON number becomes its text, a typed date or time its ISO 8601; empty becomes None."""
     if isinstance(value, str):
         value = value.strip()
         if "\x00" in value:
@@ -62,6 +64,8 @@ def text(value: Any) -> str | None:
         return None
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return str(value)
+    if isinstance(value, (date, time)):
+        return value.isoformat()
     raise Invalid("invalid_type", f"expected text, got {type(value).__name__}")
 
 

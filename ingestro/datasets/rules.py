@@ -25,6 +25,7 @@ import attrs
 import orjson
 
 from ingestro.datasets import EXTRA_COLUMNS, Dataset, Field, FieldType, InvalidDeclaration, UnknownColumns
+from ingestro.datasets.column_maps import IGNORED, ColumnMap, mapped_columns
 from ingestro.datasets.dates import DATE_FORMATS, date_normalizer, datetime_normalizer, normalize_date
 from ingestro.datasets.declarations import column_key
 from ingestro.datasets.field_values import (
@@ -395,12 +396,13 @@ class ColumnMatch:
     unknown_positions: dict[int, str] = attrs.field(factory=dict)
 
 
-def match_columns(dataset: Dataset, header: Iterable[str]) -> ColumnMatch:
-    """Match a CSV header against the dataset's field names and aliases.
+def match_columns(dataset: Dataset, header: Iterable[str], column_map: ColumnMap | None = None) -> ColumnMatch:
+    """Match a CSV header against the dataset's field names and aliases, ``column_map`` applied first.
 
-    A column naming a field already named (twice, or by its name and an alias) is a duplicate.
+    A column naming a field already named (twice, or by its name and an alias) is a duplicate. A column
+    the mapping ignores is neither a field nor unknown.
     """
-    columns = compile_dataset(dataset).columns
+    columns = mapped_columns(compile_dataset(dataset).columns, column_map)
     positions: dict[int, str] = {}
     unknown_positions: dict[int, str] = {}
     seen: set[str] = set()
@@ -408,6 +410,8 @@ def match_columns(dataset: Dataset, header: Iterable[str]) -> ColumnMatch:
     for position, column in enumerate(header):
         key = column_key(column)
         field = columns.get(key)
+        if field == IGNORED:
+            continue
         # An unknown column's key never equals a field name: that column would be the field.
         named = key if field is None else field
         if named in seen:

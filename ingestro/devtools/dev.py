@@ -15,7 +15,7 @@ from types import FrameType
 from ingestro import config
 from ingestro.database.schema import prepare_database
 from ingestro.datasets import InvalidDeclaration
-from ingestro.devtools.servers import PostgresServer, RedisServer, free_port
+from ingestro.devtools.servers import PostgresServer, RedisClusterServers, RedisServer, ServerError, free_port
 from ingestro.devtools.supervisor import Child, stop_all
 from ingestro.services.consumer_groups import CONSUMER_NAMES
 
@@ -34,8 +34,11 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(socket.gethostbyname(host)).is_loopback
 
 
-def run_dev(data_dir: Path, host: str, port: int, copies: int) -> int:
-    """Start servers (unless given by environment), migrate, run the API and consumers until a signal."""
+def run_dev(data_dir: Path, host: str, port: int, copies: int, redis_cluster: int = 0) -> int:
+    """Start servers (unless given by environment), migrate, run the API and consumers until a signal.
+
+    ``redis_cluster``: when not 0, the private Redis is a Redis Cluster of that many masters (at least 3), and the
+    processes run with ``INGESTRO_REDIS_MODE=cluster``."""
     if not _is_loopback(host):
         raise SystemExit(
             f"ingestro dev: serves without API keys, so only on a loopback address, not {host!r};"
@@ -52,13 +55,22 @@ def run_dev(data_dir: Path, host: str, port: int, copies: int) -> int:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
 
-    servers: list[RedisServer | PostgresServer] = []
+    servers: list[RedisServer | RedisClusterServers | PostgresServer] = []
     children: list[Child] = []
     try:
         # The settings its user gave go to every child; the servers' URLs are given only to use other servers.
         given = config.given()
         redis_url = given.get("INGESTRO_REDIS_URL")
-        if not redis_url:
+        redis_mode = "cluster" if redis_cluster else given.get("INGESTRO_REDIS_MODE", "single")
+        if redis_cluster and not redis_url:
+            cluster = RedisClusterServers(data_dir / f"redis-cluster-{redis_cluster}", masters=redis_cluster)
+            try:
+                cluster.start()
+            except ServerError as error:
+                raise SystemExit(f"ingestro dev: {error}") from None
+            servers.append(cluster)
+            redis_url = cluster.url
+        elif not redis_url:
             redis = RedisServer(data_dir / "redis")
             redis.start()
             servers.append(redis)
@@ -72,6 +84,7 @@ def run_dev(data_dir: Path, host: str, port: int, copies: int) -> int:
         upload_dir = given.get("INGESTRO_UPLOAD_DIR") or str(data_dir / "uploads")
         values = {
             "INGESTRO_REDIS_URL": redis_url,
+            "INGESTRO_REDIS_MODE": redis_mode,
             "INGESTRO_DATABASE_URL": database_url,
             "INGESTRO_UPLOAD_DIR": upload_dir,
         }
@@ -102,7 +115,7 @@ def run_dev(data_dir: Path, host: str, port: int, copies: int) -> int:
         print(
             f"\nIngestro is running\n"
             f"  API        http://{host}:{port}   (try: curl -F file=@contacts.csv http://{host}:{port}/upload)\n"
-            f"  Redis      {redis_url}\n"
+            f"  Redis      {redis_url}{f'   (a {redis_cluster}-master cluster)' if redis_cluster else ''}\n"
             f"  PostgreSQL {database_url}\n"
             f"  uploads    {upload_dir}\n"
             f"  metrics    {len(metrics_urls)} endpoints (INGESTRO_METRICS_URLS in the env file)\n"

@@ -290,6 +290,8 @@ class RedisServer(_Server):
     """A private redis-server; its AOF (fsynced every second) and log ``redis.log`` live in ``data_dir``."""
 
     appendonly: bool = True
+    #: A Redis Cluster node (``--cluster-enabled``), its cluster state in ``nodes.conf``: see ``RedisClusterServers``.
+    cluster_node: bool = False
 
     _name = "redis-server"
     _ready_timeout = 10.0
@@ -326,10 +328,137 @@ class RedisServer(_Server):
             "--daemonize",
             "no",
         ]
+        if self.cluster_node:
+            argv += [
+                "--cluster-enabled",
+                "yes",
+                "--cluster-config-file",
+                "nodes.conf",
+                "--cluster-node-timeout",
+                "2000",
+            ]
         return _started(Child(self._name, argv, log_path=self.log_path, cwd=self.data_dir))
 
     def _is_ready(self, child: Child) -> bool:
         return _redis_pid(self.port) == child.pid
+
+
+@attrs.define
+class RedisClusterServers:
+    """A private Redis Cluster of ``masters`` redis-server nodes (no replicas), each under ``data_dir/node-I``.
+
+    ``start()`` starts every node, then (the first time) joins them with ``redis-cli --cluster create``,
+    the slots split evenly, and returns once every node says the cluster is ``ok``; a restart keeps the
+    ports, the data and the cluster (``nodes.conf``). ``url`` names the first node: a cluster client
+    discovers the others from it.
+    """
+
+    data_dir: Path
+    masters: int = 3
+    nodes: list[RedisServer] = attrs.field(factory=list, init=False)
+
+    _ready_timeout: ClassVar[float] = 30.0
+
+    @property
+    def url(self) -> str:
+        """``redis://127.0.0.1:PORT`` of the first node."""
+        return f"redis://{HOST}:{self.nodes[0].port}"
+
+    def start(self) -> None:
+        """Start the nodes and form the cluster if not yet formed; ServerError (nothing left running) on failure."""
+        if self.masters < 3:
+            raise ServerError(f"a Redis Cluster needs at least 3 masters, not {self.masters}")
+        if not self.nodes:
+            self.nodes = [
+                RedisServer(self.data_dir / f"node-{index}", port=_cluster_node_port(), cluster_node=True)
+                for index in range(self.masters)
+            ]
+        try:
+            for node in self.nodes:
+                node.start()
+            if not self._state_ok(self.nodes[0]):
+                self._create()
+            self._wait_ok()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _create(self) -> None:
+        argv = [_redis_cli_binary(), "--cluster", "create", *(f"{HOST}:{node.port}" for node in self.nodes)]
+        done = subprocess.run(
+            [*argv, "--cluster-replicas", "0", "--cluster-yes"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=child_environment(),
+            check=False,
+        )
+        if done.returncode != 0:
+            raise ServerError(f"redis-cli --cluster create failed:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
+
+    def _wait_ok(self) -> None:
+        deadline = time.monotonic() + self._ready_timeout
+        while not all(self._state_ok(node) for node in self.nodes):
+            if time.monotonic() >= deadline:
+                raise ServerError(
+                    f"the Redis Cluster in {self.data_dir} did not become ok within {self._ready_timeout:.0f} s"
+                )
+            time.sleep(_POLL_INTERVAL * 4)
+
+    @staticmethod
+    def _state_ok(node: RedisServer) -> bool:
+        done = subprocess.run(
+            [_redis_cli_binary(), "-h", HOST, "-p", str(node.port), "CLUSTER", "INFO"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            env=child_environment(),
+            check=False,
+        )
+        return "cluster_state:ok" in done.stdout
+
+    def stop(self) -> None:
+        """Stop every node (their data and the cluster stay for a restart)."""
+        for node in self.nodes:
+            node.stop()
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def _cluster_node_port() -> int:
+    """A free port for a cluster node whose bus port (10000 above it, as Redis sets it) is free too."""
+    while True:
+        port = free_port()
+        if port > 55535:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind((HOST, port + 10000))
+            except OSError:
+                continue
+        return port
+
+
+@functools.cache
+def _redis_cli_binary() -> str:
+    path = shutil.which("redis-cli")
+    if path is None:
+        raise ServerError("redis-cli is not on PATH: install it with `apt-get install redis-tools`")
+    return path
 
 
 # --- PostgreSQL ------------------------------------------------------------------

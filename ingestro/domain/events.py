@@ -25,6 +25,11 @@ class UploadOptions:
     max_errors: int | None = None
     #: The job fails once more than this share (0..1) of the rows read were rejected.
     max_error_rate: float | None = None
+    #: The XLSX sheet to read, by name; None: the workbook's first sheet.
+    sheet: str | None = None
+    #: File column (a header's column, a JSON key) -> dataset field, or None to ignore it; applied before columns
+    #: are matched (see ``ingestro.datasets.column_maps``). None: no mapping (and entries from before mappings).
+    column_map: dict[str, str | None] | None = attrs.field(default=None, hash=False)
 
 
 @attrs.frozen
@@ -86,7 +91,8 @@ class RowsAccepted:
     """A batch of valid, normalized rows. ``seq`` counts accepted batches of a job from 0."""
 
     type_name: ClassVar[str] = "RowsAccepted"
-    version: ClassVar[int] = 1
+    #: 2: compressed, values positional (ingestro.domain.codec); entries of version 1 still decode.
+    version: ClassVar[int] = 2
 
     job_id: str
     dataset: str
@@ -104,7 +110,8 @@ class RowsRejected:
     """A batch of rejected rows. ``seq`` counts rejected batches of a job from 0."""
 
     type_name: ClassVar[str] = "RowsRejected"
-    version: ClassVar[int] = 1
+    #: 2: compressed (ingestro.domain.codec); entries of version 1 still decode.
+    version: ClassVar[int] = 2
 
     job_id: str
     dataset: str

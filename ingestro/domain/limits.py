@@ -1,7 +1,8 @@
 """How much of a file the parser holds at once: the limits that keep hostile files bounded.
 
 A row past a row-level limit is rejected with a code and the file goes on; a file past
-a file-level limit (decompressed size, compression ratio, header width) fails its job.
+a file-level limit (decompressed size, compression ratio, header width, an XLSX workbook's
+shared strings, a Parquet row group) fails its job.
 Sizes are in characters of the decoded text, except the two decompression limits.
 The defaults here are the defaults of the ``INGESTRO_MAX_*`` variables.
 """
@@ -38,6 +39,12 @@ class Limits:
     decompressed_bytes: int = attrs.field(default=10 * 1024**3, validator=_positive)
     #: A compressed upload that inflates past this many times its compressed size fails its job.
     compression_ratio: float = attrs.field(default=100.0, validator=_positive)
+    #: An XLSX workbook whose shared-string table takes more than this in memory (its characters, plus
+    #: 64 bytes per string) fails its job. (Its other parts are streamed, within the two limits above.)
+    shared_strings_bytes: int = attrs.field(default=256 * 1024**2, validator=_positive)
+    #: A Parquet file with a row group holding more than this many bytes uncompressed (in the columns
+    #: read) fails its job: a row group is read into memory whole.
+    row_group_bytes: int = attrs.field(default=512 * 1024**2, validator=_positive)
 
 
 DEFAULT_LIMITS = Limits()

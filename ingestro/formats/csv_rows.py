@@ -6,7 +6,8 @@ row is rejected, and the file read on, when it has the wrong number of fields, a
 field past the field limit, a line past the line limit, a record past the row limit,
 or (read from a text opened escaping) undecodable bytes.
 
-Header columns match field names and aliases (``ingestro.datasets.rules.match_columns``). Unknown
+Header columns match field names and aliases (``ingestro.formats.header``), after the upload's column
+mapping renamed or ignored them (``ingestro.datasets.column_maps``). Unknown
 columns are, by the dataset's ``unknown_columns``: noted and dropped (ignore); noted and
 given with each record under ``extra_columns`` as {name as written: text} (keep); or
 the file's failure at the header (reject).
@@ -25,11 +26,13 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from ingestro.datasets import EXTRA_COLUMNS, Dataset, UnknownColumns
-from ingestro.datasets.rules import RowCheck, compile_dataset, match_columns
+from ingestro.datasets.column_maps import ColumnMap
+from ingestro.datasets.rules import RowCheck, compile_dataset
 from ingestro.domain.events import FieldError
 from ingestro.domain.limits import Limits
+from ingestro.formats.header import checked_header
 from ingestro.formats.lines import LineTooLong, PhysicalLines, RowTooLarge, TrackedLines
-from ingestro.formats.source import FileNotes, ReadAgain, SourceRow, Unreadable, clean_text, named
+from ingestro.formats.source import FileNotes, ReadAgain, SourceRow, Unreadable, clean_text
 
 if TYPE_CHECKING:
     from _csv import Reader
@@ -50,9 +53,15 @@ def sniff_delimiter(header_line: str) -> str:
 
 
 def csv_rows(
-    lines: PhysicalLines, dataset: Dataset, delimiter: str | None, limits: Limits, notes: FileNotes
+    lines: PhysicalLines,
+    dataset: Dataset,
+    delimiter: str | None,
+    limits: Limits,
+    notes: FileNotes,
+    column_map: ColumnMap | None = None,
 ) -> Iterator[SourceRow]:
-    """The rows of the CSV file whose lines are ``lines``, its header read (and noted in ``notes``) first."""
+    """The rows of the CSV file whose lines are ``lines``, its header read (and noted in ``notes``) first;
+    ``column_map`` renames or ignores header columns before they are matched."""
     before_header = 0  # blank lines before the header
     try:
         for first in lines:
@@ -73,24 +82,7 @@ def csv_rows(
         raise Unreadable("the header is longer than the line or row limit", before_header + 1) from None
     except UnicodeDecodeError:
         raise ReadAgain(0) from None
-    header_line = before_header + 1
-    if len(header) > limits.columns:
-        raise Unreadable(f"the header has {len(header)} columns, more than the limit of {limits.columns}", header_line)
-    match = match_columns(dataset, header)
-    if match.duplicates:
-        repeated = ", ".join(clean_text(name) for name in match.duplicates[:10])
-        raise Unreadable(f"header repeats columns: {repeated}", header_line)
-    if match.missing_required:
-        raise Unreadable(f"header lacks required columns: {', '.join(match.missing_required)}", header_line)
-    if match.unknown and dataset.unknown_columns is UnknownColumns.REJECT:
-        raise Unreadable(
-            f"header has columns dataset {dataset.name} does not declare, and it rejects unknown columns:"
-            f" {named(match.unknown)}",
-            header_line,
-        )
-    for name in match.unknown:
-        notes.note_unknown(name)
-    notes.header = header
+    match = checked_header(dataset, header, limits, notes, before_header + 1, column_map)
     kept = match.unknown_positions if dataset.unknown_columns is UnknownColumns.KEEP else {}
     columns = CsvColumns(
         list(match.positions.items()), list(kept.items()), compile_dataset(dataset).cells_check(match.positions, kept)

@@ -7,7 +7,8 @@ not JSON numbers: their row is rejected (invalid_number). Where a row breaks a l
 reading goes on; an NDJSON line that is not JSON is a rejected row too. (The elements
 of an array are read by ``ingestro.formats.json_array``.)
 
-Keys match field names and aliases like CSV header columns. Two keys naming one field
+Keys match field names and aliases like CSV header columns, after the upload's column mapping
+renamed or ignored them (``ingestro.datasets.column_maps``). Two keys naming one field
 (``email`` and ``E-mail``) reject the row (duplicate_column). Unknown keys are, by the
 dataset's ``unknown_columns``: noted and dropped (ignore); noted and given under
 ``extra_columns`` as {key as written: value} (keep); or the row's rejection (reject,
@@ -23,6 +24,7 @@ from json.scanner import make_scanner
 from typing import Any, TextIO
 
 from ingestro.datasets import EXTRA_COLUMNS, Dataset, UnknownColumns
+from ingestro.datasets.column_maps import IGNORED, ColumnMap, mapped_columns
 from ingestro.datasets.rules import column_key, compile_dataset
 from ingestro.domain.events import FieldError
 from ingestro.domain.limits import Limits
@@ -73,8 +75,8 @@ def first_significant_char(text: TextIO) -> str:
 class JsonValues:
     """Turns decoded JSON values into rows of ``dataset``, within ``limits``."""
 
-    def __init__(self, dataset: Dataset, limits: Limits, notes: FileNotes) -> None:
-        self._columns = compile_dataset(dataset).columns
+    def __init__(self, dataset: Dataset, limits: Limits, notes: FileNotes, column_map: ColumnMap | None = None) -> None:
+        self._columns = mapped_columns(compile_dataset(dataset).columns, column_map)
         self._policy = dataset.unknown_columns
         self._limits = limits
         self._notes = notes
@@ -100,6 +102,8 @@ class JsonValues:
         unknown: dict[str, Any] | None = None
         for name, item in value.items():
             field = columns.get(column_key(name))
+            if field == IGNORED:
+                continue
             if field is None:
                 self._notes.note_unknown(name)
                 if unknown is None:

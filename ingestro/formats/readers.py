@@ -1,14 +1,19 @@
-"""Stream rows out of a stored file: CSV, a JSON array of objects, or NDJSON.
+"""Stream rows out of a stored file: CSV, a JSON array of objects, NDJSON, an XLSX sheet, or Parquet.
 
 Readers do no validation beyond the file's structure and the limits. Each yields
-``SourceRow`` values keyed by dataset field name (columns matched by name or alias;
+``SourceRow`` values keyed by dataset field name (columns matched by name or alias, once the
+upload's column mapping, ``UploadOptions.column_map``, renamed or ignored them;
 with ``unknown_columns = "keep"``, the others under ``extra_columns``; with
 ``"reject"``, they fail a CSV file or reject a JSON row); a row whose structure is broken
 (wrong field count, not a JSON object, past a limit, undecodable bytes) carries a
 row-level error instead. A file that cannot be read on raises ``Unreadable`` with
 the reason and where it broke; rows before that point have already been yielded.
 
-The file is first read strictly, which costs nothing per row. Only if some bytes
+XLSX and Parquet files are binary and typed: they are read from the stored file itself, with
+random access (see ``ingestro.formats.xlsx_rows`` and ``ingestro.formats.parquet_rows``), and
+are never compressed by the upload (they are compressed inside).
+
+A text file is first read strictly, which costs nothing per row. Only if some bytes
 do not decode is it read again, escaping them (see ``ingestro.formats.decoding``), and the
 rows already given are skipped: the same file always gives the same rows.
 """
@@ -29,9 +34,15 @@ from ingestro.formats.decoding import BrokenStream, Decoding, Source, open_text
 from ingestro.formats.json_array import json_array_rows
 from ingestro.formats.json_rows import JsonValues, first_significant_char, ndjson_rows
 from ingestro.formats.lines import PhysicalLines, TrackedLines
+from ingestro.formats.parquet_rows import parquet_rows
 from ingestro.formats.source import FileNotes, ReadAgain, SourceRow, Unreadable, storable
+from ingestro.formats.stored import open_seekable
+from ingestro.formats.xlsx_rows import xlsx_rows
 
-FORMATS = ("csv", "json", "ndjson")
+TEXT_FORMATS = ("csv", "json", "ndjson")
+#: The formats read from the stored file with random access, not as text.
+BINARY_FORMATS = ("xlsx", "parquet")
+FORMATS = TEXT_FORMATS + BINARY_FORMATS
 
 
 @attrs.define
@@ -66,6 +77,9 @@ class RowReader:
         return storable(raw, self.limits.field_chars, self.limits.json_depth)
 
     def _rows(self) -> Iterator[SourceRow]:
+        if self.format in BINARY_FORMATS:
+            yield from self._binary_rows()
+            return
         try:
             try:
                 with self._opened(escaping=False) as rows:
@@ -80,6 +94,16 @@ class RowReader:
         except BrokenStream as broken:
             raise Unreadable(broken.reason, None) from None
 
+    def _binary_rows(self) -> Iterator[SourceRow]:
+        if self.options.compression is not None:
+            raise Unreadable(f"a {self.format} file is compressed inside already: upload it without gzip", None)
+        with open_seekable(self.path) as content:
+            if self.format == "xlsx":
+                options = self.options
+                yield from xlsx_rows(content, self.dataset, options.sheet, self.limits, self.notes, options.column_map)
+            else:
+                yield from parquet_rows(content, self.dataset, self.limits, self.notes, self.options.column_map)
+
     @contextlib.contextmanager
     def _opened(self, *, escaping: bool) -> Iterator[Iterator[SourceRow]]:
         """The file's rows, read from a text opened strictly or escaping, closed on leaving."""
@@ -88,10 +112,15 @@ class RowReader:
         with open_text(self.path, options.compression, options.encoding, limits, escaping=escaping) as (text, decoding):
             if layout == "csv":
                 yield csv_rows(
-                    self._lines(text, decoding, escaping), self.dataset, options.delimiter, limits, self.notes
+                    self._lines(text, decoding, escaping),
+                    self.dataset,
+                    options.delimiter,
+                    limits,
+                    self.notes,
+                    options.column_map,
                 )
                 return
-            values = JsonValues(self.dataset, limits, self.notes)
+            values = JsonValues(self.dataset, limits, self.notes, options.column_map)
             if layout == "array":
                 yield json_array_rows(text, decoding, values, limits, escaping=escaping)
             elif layout == "lines":
@@ -125,4 +154,4 @@ class RowReader:
         return PhysicalLines(text, limits.line_chars, limits.row_chars)
 
 
-__all__ = ["FORMATS", "RowReader", "SourceRow", "Unreadable"]
+__all__ = ["BINARY_FORMATS", "FORMATS", "TEXT_FORMATS", "RowReader", "SourceRow", "Unreadable"]

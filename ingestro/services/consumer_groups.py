@@ -18,6 +18,8 @@ from consumers.parser import Parser
 from ingestro.config import Settings
 from ingestro.datasets.registry import DatasetRegistry
 from ingestro.storage import storage_for
+from ingestro.streams.backpressure import Backpressure, row_stream_readers
+from ingestro.streams.names import ROW_STREAMS, stream_keys
 from ingestro.streams.runtime import GroupHandler, Handler
 from projections.projection import Projection
 from projections.registry import PROJECTIONS
@@ -41,7 +43,19 @@ class ConsumerGroup:
 
 
 def _parser(settings: Settings, redis: aioredis.Redis, pool: asyncpg.Pool) -> Handlers:
-    return Handlers(Parser(redis, storage_for(settings), DatasetRegistry(pool), settings.batch_size, settings.limits))
+    readers = row_stream_readers(stream_keys(ROW_STREAMS, settings.partitions), group_stream_keys(settings.partitions))
+    backpressure = Backpressure(redis, readers, settings.max_backlog)
+    return Handlers(
+        Parser(
+            redis,
+            storage_for(settings),
+            DatasetRegistry(pool),
+            settings.batch_size,
+            settings.limits,
+            backpressure,
+            partitions=settings.partitions,
+        )
+    )
 
 
 def _projection(projection: type[Projection]) -> ConsumerGroup:
@@ -62,9 +76,15 @@ CONSUMER_GROUPS: Mapping[str, ConsumerGroup] = {
 }
 #: The names ``ingestro consume`` accepts, and the services a deployment runs.
 CONSUMER_NAMES: tuple[str, ...] = tuple(CONSUMER_GROUPS)
-#: The streams each consumer group reads. A group may read several streams and a kind of event may live in
-#: several streams; the runtime assumes neither.
+#: The streams each consumer group reads, as the consumers declare them (a row stream by its logical name). A group
+#: may read several streams and a kind of event may live in several streams; the runtime assumes neither.
 GROUP_STREAMS: Mapping[str, tuple[str, ...]] = {name: group.streams for name, group in CONSUMER_GROUPS.items()}
+
+
+def group_stream_keys(partitions: int) -> dict[str, tuple[str, ...]]:
+    """The stream keys each consumer group reads, every row stream as its ``partitions`` keys: what the consumers,
+    retention, the metrics collector and ``ingestro streams`` enumerate."""
+    return {name: stream_keys(streams, partitions) for name, streams in GROUP_STREAMS.items()}
 
 
 class UnknownConsumer(ValueError):

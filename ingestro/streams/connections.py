@@ -1,28 +1,47 @@
-"""How every process connects to Redis: one place for timeouts and reconnect behaviour."""
+"""How every process connects to Redis: the one place that builds a client, for a single server or a cluster, with
+its timeouts and reconnect behaviour."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import redis.asyncio as aioredis
 import redis.exceptions
+from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 
+from ingestro.config import Settings
 
-def redis_client(url: str, *, socket_timeout: float) -> aioredis.Redis:
-    """A Redis client that reconnects by itself after a server restart.
+
+def redis_client(settings: Settings, *, socket_timeout: float) -> aioredis.Redis:
+    """A Redis client for ``settings.redis_url``, that reconnects by itself after a server restart.
+
+    In ``cluster`` mode (``INGESTRO_REDIS_MODE``) the URL names one node; the client discovers the others, sends
+    each command to the node holding its slot and follows MOVED/ASK redirections. Every command the code sends
+    names keys of one slot (see ``ingestro.streams.names``), so both clients serve it alike: the cluster client is
+    typed as the single-server one it stands in for.
 
     A command that meets a dropped connection is sent again on a new one (up to
     three tries, 50 ms to 1 s apart) instead of failing on the first use of each
     pooled connection after the restart. ``socket_timeout`` must outlast any
     blocking read made with the client.
     """
+    retry = Retry(ExponentialBackoff(cap=1.0, base=0.05), 3)
+    if settings.redis_mode == "cluster":
+        cluster = RedisCluster.from_url(
+            settings.redis_url,
+            socket_timeout=socket_timeout,
+            socket_connect_timeout=5,
+            retry=retry,
+            retry_on_error=[redis.exceptions.ConnectionError],
+        )
+        return cast(aioredis.Redis, cluster)
     return aioredis.Redis.from_url(
-        url,
+        settings.redis_url,
         socket_timeout=socket_timeout,
         socket_connect_timeout=5,
-        retry=Retry(ExponentialBackoff(cap=1.0, base=0.05), 3),
+        retry=retry,
         retry_on_error=[redis.exceptions.ConnectionError],
     )
 

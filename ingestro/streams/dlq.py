@@ -114,10 +114,11 @@ def summary(entry: DlqEntry) -> dict[str, Any]:
 
 
 def details(entry: DlqEntry) -> dict[str, Any]:
-    """``summary`` plus the original entry's fields as text."""
-    fields = {
-        name.decode(errors="replace"): value.decode(errors="replace") for name, value in entry.letter.fields.items()
-    }
+    """``summary`` plus the original entry's fields as text, its ``data`` as JSON (decompressed, for a row batch)."""
+    shown = dict(entry.letter.fields)
+    if b"data" in shown:
+        shown[b"data"] = codec.payload_json(shown)
+    fields = {name.decode(errors="replace"): value.decode(errors="replace") for name, value in shown.items()}
     return summary(entry) | {"fields": fields}
 
 

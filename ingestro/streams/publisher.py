@@ -34,26 +34,34 @@ _STREAMS: dict[type[Event], str] = {
 }
 
 
-def stream_for(event: Event) -> str:
-    """The stream ``event`` is appended to. The one place that routes events to streams."""
-    return _STREAMS[type(event)]
+def stream_for(event: Event, partitions: int | None = None) -> str:
+    """The stream key ``event`` is appended to: the one place that routes events to streams. A batch of rows goes
+    to the partition ``names.partition_of(job, seq)`` of its row stream, of ``partitions`` (required for those)."""
+    stream = _STREAMS[type(event)]
+    if isinstance(event, RowsAccepted | RowsRejected):
+        if partitions is None:
+            raise ValueError(f"{event.type_name} needs the deployment's partitions to be routed")
+        return names.partition_key(stream, names.partition_of(event.job_id, event.seq, partitions), partitions)
+    return stream
 
 
-async def publish(redis: aioredis.Redis, event: Event) -> str:
-    """XADD ``event`` to its stream and return the new entry id."""
-    stream = stream_for(event)
+async def publish(redis: aioredis.Redis, event: Event, partitions: int | None = None) -> str:
+    """XADD ``event`` to its stream and return the new entry id; ``partitions``: see ``stream_for``."""
+    stream = stream_for(event, partitions)
     entry_id = await redis.xadd(stream, codec.encode(event))  # type: ignore[arg-type]
-    EVENTS_PUBLISHED.labels(stream, event.type_name).inc()
+    EVENTS_PUBLISHED.labels(names.logical_stream(stream), event.type_name).inc()
     return text(entry_id)
 
 
-async def publish_all(redis: aioredis.Redis, events: Sequence[Event]) -> None:
-    """XADD ``events`` in order, in one round trip (a pipeline, not a transaction)."""
+async def publish_all(redis: aioredis.Redis, events: Sequence[Event], partitions: int | None = None) -> None:
+    """XADD ``events``, in one round trip per Redis node (a pipeline, not a transaction): in order within each
+    stream; ``partitions``: see ``stream_for``."""
     if not events:
         return
+    streams = [stream_for(event, partitions) for event in events]
     async with redis.pipeline(transaction=False) as pipe:
-        for event in events:
-            pipe.xadd(stream_for(event), codec.encode(event))  # type: ignore[arg-type]
+        for stream, event in zip(streams, events, strict=True):
+            pipe.xadd(stream, codec.encode(event))  # type: ignore[arg-type]
         await pipe.execute()
-    for event in events:
-        EVENTS_PUBLISHED.labels(stream_for(event), event.type_name).inc()
+    for stream, event in zip(streams, events, strict=True):
+        EVENTS_PUBLISHED.labels(names.logical_stream(stream), event.type_name).inc()

@@ -55,6 +55,7 @@ import attrs
 import orjson
 import redis.asyncio as aioredis
 import redis.exceptions
+from redis.crc import key_slot
 
 from ingestro.metrics import (
     DEAD_LETTERED,
@@ -71,6 +72,9 @@ from ingestro.streams.outages import is_outage
 log = logging.getLogger(__name__)
 
 Fields = dict[bytes, bytes]
+
+#: The shortest blocking read on one slot of several, while a consumer waits for new entries.
+_MIN_SHARE_MS = 100
 
 
 @attrs.frozen
@@ -131,6 +135,7 @@ class Consumer:
     group_handler: GroupHandler | None = None
     _in_flight: dict[tuple[str, str], Entry] = attrs.field(factory=dict, init=False)
     _stopping: asyncio.Event = attrs.field(factory=asyncio.Event, init=False)
+    _next_slot: int = attrs.field(default=0, init=False)
 
     # ----------------------------------------------------------------- lifecycle
 
@@ -185,8 +190,23 @@ class Consumer:
         return entries
 
     async def _read_fresh(self, count: int, block_ms: int | None) -> list[Entry]:
+        """New entries of every stream. One XREADGROUP per slot (Redis Cluster refuses one over several): first
+        without blocking on every slot; when none had anything, a blocking read on the next slot in turn, for a
+        share of ``block_ms``, so an idle consumer looks at every partition a few times per ``block_ms``."""
+        slots = by_slot(self.streams)
+        if len(slots) == 1:
+            return await self._read_slot(slots[0], count, block_ms)
+        replies = await asyncio.gather(*(self._read_slot(streams, count, None) for streams in slots))
+        entries = [entry for reply in replies for entry in reply]
+        if entries or block_ms is None:
+            return entries
+        self._next_slot = (self._next_slot + 1) % len(slots)
+        share = max(block_ms // len(slots), min(block_ms, _MIN_SHARE_MS))
+        return await self._read_slot(slots[self._next_slot], count, share)
+
+    async def _read_slot(self, streams: tuple[str, ...], count: int, block_ms: int | None) -> list[Entry]:
         reply: Any = await self.redis.xreadgroup(
-            self.group, self.name, dict.fromkeys(self.streams, ">"), count=count, block=block_ms
+            self.group, self.name, dict.fromkeys(streams, ">"), count=count, block=block_ms
         )
         return [entry for stream, items in reply or [] for entry in self._entries(stream, items, deliveries=1)]
 
@@ -386,7 +406,7 @@ class Consumer:
     async def _ack_ids(self, stream: str, entry_ids: list[str]) -> None:
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.xack(stream, self.group, *entry_ids)
-            pipe.hdel(failures_key(self.group), *(_failure_field(stream, entry_id) for entry_id in entry_ids))
+            pipe.hdel(failures_key(self.group, stream), *(_failure_field(stream, entry_id) for entry_id in entry_ids))
             await pipe.execute()
 
     async def _record_failure(self, entry: Entry, error: Exception) -> None:
@@ -396,7 +416,7 @@ class Consumer:
             exc_info=error,
         )
         field = _failure_field(entry.stream, entry.id)
-        previous = await self.redis.hget(failures_key(self.group), field)
+        previous = await self.redis.hget(failures_key(self.group, entry.stream), field)
         record = orjson.loads(previous) if previous else {"first_failure": _now_iso()}
         record.update(
             last_failure=_now_iso(),
@@ -404,11 +424,11 @@ class Consumer:
             error_message=str(error)[:2000],
             consumer=self.name,
         )
-        await self.redis.hset(failures_key(self.group), field, orjson.dumps(record))
+        await self.redis.hset(failures_key(self.group, entry.stream), field, orjson.dumps(record))
 
     async def _dead_letter(self, entry: Entry) -> None:
         field = _failure_field(entry.stream, entry.id)
-        stored = await self.redis.hget(failures_key(self.group), field)
+        stored = await self.redis.hget(failures_key(self.group, entry.stream), field)
         failure: dict[str, Any] = orjson.loads(stored) if stored else {}
         letter = DeadLetter(
             stream=entry.stream,
@@ -486,6 +506,15 @@ class Consumer:
 
 class _StopRequested(Exception):
     """A stop came while a handler call was waiting out an outage."""
+
+
+def by_slot(streams: tuple[str, ...]) -> list[tuple[str, ...]]:
+    """``streams`` in groups that share a Redis Cluster slot, in order (the same groups in single mode): what one
+    multi-stream command may name together."""
+    slots: dict[int, list[str]] = {}
+    for stream in streams:
+        slots.setdefault(key_slot(stream.encode()), []).append(stream)
+    return [tuple(group) for group in slots.values()]
 
 
 def _failure_field(stream: str, entry_id: str) -> str:

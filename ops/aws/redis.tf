@@ -3,8 +3,9 @@
 # - No AOF: ElastiCache offers none on Redis 7. Durability comes from Multi-AZ replication with automatic
 #   failover (asynchronous: a failover may lose the writes the replica had not received yet) and daily
 #   snapshots (a restore loses everything since the snapshot).
-# - Cluster mode off: the `jobs` group reads three streams in one XREADGROUP, and the stream names share
-#   no hash slot. One shard, scaled up (node type), not out.
+# - Cluster mode on (INGESTRO_REDIS_MODE=cluster, services.tf): every multi-key command names keys of one
+#   hash slot (ingestro/streams/names.py), and each row stream's INGESTRO_PARTITIONS partitions spread over
+#   the shards, so capacity grows with var.redis_shards (README: Redis Cluster). One replica per shard.
 # - noeviction, as in docker-compose.yml: a full Redis refuses writes instead of evicting stream entries.
 
 resource "aws_elasticache_subnet_group" "main" {
@@ -19,6 +20,11 @@ resource "aws_elasticache_parameter_group" "redis" {
   parameter {
     name  = "maxmemory-policy"
     value = "noeviction"
+  }
+
+  parameter {
+    name  = "cluster-enabled"
+    value = "yes"
   }
 }
 
@@ -38,7 +44,8 @@ resource "aws_elasticache_replication_group" "redis" {
   subnet_group_name    = aws_elasticache_subnet_group.main.name
   security_group_ids   = [aws_security_group.redis.id]
 
-  num_cache_clusters         = 2
+  num_node_groups            = var.redis_shards
+  replicas_per_node_group    = 1
   automatic_failover_enabled = true
   multi_az_enabled           = true
 
@@ -57,8 +64,8 @@ resource "aws_secretsmanager_secret" "redis_url" {
   name_prefix = "${var.name}/redis-url-"
 }
 
-# rediss://: TLS to the primary endpoint, which follows a failover.
+# rediss://: TLS to the configuration endpoint, from which the cluster client discovers every shard.
 resource "aws_secretsmanager_secret_version" "redis_url" {
   secret_id     = aws_secretsmanager_secret.redis_url.id
-  secret_string = "rediss://:${random_password.redis.result}@${aws_elasticache_replication_group.redis.primary_endpoint_address}:6379/0"
+  secret_string = "rediss://:${random_password.redis.result}@${aws_elasticache_replication_group.redis.configuration_endpoint_address}:6379"
 }

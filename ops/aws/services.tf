@@ -19,12 +19,12 @@ locals {
   # scales on (scaling.tf) is its lag plus its pending entries on those streams, per running task.
   consumers = {
     # A task parses a whole file per handler (INGESTRO_CONCURRENCY, 2): CPU-bound Python.
-    parser = { streams = ["ingestro:files"], cpu = 1024, memory = 2048, min_tasks = 1, max_tasks = 6, backlog_per_task = 2 }
+    parser = { streams = ["ingestro:{core}:files"], cpu = 1024, memory = 2048, min_tasks = 1, max_tasks = 6, backlog_per_task = 2 }
     # A batch is 500 rows; PostgreSQL's write capacity bounds how many tasks help.
-    data   = { streams = ["ingestro:rows-accepted"], cpu = 512, memory = 1024, min_tasks = 1, max_tasks = 4, backlog_per_task = 20 }
-    errors = { streams = ["ingestro:rows-rejected"], cpu = 256, memory = 512, min_tasks = 1, max_tasks = 4, backlog_per_task = 20 }
+    data   = { streams = ["ingestro:rows-accepted:{p0.1}", "ingestro:rows-accepted:{p1.19}", "ingestro:rows-accepted:{p2.20}", "ingestro:rows-accepted:{p3.9}", "ingestro:rows-accepted:{p4.21}", "ingestro:rows-accepted:{p5.53}", "ingestro:rows-accepted:{p6.40}", "ingestro:rows-accepted:{p7.18}"], cpu = 512, memory = 1024, min_tasks = 1, max_tasks = 4, backlog_per_task = 20 }
+    errors = { streams = ["ingestro:rows-rejected:{p0.1}", "ingestro:rows-rejected:{p1.19}", "ingestro:rows-rejected:{p2.20}", "ingestro:rows-rejected:{p3.9}", "ingestro:rows-rejected:{p4.21}", "ingestro:rows-rejected:{p5.53}", "ingestro:rows-rejected:{p6.40}", "ingestro:rows-rejected:{p7.18}"], cpu = 256, memory = 512, min_tasks = 1, max_tasks = 4, backlog_per_task = 20 }
     # Events of one job update the same row: more tasks mostly wait on each other.
-    jobs = { streams = ["ingestro:files", "ingestro:job-events", "ingestro:dlq"], cpu = 256, memory = 512, min_tasks = 1, max_tasks = 2, backlog_per_task = 200 }
+    jobs = { streams = ["ingestro:{core}:files", "ingestro:{core}:job-events", "ingestro:{core}:dlq"], cpu = 256, memory = 512, min_tasks = 1, max_tasks = 2, backlog_per_task = 200 }
   }
 
   services = merge(
@@ -44,6 +44,7 @@ locals {
     AWS_REGION           = var.region
     INGESTRO_STORAGE_URL = "s3://${aws_s3_bucket.uploads.bucket}/${local.upload_prefix}"
     INGESTRO_LOG_LEVEL   = "INFO"
+    INGESTRO_REDIS_MODE  = "cluster" # redis.tf: ElastiCache with cluster mode on
   }
   secrets = {
     INGESTRO_DATABASE_URL = aws_secretsmanager_secret.database_url.arn

@@ -89,6 +89,12 @@ variable "db_backup_retention_days" {
   default     = 14
 }
 
+variable "redis_shards" {
+  description = "ElastiCache shards (node groups). At most INGESTRO_PARTITIONS (8) of them hold row streams: see the README's Redis Cluster section."
+  type        = number
+  default     = 2
+}
+
 variable "redis_node_type" {
   description = "ElastiCache node type. Size its memory for ~3.5x the CSV bytes kept in the streams (ops/README.md)."
   type        = string

@@ -76,7 +76,7 @@ export function query(params) {
 
 /**
  * Upload ``file`` as multipart with XMLHttpRequest (fetch has no upload progress).
- * ``params`` become the query string (dataset, and later a column mapping); ``onProgress(sent, total)``.
+ * ``params`` become the query string (dataset, and the column mapping as ``map``); ``onProgress(sent, total)``.
  * Resolves to the accepted job; rejects with ApiError. An Idempotency-Key makes a retry safe.
  */
 export function uploadFile(file, params, onProgress) {

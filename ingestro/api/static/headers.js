@@ -140,20 +140,23 @@ function displayValue(value) {
 }
 
 /**
- * How ``columns`` match ``dataset``'s fields: one entry per column {column, field, state} with state
- * "matched", "unknown" or "duplicate"; and the required (``missing``) and ``optional`` fields no column names.
+ * How ``columns`` match ``dataset``'s fields once ``mapping`` ({column: field, or null to ignore}, as the API's
+ * ?map= takes it) is applied: one entry per column {column, field, state} with state "matched", "mapped",
+ * "ignored", "unknown" or "duplicate"; and the required (``missing``) and ``optional`` fields no column names.
  */
-export function matchColumns(dataset, columns) {
+export function matchColumns(dataset, columns, mapping = {}) {
   const fields = new Map();
   for (const field of dataset.fields) {
     for (const spelling of [field.name, ...(field.aliases || [])]) fields.set(columnKey(spelling), field.name);
   }
+  const mapped = new Map(Object.entries(mapping).map(([column, field]) => [columnKey(column), field]));
   const seen = new Set();
   const matches = columns.map((column) => {
     const key = columnKey(column);
-    const field = fields.get(key) || null;
+    if (mapped.has(key) && mapped.get(key) === null) return { column, field: null, state: "ignored" };
+    const field = mapped.has(key) ? mapped.get(key) : fields.get(key) || null;
     const named = field || key;
-    const state = seen.has(named) ? "duplicate" : field ? "matched" : "unknown";
+    const state = seen.has(named) ? "duplicate" : mapped.has(key) ? "mapped" : field ? "matched" : "unknown";
     seen.add(named);
     return { column, field, state };
   });

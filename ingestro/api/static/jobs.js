@@ -91,6 +91,7 @@ export async function renderJob(main, signal, jobId) {
       fact("Duration", seconds === null ? "–" : `${seconds.toFixed(2)} s`),
       fact("Throughput", seconds ? `${formatCount(Math.round(rows / seconds))} rows/s` : "–"),
       fact("Unknown columns", job.unknown_columns?.length ? job.unknown_columns.join(", ") : "none"),
+      fact("Column mapping", mappingList(job.column_map)),
       job.previously_ingested_as?.length
         ? fact("Same file before", job.previously_ingested_as.map((id) => h("a", { href: `#/jobs/${encodeURIComponent(id)}` }, `${id} `)))
         : null,
@@ -134,6 +135,17 @@ export async function renderJob(main, signal, jobId) {
   } catch (error) {
     if (!signal.aborted) notify(`Live updates stopped: ${error.message}`, "error");
   }
+}
+
+/** The upload's column mapping (?map=): each column and the field it was read as, or that it was ignored. */
+function mappingList(columnMap) {
+  const entries = Object.entries(columnMap || {});
+  if (!entries.length) return "none";
+  return h(
+    "ul",
+    { class: "column-map" },
+    entries.map(([column, field]) => h("li", {}, h("span", { class: "column-name" }, column), field ? ` → ${field}` : " ignored")),
+  );
 }
 
 function fact(label, value) {

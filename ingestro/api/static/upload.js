@@ -1,8 +1,9 @@
-// The Upload view: pick or drop files, see how each one's columns match the dataset, send them.
+// The Upload view: pick or drop files, see how each one's columns match the dataset, map the others to fields
+// or ignore them (a mapping saved for the header's shape is applied by itself), send them with the mapping.
 
-import { getJson, uploadFile } from "./api.js";
+import { call, getJson, query, uploadFile } from "./api.js";
 import { fill, formatBytes, h, notify, table } from "./dom.js";
-import { matchColumns, readHeader } from "./headers.js";
+import { columnKey, matchColumns, readHeader } from "./headers.js";
 
 /** Uploads sent at once (the API lets a key send 4 at once by default). */
 const AT_ONCE = 3;
@@ -53,7 +54,7 @@ export async function renderUpload(main, signal) {
 
   function add(files) {
     for (const file of files) {
-      const item = { file, header: null, status: h("p", { class: "file-status", role: "status" }, "Ready") };
+      const item = { file, header: null, mapping: {}, status: h("p", { class: "file-status", role: "status" }, "Ready") };
       item.progress = h("progress", { max: "100", value: "0", "aria-label": `Bytes of ${file.name} sent` });
       item.match = h("div", { class: "match" }, "Reading the header…");
       item.element = h(
@@ -70,6 +71,7 @@ export async function renderUpload(main, signal) {
         .then((header) => {
           item.header = header;
           showMatch(item, current());
+          applySaved(item, current(), signal);
         })
         .catch((error) => fill(item.match, `Cannot read the file here: ${error.message}`));
     }
@@ -90,7 +92,14 @@ export async function renderUpload(main, signal) {
     drop.classList.remove("over");
     add([...event.dataTransfer.files]);
   });
-  select.addEventListener("change", () => picked.forEach((item) => item.header && showMatch(item, current())));
+  select.addEventListener("change", () =>
+    picked.forEach((item) => {
+      if (!item.header || item.sent) return;
+      item.mapping = {};
+      showMatch(item, current());
+      applySaved(item, current(), signal);
+    }),
+  );
 
   send.addEventListener("click", async () => {
     send.disabled = true;
@@ -108,8 +117,8 @@ export async function renderUpload(main, signal) {
 async function sendOne(item, dataset) {
   fill(item.status, "Sending…");
   try {
-    // A column mapping, once the API takes one, travels here with the dataset.
-    const job = await uploadFile(item.file, { dataset }, (sent, total) => {
+    const map = Object.keys(item.mapping).length ? JSON.stringify(item.mapping) : undefined;
+    const job = await uploadFile(item.file, { dataset, map }, (sent, total) => {
       const percent = total ? Math.round((100 * sent) / total) : 100;
       item.progress.value = percent;
       item.progress.setAttribute("aria-valuetext", `${percent}% sent`);
@@ -126,7 +135,65 @@ async function sendOne(item, dataset) {
   }
 }
 
-/** The file's columns against the dataset's fields: matched, unknown, and the required fields missing. */
+/** The mapping saved for the file's header shape, if any, applied as if chosen (a choice made already wins). */
+async function applySaved(item, dataset, signal) {
+  if (!dataset || !item.header?.columns) return;
+  const params = { columns: JSON.stringify(item.header.columns) };
+  try {
+    const saved = await getJson(`/datasets/${encodeURIComponent(dataset.name)}/mappings${query(params)}`, { signal });
+    if (!saved.map || item.sent || Object.keys(item.mapping).length) return;
+    // Keyed by this file's columns as written: the saved ones may differ in case or surrounding spaces.
+    const byKey = new Map(Object.entries(saved.map).map(([column, field]) => [columnKey(column), field]));
+    for (const column of item.header.columns) {
+      if (byKey.has(columnKey(column))) item.mapping[column] = byKey.get(columnKey(column));
+    }
+    item.savedMapping = true;
+    showMatch(item, dataset);
+  } catch (error) {
+    if (!signal.aborted) notify(`Cannot look up a saved mapping for ${item.file.name}: ${error.message}`, "error");
+  }
+}
+
+async function saveMapping(item, dataset) {
+  try {
+    await call(`/datasets/${encodeURIComponent(dataset.name)}/mappings`, {
+      method: "PUT",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ columns: item.header.columns, map: item.mapping }),
+    });
+    item.savedMapping = true;
+    notify(`Mapping saved: the next ${dataset.name} file with these columns maps itself.`);
+    showMatch(item, dataset);
+  } catch (error) {
+    notify(`Cannot save the mapping: ${error.message}`, "error");
+  }
+}
+
+/** The select that maps one column: as matched by its name, a field, or ignored. */
+function columnChoice(item, dataset, match, index) {
+  const chosen = Object.hasOwn(item.mapping, match.column) ? item.mapping[match.column] : undefined;
+  const byName = matchColumns(dataset, [match.column]).matches[0].field;
+  const choice = h(
+    "select",
+    { class: "map-column", "aria-label": `Field for column ${match.column}`, "data-index": String(index) },
+    h("option", { value: "" }, byName ? `${byName} (by name)` : "no field (by name)"),
+    dataset.fields.map((field) => h("option", { value: `field:${field.name}` }, field.name)),
+    h("option", { value: "ignore" }, "ignore this column"),
+  );
+  choice.value = chosen === undefined ? "" : chosen === null ? "ignore" : `field:${chosen}`;
+  choice.disabled = Boolean(item.sent);
+  choice.addEventListener("change", () => {
+    if (choice.value === "") delete item.mapping[match.column];
+    else item.mapping[match.column] = choice.value === "ignore" ? null : choice.value.slice("field:".length);
+    item.savedMapping = false;
+    showMatch(item, dataset);
+    item.match.querySelector(`select[data-index="${index}"]`)?.focus();
+  });
+  return choice;
+}
+
+/** The file's columns against the dataset's fields, each with its mapping: matched, mapped, ignored, unknown, and
+ * the required fields missing. */
 function showMatch(item, dataset) {
   const header = item.header;
   if (header.unreadable) {
@@ -137,16 +204,23 @@ function showMatch(item, dataset) {
     fill(item.match, h("p", { class: "hint" }, "Choose a dataset to see how the columns match."));
     return;
   }
-  const { matches, missing, optional } = matchColumns(dataset, header.columns);
-  const unknown = matches.filter((match) => match.state === "unknown").length;
-  const labels = { matched: "matched", unknown: unknownLabel(dataset), duplicate: "duplicate: names a field twice" };
-  const rows = matches.map(({ column, field, state }) => [
-    h("span", { class: "column-name" }, column),
-    field || "–",
-    h("span", { class: `badge match-${state}` }, labels[state]),
+  const { matches, missing, optional } = matchColumns(dataset, header.columns, item.mapping);
+  const fitting = matches.filter((match) => match.state === "matched" || match.state === "mapped").length;
+  const labels = {
+    matched: "matched",
+    mapped: "mapped",
+    ignored: "ignored (mapping)",
+    unknown: unknownLabel(dataset),
+    duplicate: "duplicate: names a field twice",
+  };
+  const rows = matches.map((match, index) => [
+    h("span", { class: "column-name" }, match.column),
+    columnChoice(item, dataset, match, index),
+    h("span", { class: `badge match-${match.state}` }, labels[match.state]),
   ]);
-  const summary = [`${matches.length - unknown} of ${matches.length} columns match dataset ${dataset.name}`];
+  const summary = [`${fitting} of ${matches.length} columns match dataset ${dataset.name}`];
   if (header.delimiter) summary.push(`delimiter ${header.delimiter === "\t" ? "tab" : `"${header.delimiter}"`}`);
+  const mapped = Object.keys(item.mapping).length;
   fill(
     item.match,
     h("p", { class: "match-summary" }, summary.join("; "), "."),
@@ -163,6 +237,23 @@ function showMatch(item, dataset) {
       ? h("p", { class: "optional-missing hint" }, `Optional fields without a column: ${optional.join(", ")}.`)
       : null,
     table(`Columns of ${item.file.name}`, ["Column in the file", "Field", "Match"], rows, { class: "columns" }),
+    mapped
+      ? h(
+          "div",
+          { class: "mapping-actions" },
+          h(
+            "p",
+            { class: "mapping-state", role: "status" },
+            item.savedMapping
+              ? `The mapping saved for these columns is applied (${mapped} column${mapped > 1 ? "s" : ""}).`
+              : `${mapped} column${mapped > 1 ? "s" : ""} mapped by hand; the mapping is sent with the file.`,
+          ),
+          item.savedMapping || item.sent
+            ? null
+            : h("button", { type: "button", class: "save-mapping", onclick: () => saveMapping(item, dataset) },
+                "Save this mapping"),
+        )
+      : null,
   );
 }
 

@@ -19,7 +19,7 @@ from ingestro.devtools.bench.report import comparison_json, format_comparison, f
 from ingestro.devtools.bench.run import Options, run_bench
 from ingestro.devtools.bench.stack import BenchError, Topology
 from ingestro.devtools.servers import ServerError
-from ingestro.formats.readers import FORMATS
+from ingestro.formats.readers import TEXT_FORMATS
 from ingestro.streams.names import DATA_GROUP, ERRORS_GROUP, JOBS_GROUP, PARSER_GROUP
 
 #: The size the issue's targets are set for; a run takes one to two minutes on a 2-core machine.
@@ -62,7 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     parser.add_argument("--rows", type=_positive, default=DEFAULT_ROWS, help="rows in the file (default: %(default)s)")
-    parser.add_argument("--format", choices=FORMATS, default="csv", help="file format (default: %(default)s)")
+    parser.add_argument("--format", choices=TEXT_FORMATS, default="csv", help="file format (default: %(default)s)")
     for option, group, default in _PROCESSES:
         parser.add_argument(
             f"--{option}",

@@ -10,6 +10,7 @@ import attrs
 from ingestro.devtools.bench.baseline import Baseline
 from ingestro.devtools.bench.peers import Peer
 from ingestro.devtools.bench.profile import Profile
+from ingestro.devtools.bench.streams_memory import StreamFigures
 from ingestro.devtools.bench.usage import TreeUsage
 from ingestro.streams.names import DATA_GROUP
 
@@ -60,6 +61,8 @@ class Result:
     #: whole machine was busy meanwhile, ours included: the rest was other work.
     sampled_s: float
     machine_cpu_s: float
+    #: Redis bytes per row, peak backlog, the codec's CPU per row; None: not measured (an older report).
+    streams: StreamFigures | None = None
     #: pgloader's load of the same file in the same run (``--peers``), else None.
     peer: Peer | None = None
 
@@ -123,6 +126,7 @@ class Result:
             "cpus": os.cpu_count(),
             "profiles": {label: attrs.asdict(profile) for label, profile in self.profiles.items()},
             "load_average": list(self.load_average),
+            "streams": attrs.asdict(self.streams) if self.streams is not None else None,
         }
 
 
@@ -156,6 +160,7 @@ def format_report(result: Result) -> str:
         f"{_seconds(result.baseline.seconds)}, {result.baseline.rows:,} distinct rows,"
         f" best of {len(result.baseline.all_seconds) or 1}",
         f"  {'ratio e2e / baseline':<24}{result.ratio:>11.2f}         (target >= {TARGET_RATIO})",
+        *_stream_lines(result.streams),
         *_peer_lines(result),
         "",
         f"  {'process':<16}{'peak RSS MB':>12}{'total MB':>10}{'CPU s':>8}{'CPU us/row':>12}{'procs':>7}",
@@ -174,6 +179,17 @@ def format_report(result: Result) -> str:
         lines += ["", f"  {label}: {profile.samples} samples; self % (innermost function)"]
         lines += [f"    {share:5.1f}  {frame}" for frame, share in profile.self_pct[:_PROFILE_LINES]]
     return "\n".join(lines)
+
+
+def _stream_lines(figures: StreamFigures | None) -> list[str]:
+    if figures is None:
+        return []
+    return [
+        f"  {'redis per accepted row':<24}{_figure(figures.redis_bytes_per_row, 'bytes', 1):>18}",
+        f"  {'peak row backlog':<24}{figures.peak_backlog:>11,} entries",
+        f"  {'codec per row':<24}{_figure(figures.encode_us_per_row, 'us', 2):>18}  encode (parser),"
+        f" {_figure(figures.decode_us_per_row, 'us', 2)} decode (projection)",
+    ]
 
 
 def _peer_lines(result: Result) -> list[str]:

@@ -25,6 +25,7 @@ from ingestro.devtools.bench.peers import load_with_pgloader
 from ingestro.devtools.bench.profile import Profiler
 from ingestro.devtools.bench.report import Result
 from ingestro.devtools.bench.stack import SERVERS, BenchError, Stack, Topology
+from ingestro.devtools.bench.streams_memory import BacklogSampler, stream_figures
 from ingestro.devtools.bench.timeline import read_timeline
 from ingestro.devtools.bench.usage import UsageSampler
 from ingestro.devtools.samples import Expected, write_sample_file
@@ -135,6 +136,9 @@ class _Measurement:
         await self.start(counts)
         load_before = os.getloadavg()[0]
         self.sampler.start()
+        streams = aioredis.Redis.from_url(self.stack.redis.url)
+        backlog = BacklogSampler(streams)
+        backlog.start()
         projections_started = 0.0
         try:
             async with httpx.AsyncClient(base_url=self.stack.api_url, timeout=httpx.Timeout(120.0)) as client:
@@ -154,12 +158,13 @@ class _Measurement:
         finally:
             profiles = self.profiler.stop() if self.profiler is not None else {}
             usage = self.sampler.stop()
+            peak_backlog = await backlog.stop()
         load_after = os.getloadavg()[0]
         finished = datetime.fromisoformat(job["finished_at"]).timestamp()
         mismatches = await _mismatches(self.stack.postgres.url, job, expected, baseline)
-        streams = aioredis.Redis.from_url(self.stack.redis.url)
         try:
             timeline = await read_timeline(streams, projections_started)
+            figures = await stream_figures(streams, job["rows_accepted"] or 0, peak_backlog)
         finally:
             await streams.aclose()
         return Result(
@@ -185,6 +190,7 @@ class _Measurement:
             load_average=(load_before, load_after),
             sampled_s=self.sampler.sampled_s,
             machine_cpu_s=self.sampler.machine_cpu_s,
+            streams=figures,
         )
 
     async def wait_for_parse(self) -> None:

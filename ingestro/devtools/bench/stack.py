@@ -17,9 +17,10 @@ import redis.asyncio as aioredis
 import redis.exceptions
 
 from ingestro.database.schema import prepare_database
+from ingestro.devtools.bench.streams_memory import PARTITIONS
 from ingestro.devtools.servers import HOST, PostgresServer, RedisServer, free_port
 from ingestro.devtools.supervisor import Child, stop_all
-from ingestro.services.consumer_groups import GROUP_STREAMS
+from ingestro.services.consumer_groups import group_stream_keys
 from ingestro.streams.names import DATA_GROUP, ERRORS_GROUP, JOBS_GROUP, PARSER_GROUP
 
 _COMMAND = (sys.executable, "-m", "ingestro")
@@ -162,6 +163,6 @@ async def _answers(client: httpx.AsyncClient, url: str) -> bool:
 async def _members(streams: aioredis.Redis, group: str) -> int:
     """How many consumers have joined ``group`` (on its first stream)."""
     try:
-        return len(await streams.xinfo_consumers(GROUP_STREAMS[group][0], group))
+        return len(await streams.xinfo_consumers(group_stream_keys(PARTITIONS)[group][0], group))
     except redis.exceptions.ResponseError:  # the group or its stream does not exist yet
         return 0

@@ -14,10 +14,12 @@ from typing import Any
 import attrs
 import redis.asyncio as aioredis
 
+from ingestro.devtools.bench.streams_memory import PARTITIONS
 from ingestro.domain import codec
 from ingestro.domain.events import BatchApplied, ParseCompleted, ParseStarted
 from ingestro.streams.connections import text
-from ingestro.streams.names import ACCEPTED_STREAM, DATA_GROUP, JOB_EVENTS_STREAM
+from ingestro.streams.names import ACCEPTED_STREAM, DATA_GROUP, JOB_EVENTS_STREAM, partition_keys
+from ingestro.streams.retention import id_key
 
 _PAGE = 1000
 
@@ -69,7 +71,11 @@ async def read_timeline(redis: aioredis.Redis, projections_started: float = 0.0)
             completed = _seconds(entry_id)
         elif isinstance(event, BatchApplied) and event.projection == DATA_GROUP:
             data_done = _seconds(entry_id)
-    first: Any = await redis.xrange(ACCEPTED_STREAM, count=1)
+    # The first batch went to one partition of the accepted rows; the earliest first entry of them all is it.
+    firsts: Any = [
+        entry for key in partition_keys(ACCEPTED_STREAM, PARTITIONS) for entry in await redis.xrange(key, count=1) or []
+    ]
+    first = sorted(firsts, key=lambda entry: id_key(text(entry[0])))
     if started is None or completed is None or data_done is None or not first:
         return None
     return Timeline(started, completed, max(_seconds(first[0][0]), projections_started), data_done)
