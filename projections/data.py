@@ -356,7 +356,7 @@ class DataProjection:
                 job_ids = [event.job_id for event in applied]
                 positions = [position_number(event.position) for event in applied]
                 versions = [event.schema_version for event in applied]
-                # New identities are COPYed straight into the table (see fresh_rows); the rest are upserted.
+                # Optimistic: new identities are COPYed straight into the table (fresh_rows), the rest upserted.
                 records = staged_records(dataset, applied)
                 copied, left = (
                     await copy_fresh(
