@@ -25,8 +25,8 @@ from ingestro.devtools.bench.stack import BenchError
 
 TABLE = "bench_peer"
 _INSTALL_TIMEOUT_S = 600.0
-#: How long pgloader may take: only a guard against a hang. It rejected 5–12 bad rows a second here,
-#: which puts the 1M-row sample (about 7,000 rows PostgreSQL's types refuse) at 10–20 minutes.
+#: How long pgloader may take: only a guard against a hang. It rejected 5 to 12 bad rows a second here,
+#: which puts the 1M-row sample (about 7,000 rows PostgreSQL's types refuse) at 10 to 20 minutes.
 _BASE_TIMEOUT_S = 120.0
 _TIMEOUT_S_PER_ROW = 0.005
 
