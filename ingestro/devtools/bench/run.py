@@ -56,6 +56,8 @@ class Options:
     staged: bool = False
     #: Also time pgloader loading the same file (CSV only).
     peers: bool = False
+    #: ``INGESTRO_PARSE_RANGE_BYTES``; None: a quarter of the file per parser process (with one, 0: no ranges).
+    range_bytes: int | None = None
 
 
 def say(message: str) -> None:
@@ -100,8 +102,17 @@ def _run(root: Path, options: Options, profiler: Profiler | None) -> Result:
                 stack.postgres.url, dataset, sample, options.rows, root / "pgloader", options.batch_size
             )
         say("starting the API and consumers")
+        range_bytes = options.range_bytes
+        if range_bytes is None:
+            parsers = options.topology.parsers
+            range_bytes = sample.stat().st_size // (4 * parsers) if parsers > 1 else 0
+        say(f"parsing in ranges of {range_bytes:,} bytes" if range_bytes else "parsing the file on one parser")
         stack.start_api(
-            {"INGESTRO_BATCH_SIZE": str(options.batch_size), "INGESTRO_CONCURRENCY": str(options.concurrency)}
+            {
+                "INGESTRO_BATCH_SIZE": str(options.batch_size),
+                "INGESTRO_CONCURRENCY": str(options.concurrency),
+                "INGESTRO_PARSE_RANGE_BYTES": str(range_bytes),
+            }
         )
         result = asyncio.run(_Measurement(stack, options, profiler, sample).run(expected, baseline))
         return attrs.evolve(result, peer=peer)
