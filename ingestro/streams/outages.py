@@ -2,7 +2,9 @@
 
 An outage is the infrastructure's, and passes by itself: a server unreachable, timing out,
 starting or stopping, or Redis refusing writes (full at ``maxmemory`` under ``noeviction``,
-a replica made read-only by a failover, snapshots failing with ``stop-writes-on-bgsave-error``).
+a replica made read-only by a failover, snapshots failing with ``stop-writes-on-bgsave-error``), a Redis
+Cluster failing over (``CLUSTERDOWN``, ``TRYAGAIN``, MOVED/ASK the client could not follow, a slot no
+node serves yet) or a write its replicas did not confirm in time (``NotReplicated``).
 A consumer waits it out on the same entry; the API answers 503 with ``Retry-After``.
 """
 
@@ -13,6 +15,8 @@ import socket
 
 import asyncpg
 import redis.exceptions
+
+from ingestro.streams.replication import NotReplicated
 
 _TRANSIENT_POSTGRES = (
     asyncpg.PostgresConnectionError,
@@ -98,6 +102,11 @@ def _is_outage_itself(error: BaseException) -> bool:
             redis.exceptions.ConnectionError,
             redis.exceptions.TimeoutError,
             redis.exceptions.BusyLoadingError,
+            redis.exceptions.ClusterDownError,
+            redis.exceptions.TryAgainError,
+            redis.exceptions.AskError,
+            redis.exceptions.SlotNotCoveredError,
+            NotReplicated,
             *_TRANSIENT_POSTGRES,
         ),
     )
