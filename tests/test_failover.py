@@ -17,11 +17,13 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 
 from ingestro.devtools.samples import write_sample
 from ingestro.devtools.servers import RedisClusterServers, RedisServer
 from ingestro.domain.events import AcceptedRow, RowsAccepted
+from ingestro.processes import run_consumer
 from ingestro.streams import names
 from ingestro.streams.outages import is_outage
 from ingestro.streams.publisher import publish_all, stream_for
@@ -136,3 +138,19 @@ def _replication_info(node: RedisServer) -> str:
     return subprocess.run(
         ["redis-cli", "-p", str(node.port), "INFO", "replication"], capture_output=True, text=True, check=False
     ).stdout
+
+
+@pytest.mark.timeout(120)
+async def test_a_consumer_started_while_a_master_is_down_waits_for_the_failover_instead_of_exiting(
+    replicated_cluster: RedisClusterServers, replicated_stack: Stack
+) -> None:
+    victim = master_holding(replicated_cluster, replicated_stack, names.JOB_EVENTS_STREAM)
+    live = next(node for node in replicated_cluster.nodes if node is not victim)
+    victim.kill()
+    settings = attrs.evolve(replicated_stack.settings, redis_url=live.url, consumer_name="late-parser")
+    stop = asyncio.Event()
+    consumer = asyncio.create_task(run_consumer("parser", settings, 0, stop))
+    await asyncio.sleep(2)
+    assert not consumer.done(), consumer.exception()  # still waiting out the outage (or already consuming)
+    stop.set()
+    await asyncio.wait_for(consumer, timeout=60)
