@@ -21,11 +21,21 @@ from typing import ClassVar
 import attrs
 import redis.asyncio as aioredis
 
-from ingestro.datasets import UnknownDataset
+from consumers import ranges
+from ingestro.datasets import Dataset, UnknownDataset
 from ingestro.datasets.registry import DatasetRegistry
 from ingestro.domain import codec
-from ingestro.domain.events import Event, FileReceived, ParseFailed, ParseStarted, RowsAccepted, RowsRejected
+from ingestro.domain.events import (
+    Event,
+    FileReceived,
+    ParseFailed,
+    ParseRange,
+    ParseStarted,
+    RowsAccepted,
+    RowsRejected,
+)
 from ingestro.domain.limits import DEFAULT_LIMITS, Limits
+from ingestro.formats.boundaries import plan_ranges
 from ingestro.formats.parsing import parse_file
 from ingestro.metrics import ROWS_PARSED
 from ingestro.storage import Storage
@@ -57,22 +67,33 @@ class Parser:
     backpressure: Backpressure | None = None
     #: The deployment's partitions per row stream (``INGESTRO_PARTITIONS``): where the batches go.
     partitions: int = attrs.field(kw_only=True)
+    #: A file of twice this many bytes or more is parsed in ranges across the group (``consumers.ranges``); 0: never.
+    range_bytes: int = attrs.field(default=0, kw_only=True)
+    #: Parse a file's ranges here, one after the other, rather than handing them to the group (``ingestro reparse``).
+    inline_ranges: bool = attrs.field(default=False, kw_only=True)
 
     async def __call__(self, entry: Entry) -> None:
         event = codec.decode(entry.fields)
         if isinstance(event, FileReceived):
             await self.parse(event, entry.id)
+        elif isinstance(event, ParseRange):
+            await self.parse_range(event)
+
+    async def _dataset(self, event: FileReceived) -> Dataset | str:
+        """The dataset version ``event``'s file is checked against, or why there is none."""
+        try:
+            if event.dataset_version is None:
+                return await self.registry.latest(event.dataset)
+            return await self.registry.version(event.dataset, event.dataset_version)
+        except UnknownDataset as unknown:
+            return f"unknown dataset {unknown}"
 
     async def parse(self, event: FileReceived, position: str | None) -> None:
         """Parse the file of ``event``, whose stream id is ``position`` (its upload order), and emit its events."""
         await publish(self.redis, ParseStarted(event.job_id))
-        try:
-            if event.dataset_version is None:
-                dataset = await self.registry.latest(event.dataset)
-            else:
-                dataset = await self.registry.version(event.dataset, event.dataset_version)
-        except UnknownDataset as unknown:
-            await publish(self.redis, ParseFailed(event.job_id, f"unknown dataset {unknown}", None, 0, 0, 0))
+        dataset = await self._dataset(event)
+        if isinstance(dataset, str):
+            await publish(self.redis, ParseFailed(event.job_id, dataset, None, 0, 0, 0))
             return
         if not await self.storage.exists(event.storage_key):
             await publish(self.redis, ParseFailed(event.job_id, "the stored file is missing", None, 0, 0, 0))
@@ -81,10 +102,42 @@ class Parser:
         # The readers open the file as they need it (more than once: see ingestro.formats.readers),
         # from whichever storage.
         stored = functools.partial(self.storage.open, event.storage_key)
+        plan = await asyncio.to_thread(
+            plan_ranges, stored, event.format, event.options, self.limits, self.range_bytes, self.batch_size
+        )
+        if plan is not None:
+            log.info("parsing in ranges", extra={"job_id": event.job_id, "ranges": len(plan.ranges)})
+            tasks = ranges.work(event, position, plan)
+            if not self.inline_ranges:
+                await publish_all(self.redis, tasks)
+                return
+            outcomes: list[ranges.RangeOutcome] = []
+            for task in tasks:
+                events = ranges.range_events(task, stored, dataset, self.batch_size, self.limits, outcomes)
+                await self._publish_pipelined(dataset.name, events)
+            await publish(self.redis, ranges.verdict(event.job_id, outcomes))
+            return
         parsed_events = parse_file(
             event.job_id, stored, event.format, dataset, self.batch_size, event.options, self.limits, position
         )
         await self._publish_pipelined(dataset.name, parsed_events)
+
+    async def parse_range(self, task: ParseRange) -> None:
+        """Parse one range of a file and emit its batches; the last range recorded emits the job's verdict."""
+        received = task.received
+        dataset = await self._dataset(received)
+        outcomes: list[ranges.RangeOutcome] = []
+        if isinstance(dataset, str):
+            outcomes.append(ranges.failed(dataset))
+        elif not await self.storage.exists(received.storage_key):
+            outcomes.append(ranges.failed("the stored file is missing"))
+        else:
+            stored = functools.partial(self.storage.open, received.storage_key)
+            events = ranges.range_events(task, stored, dataset, self.batch_size, self.limits, outcomes)
+            await self._publish_pipelined(dataset.name, events)
+        everything = await ranges.record(self.redis, task, outcomes[0])
+        if everything is not None:
+            await publish(self.redis, ranges.verdict(received.job_id, everything))
 
     async def _publish_pipelined(self, dataset: str, events: Iterable[Event]) -> None:
         """Publish in order, a few batches per round trip, parsing on while Redis appends the last chunk."""

@@ -12,7 +12,9 @@ The job's FileReceived comes from its stream entry while retained, else from its
 ``jobs`` row (``ingestro.database.job_sources``); it is not appended again (the live parser
 would parse the file once more). A job whose stored file was deleted cannot be
 reparsed; neither can one parsed with another ``INGESTRO_BATCH_SIZE`` (its batches
-would be numbered differently), which is checked against the job's counts.
+would be numbered differently), which is checked against the job's counts. A file the parser
+group parsed in ranges (``consumers.ranges``) is reparsed in the same ranges, one after the other,
+as long as ``INGESTRO_PARSE_RANGE_BYTES`` is the same.
 """
 
 from __future__ import annotations
@@ -78,6 +80,8 @@ class Reparser:
     limits: Limits = DEFAULT_LIMITS
     #: The deployment's partitions per row stream (``INGESTRO_PARTITIONS``).
     partitions: int = attrs.field(kw_only=True)
+    #: ``INGESTRO_PARSE_RANGE_BYTES``: a file the parser group parsed in ranges is reparsed in the same ranges.
+    range_bytes: int = attrs.field(default=0, kw_only=True)
 
     async def plan(self, job_ids: list[str] | None) -> tuple[list[JobSource], dict[str, str]]:
         """What can be reparsed of ``job_ids`` (None: every job), and why each other job cannot."""
@@ -116,21 +120,25 @@ class Reparser:
                 )
             elif not await self.storage.exists(source.event.storage_key):
                 problems[job_id] = "its stored file is gone"
-            elif (why := self._other_batch_size(batches.get(job_id))) is not None:
+            elif (why := self._other_batch_size(batches.get(job_id), source.event.bytes)) is not None:
                 problems[job_id] = why
             else:
                 ready.append(source)
         return ready, problems
 
-    def _other_batch_size(self, counts: Any) -> str | None:
-        """Why the job was evidently parsed with another batch size, or None."""
+    def _other_batch_size(self, counts: Any, file_bytes: int) -> str | None:
+        """Why the job was evidently parsed with another batch size, or None.
+
+        A file parsed in ranges has up to one more batch of each kind per range after the first.
+        """
         if counts is None or counts["accepted_batches"] is None:
             return None
+        more = file_bytes // self.range_bytes if self.range_bytes and file_bytes >= 2 * self.range_bytes else 0
         for rows, batches in (
             (counts["rows_accepted"], counts["accepted_batches"]),
             (counts["rows_rejected"], counts["rejected_batches"]),
         ):
-            if batches != -(-rows // self.batch_size):
+            if not -(-rows // self.batch_size) <= batches <= -(-rows // self.batch_size) + more:
                 return (
                     f"it was parsed with another batch size ({rows} rows made {batches} batches, not"
                     f" {-(-rows // self.batch_size)} of {self.batch_size}): set INGESTRO_BATCH_SIZE to the one it had"
@@ -146,6 +154,8 @@ class Reparser:
             self.batch_size,
             self.limits,
             partitions=self.partitions,
+            range_bytes=self.range_bytes,
+            inline_ranges=True,
         )
         await parser.parse(source.event, source.position)
         return Reparsed(source.event.job_id, source.event.filename, source.event.bytes)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 import re
@@ -65,6 +66,17 @@ ENVIRONMENT: dict[str, tuple[str, str, str]] = {
         "S3 endpoint other than AWS's, e.g. MinIO; credentials and region from the standard AWS_* variables",
     ),
     "INGESTRO_MAX_UPLOAD_BYTES": ("max_upload_bytes", str(2 * 1024**3), "Largest accepted upload (413 above)"),
+    "INGESTRO_IMPORT_ALLOW": (
+        "import_allow",
+        "",
+        "Non-public networks pull imports may reach, comma-separated (10.0.0.0/8,192.168.1.5); unset: public"
+        " addresses only (metadata addresses are never reached)",
+    ),
+    "INGESTRO_WEBHOOK_ATTEMPTS": (
+        "webhook_attempts",
+        "5",
+        "Attempts at delivering a job event to a webhook endpoint (backoff 1, 2, 4… s) before it is dead-lettered",
+    ),
     "INGESTRO_IDEMPOTENCY_TTL_S": (
         "idempotency_ttl_s",
         str(24 * 3600),
@@ -103,6 +115,12 @@ ENVIRONMENT: dict[str, tuple[str, str, str]] = {
         "Seconds between keepalive comments on an idle event stream (more than 0, at most 25)",
     ),
     "INGESTRO_BATCH_SIZE": ("batch_size", "500", "Rows per RowsAccepted / RowsRejected event"),
+    "INGESTRO_PARSE_RANGE_BYTES": (
+        "parse_range_bytes",
+        str(64 * 1024 * 1024),
+        "Bytes per range when one CSV or NDJSON file of twice as many or more is parsed by the whole parser group"
+        " (0: one parser per file)",
+    ),
     "INGESTRO_MAX_FIELD_CHARS": (
         "max_field_chars",
         str(DEFAULT_LIMITS.field_chars),
@@ -332,6 +350,24 @@ def _s3_endpoint_url(raw: str) -> str:
     return _url(raw, ("http", "https"), "http://127.0.0.1:9000", optional=True)
 
 
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def _networks(raw: str | tuple[Network, ...]) -> tuple[Network, ...]:
+    """Comma-separated networks or addresses (an address is its /32 or /128); empty: none."""
+    if isinstance(raw, tuple):
+        return raw
+    networks = []
+    for item in filter(None, (part.strip() for part in raw.split(","))):
+        try:
+            networks.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            raise NotAccepted(
+                f"must be networks or addresses, comma-separated (10.0.0.0/8,::1); {item!r} is not one"
+            ) from None
+    return tuple(networks)
+
+
 def _api_url(raw: str) -> str:
     return _url(raw, ("http", "https"), "http://127.0.0.1:8000")
 
@@ -387,6 +423,8 @@ class Settings:
     storage_url: str = attrs.field(converter=_storage_url)
     s3_endpoint_url: str = attrs.field(converter=_s3_endpoint_url)
     max_upload_bytes: int = attrs.field(converter=_positive_int)
+    import_allow: tuple[Network, ...] = attrs.field(converter=_networks)
+    webhook_attempts: int = attrs.field(converter=_positive_int)
     idempotency_ttl_s: int = attrs.field(converter=_positive_int)
     rate_limit: float = attrs.field(converter=_non_negative_float)
     rate_burst: int = attrs.field(converter=_positive_int)
@@ -396,6 +434,7 @@ class Settings:
     max_event_streams: int = attrs.field(converter=_positive_int)
     events_heartbeat_s: float = attrs.field(converter=_heartbeat)
     batch_size: int = attrs.field(converter=_positive_int)
+    parse_range_bytes: int = attrs.field(converter=_non_negative_int)
     max_field_chars: int = attrs.field(converter=_positive_int)
     max_row_chars: int = attrs.field(converter=_positive_int)
     max_line_chars: int = attrs.field(converter=_positive_int)

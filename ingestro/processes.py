@@ -41,10 +41,12 @@ def redis_client(settings: Settings) -> aioredis.Redis:
     return connections.redis_client(settings, socket_timeout=settings.block_ms / 1000 + 10)
 
 
-def consumer_settings(settings: Settings) -> ConsumerSettings:
+def consumer_settings(settings: Settings, *, grouped: bool = True) -> ConsumerSettings:
+    """The runtime's settings; a consumer without a group handler (``grouped``) reads no more entries than it
+    handles at once, leaving the rest to the group (the parser: one big file's ranges go to every parser)."""
     return ConsumerSettings(
         block_ms=settings.block_ms,
-        read_count=max(settings.concurrency, 1) * max(settings.group_size, 2),
+        read_count=max(settings.concurrency, 1) * (max(settings.group_size, 2) if grouped else 1),
         concurrency=settings.concurrency,
         group_size=settings.group_size,
         group_linger_ms=settings.group_linger_ms,
@@ -69,7 +71,7 @@ async def run_consumer(name: str, settings: Settings, slot: int, stop: asyncio.E
             streams=stream_keys(group.streams, settings.partitions),
             name=consumer_name(settings, slot),
             handler=with_log_context(name, handlers.entry),
-            settings=consumer_settings(settings),
+            settings=consumer_settings(settings, grouped=handlers.group is not None),
             group_handler=handlers.group,
         )
         if name == JOBS_GROUP:

@@ -32,6 +32,7 @@ from ingestro.domain.events import (
     BatchApplied,
     Event,
     FileReceived,
+    ImportRequested,
     JobStatusChanged,
     ParseCompleted,
     ParseFailed,
@@ -85,14 +86,16 @@ async def record_file_received(
     await connection.execute(
         """
         INSERT INTO jobs (job_id, dataset, filename, format, bytes, sha256, received_at, tenant, uploaded_by,
-                          storage_key, options, position, dataset_version)
-        VALUES ($1, $2, $3, $4, $5, $6, $7::text::timestamptz, $8, $9, $10, $11, $12, $13)
+                          storage_key, options, position, dataset_version, source, source_etag, source_last_modified)
+        VALUES ($1, $2, $3, $4, $5, $6, $7::text::timestamptz, $8, $9, $10, $11, $12, $13, $14, $15, $16)
         ON CONFLICT (job_id) DO UPDATE
            SET dataset = EXCLUDED.dataset, filename = EXCLUDED.filename, format = EXCLUDED.format,
                bytes = EXCLUDED.bytes, sha256 = EXCLUDED.sha256, received_at = EXCLUDED.received_at,
                tenant = EXCLUDED.tenant, uploaded_by = EXCLUDED.uploaded_by,
                storage_key = EXCLUDED.storage_key, options = EXCLUDED.options,
-               position = coalesce(EXCLUDED.position, jobs.position), dataset_version = EXCLUDED.dataset_version
+               position = coalesce(EXCLUDED.position, jobs.position), dataset_version = EXCLUDED.dataset_version,
+               source = EXCLUDED.source, source_etag = EXCLUDED.source_etag,
+               source_last_modified = EXCLUDED.source_last_modified
         """,
         event.job_id,
         event.dataset,
@@ -107,6 +110,34 @@ async def record_file_received(
         unstructure(event.options),
         position,
         event.dataset_version,
+        event.source,
+        event.etag,
+        event.last_modified,
+    )
+
+
+async def record_import_requested(connection: asyncpg.Connection, event: ImportRequested) -> None:
+    """Seed a pull import's row from its request, so that the job is listed (and can fail) before its file arrives.
+
+    Written by the API when it accepts the import; the job's FileReceived completes the row.
+    """
+    await connection.execute(
+        """
+        INSERT INTO jobs (job_id, dataset, filename, format, received_at, tenant, uploaded_by, options,
+                          dataset_version, source)
+        VALUES ($1, $2, $3, $4, $5::text::timestamptz, $6, $7, $8, $9, $10)
+        ON CONFLICT (job_id) DO NOTHING
+        """,
+        event.job_id,
+        event.dataset,
+        event.source,
+        event.format,
+        event.requested_at,
+        event.tenant,
+        event.requested_by,
+        unstructure(event.options),
+        event.dataset_version,
+        event.source,
     )
 
 

@@ -40,6 +40,8 @@ TABLES = (
     "api_keys",
     "deleted_files",
     "column_mappings",
+    "webhooks",
+    "webhook_dead_letters",
 )
 
 

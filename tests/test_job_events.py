@@ -195,9 +195,9 @@ async def test_the_jobs_projection_announces_each_status_change_after_its_commit
     assert [change["status"] for change in mine][-1] == "completed"
     assert {change["status"] for change in mine} <= {"processing", "completed"}
     assert {name: mine[-1][name] for name in COUNTS} == {name: job[name] for name in COUNTS}
-    # Nobody reads it as a group: no consumer group exists on it, none is configured.
-    assert await stack.redis.xinfo_groups(JOB_STATUS_STREAM) == []
-    assert all(JOB_STATUS_STREAM not in streams for streams in GROUP_STREAMS.values())
+    # One group reads it (webhooks' notifications), and followers XREAD it besides.
+    assert [group["name"] for group in await stack.redis.xinfo_groups(JOB_STATUS_STREAM)] == [b"notifications"]
+    assert [group for group, streams in GROUP_STREAMS.items() if JOB_STATUS_STREAM in streams] == ["notifications"]
 
 
 async def test_an_idle_stream_sends_keepalives(stack_factory: StackFactory) -> None:

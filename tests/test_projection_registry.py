@@ -10,6 +10,7 @@ import time
 
 import pytest
 
+from consumers.fetcher import Fetcher
 from consumers.parser import Parser
 from ingestro.cli.main import build_parser
 from ingestro.domain.events import BatchApplied, JobStatusChanged
@@ -26,10 +27,11 @@ from ingestro.streams.names import (
     ACCEPTED_STREAM,
     DLQ_STREAM,
     FILES_STREAM,
+    FOLLOWED_STREAMS,
+    IMPORTS_STREAM,
     JOB_EVENTS_STREAM,
     JOB_STATUS_STREAM,
     REJECTED_STREAM,
-    UNGROUPED_STREAMS,
     partition_keys,
 )
 from ingestro.streams.publisher import stream_for
@@ -58,10 +60,16 @@ def test_each_projection_says_the_streams_it_reads_in_replay_order() -> None:
 
 
 def test_every_consumer_group_comes_from_one_table_the_parser_first() -> None:
-    assert CONSUMER_NAMES == ("parser", "data", "errors", "jobs")
-    assert dict(GROUP_STREAMS) == {"parser": Parser.streams, **projection_streams()}
+    assert CONSUMER_NAMES == ("parser", "fetcher", "data", "errors", "jobs", "notifications")
+    assert dict(GROUP_STREAMS) == {
+        "parser": Parser.streams,
+        "fetcher": Fetcher.streams,
+        **projection_streams(),
+        "notifications": (JOB_STATUS_STREAM,),
+    }
     assert all(CONSUMER_GROUPS[name].streams == GROUP_STREAMS[name] for name in CONSUMER_NAMES)
-    assert all(JOB_STATUS_STREAM not in streams for streams in GROUP_STREAMS.values())
+    # Followed by XREAD too: retention keeps its floor (tests/test_retention.py).
+    assert [group for group, streams in GROUP_STREAMS.items() if JOB_STATUS_STREAM in streams] == ["notifications"]
 
 
 def test_what_projections_announce_lands_where_a_group_or_a_follower_reads_it() -> None:
@@ -74,7 +82,7 @@ def test_what_projections_announce_lands_where_a_group_or_a_follower_reads_it() 
         assert projection.announces, projection.name
         for announced in projection.announces:
             stream = stream_for(samples[announced])
-            assert stream in read or stream in UNGROUPED_STREAMS, (projection.name, announced)
+            assert stream in read or stream in FOLLOWED_STREAMS, (projection.name, announced)
     # BatchApplied of data and errors is what the jobs projection counts.
     assert stream_for(samples[BatchApplied]) in JobsProjection.streams
 
@@ -85,10 +93,20 @@ def test_retention_and_the_metrics_cover_exactly_the_streams_the_groups_read() -
     assert trimmed_streams(keys) == {
         **{key: {"data"} for key in accepted},
         FILES_STREAM: {"parser", "jobs"},
+        IMPORTS_STREAM: {"fetcher"},
         JOB_EVENTS_STREAM: {"jobs"},
+        JOB_STATUS_STREAM: {"notifications"},
         **{key: {"errors"} for key in rejected},
     }  # never the dead-letter stream
-    assert set(streams_read(keys)) == {*accepted, *rejected, FILES_STREAM, JOB_EVENTS_STREAM, DLQ_STREAM}
+    assert set(streams_read(keys)) == {
+        *accepted,
+        *rejected,
+        FILES_STREAM,
+        IMPORTS_STREAM,
+        JOB_EVENTS_STREAM,
+        JOB_STATUS_STREAM,
+        DLQ_STREAM,
+    }
 
 
 def test_the_cli_offers_the_registered_consumers_and_projections() -> None:
@@ -114,7 +132,9 @@ def test_the_cli_starts_without_importing_the_consumers() -> None:
 
 
 def test_an_unknown_consumer_is_refused_with_the_choices() -> None:
-    with pytest.raises(UnknownConsumer, match="unknown consumer 'nope'; choose from parser, data, errors, jobs"):
+    with pytest.raises(
+        UnknownConsumer, match="unknown consumer 'nope'; choose from parser, fetcher, data, errors, jobs, notifications"
+    ):
         consumer_group("nope")
 
 

@@ -17,11 +17,12 @@ from ingestro.streams.names import (
     FILES_STREAM,
     JOB_STATUS_STREAM,
     JOBS_GROUP,
+    NOTIFICATIONS_GROUP,
     PARSER_GROUP,
     partition_key,
     partition_keys,
 )
-from ingestro.streams.retention import UNGROUPED_FLOOR_S, trim_by_age, trim_stream, trim_streams, trimmed_streams
+from ingestro.streams.retention import FOLLOWED_FLOOR_S, trim_by_age, trim_stream, trim_streams, trimmed_streams
 from tests.stack import REDIS_MODES, StackFactory
 
 #: The groups retention waits for on each stream.
@@ -140,13 +141,27 @@ async def test_the_jobs_consumer_trims_what_every_group_is_done_with(stack_facto
         assert (await stack.client.get(f"/jobs/{job['job_id']}")).json()["status"] == "completed"
 
 
-async def test_the_job_status_stream_is_trimmed_by_age_only_never_younger_than_the_floor(redis: aioredis.Redis) -> None:
+async def test_the_job_status_stream_keeps_the_floor_for_followers_and_what_notifications_still_needs(
+    redis: aioredis.Redis,
+) -> None:
     now_ms = int(time.time() * 1000)
-    old, recent = now_ms - int(UNGROUPED_FLOOR_S * 1000) - 5000, now_ms - 1000
-    await add(redis, JOB_STATUS_STREAM, f"{old}-0", f"{recent}-0")
-
+    older, old, recent = (
+        now_ms - int(FOLLOWED_FLOOR_S * 1000) - ago for ago in (9000, 5000, -int(FOLLOWED_FLOOR_S * 1000) + 1000)
+    )
+    await add(redis, JOB_STATUS_STREAM, f"{older}-0", f"{old}-0", f"{recent}-0")
+    # No notifications group yet: it will read from the start, so nothing goes.
+    assert (await trim_streams(redis, GROUP_STREAM_KEYS, retention_s=0))[JOB_STATUS_STREAM] == 0
+    # The group holds the second entry unacked: only the first goes; the recent one is the followers' (the floor).
+    await redis.xgroup_create(JOB_STATUS_STREAM, NOTIFICATIONS_GROUP, id="0")
+    await redis.xreadgroup(NOTIFICATIONS_GROUP, "c", {JOB_STATUS_STREAM: ">"}, count=2)
+    await redis.xack(JOB_STATUS_STREAM, NOTIFICATIONS_GROUP, f"{older}-0")
+    assert (await trim_streams(redis, GROUP_STREAM_KEYS, retention_s=0))[JOB_STATUS_STREAM] == 1
+    await redis.xack(JOB_STATUS_STREAM, NOTIFICATIONS_GROUP, f"{old}-0")
+    await redis.xreadgroup(NOTIFICATIONS_GROUP, "c", {JOB_STATUS_STREAM: ">"})
+    await redis.xack(JOB_STATUS_STREAM, NOTIFICATIONS_GROUP, f"{recent}-0")
     assert (await trim_streams(redis, GROUP_STREAM_KEYS, retention_s=0))[JOB_STATUS_STREAM] == 1
     assert await ids(redis, JOB_STATUS_STREAM) == [f"{recent}-0"]
-    assert (
-        await trim_by_age(redis, JOB_STATUS_STREAM, retention_s=0, now_ms=now_ms + int(UNGROUPED_FLOOR_S * 1000)) == 1
-    )
+    # Read by no group (a deployment without webhooks' group in its table): by age alone, never under the floor.
+    without = {group: streams for group, streams in GROUP_STREAM_KEYS.items() if group != NOTIFICATIONS_GROUP}
+    assert (await trim_streams(redis, without, retention_s=0))[JOB_STATUS_STREAM] == 0
+    assert await trim_by_age(redis, JOB_STATUS_STREAM, retention_s=0, now_ms=now_ms + int(FOLLOWED_FLOOR_S * 1000)) == 1

@@ -21,6 +21,7 @@ from ingestro.api.dataset_inference import infer
 from ingestro.api.datasets import get_dataset, list_datasets, put_dataset
 from ingestro.api.dlq import list_dead_letters
 from ingestro.api.error_counts import error_counts
+from ingestro.api.imports import create_import
 from ingestro.api.job_events import job_events
 from ingestro.api.jobs import get_job, list_errors, list_jobs
 from ingestro.api.metrics import counting_refusals, metrics_endpoint
@@ -31,6 +32,13 @@ from ingestro.api.problems import EXCEPTION_HANDLERS, problem_response
 from ingestro.api.responses import JSON
 from ingestro.api.upload import upload
 from ingestro.api.upload_slots import limiting_uploads
+from ingestro.api.webhooks import (
+    create_webhook,
+    delete_webhook,
+    list_webhook_dead_letters,
+    list_webhooks,
+    rotate_secret,
+)
 from ingestro.config import Settings
 from ingestro.database import create_pool
 from ingestro.storage import storage_for
@@ -78,6 +86,7 @@ def create_app(settings: Settings, *, insecure: bool = False) -> Starlette:
 
     routes: list[BaseRoute] = [
         Route("/upload", guarded(counting_refusals(limiting_uploads(upload)), Need.UPLOAD), methods=["POST"]),
+        Route("/imports", guarded(create_import, Need.UPLOAD), methods=["POST"]),
         Route("/jobs", guarded(list_jobs, Need.READ_JOBS), methods=["GET"]),
         Route("/jobs/{job_id}", guarded(get_job, Need.READ_JOBS), methods=["GET"]),
         Route("/jobs/{job_id}/errors", guarded(list_errors, Need.READ_JOBS), methods=["GET"]),
@@ -93,6 +102,11 @@ def create_app(settings: Settings, *, insecure: bool = False) -> Starlette:
         Route("/dlq", guarded(list_dead_letters, Need.ADMIN), methods=["GET"]),
         Route("/dlq/{dlq_id}/redrive", guarded(redrive_dead_letter, Need.ADMIN), methods=["POST"]),
         Route("/streams", guarded(stream_backlog, Need.ADMIN), methods=["GET"]),
+        Route("/webhooks", guarded(create_webhook, Need.ADMIN), methods=["POST"]),
+        Route("/webhooks", guarded(list_webhooks, Need.ADMIN), methods=["GET"]),
+        Route("/webhooks/{webhook_id}", guarded(delete_webhook, Need.ADMIN), methods=["DELETE"]),
+        Route("/webhooks/{webhook_id}/rotate", guarded(rotate_secret, Need.ADMIN), methods=["POST"]),
+        Route("/webhooks/{webhook_id}/dead-letters", guarded(list_webhook_dead_letters, Need.ADMIN), methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics_endpoint(settings.partitions), methods=["GET"]),

@@ -24,7 +24,7 @@ _JOB_COLUMNS = """
     job_id, status, dataset, dataset_version, filename, format, bytes, sha256, rows_total, rows_accepted,
     rows_rejected, rows_inserted, rows_updated, rows_duplicate, unknown_columns, options->'column_map' AS column_map,
     error, error_line,
-    received_at, started_at, parsed_at, finished_at, updated_at,
+    received_at, started_at, parsed_at, finished_at, updated_at, source, source_etag, source_last_modified,
     (SELECT coalesce(array_agg(earlier.job_id::text ORDER BY earlier.received_at, earlier.job_id), '{}')
        FROM jobs earlier
       WHERE earlier.tenant = jobs.tenant AND earlier.sha256 = jobs.sha256

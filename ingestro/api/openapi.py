@@ -6,7 +6,7 @@ derive it. ``tests/test_openapi.py`` holds it to the routes and to real response
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -105,6 +105,9 @@ _JOB_PROPERTIES: dict[str, Any] = {
     "error": _NULLABLE_STRING,
     "error_line": _NULLABLE_INTEGER,
     **dict.fromkeys(("received_at", "started_at", "parsed_at", "finished_at", "updated_at"), _TIMESTAMP),
+    "source": {**_NULLABLE_STRING, "description": "a pull import's source URL (POST /imports); null for an upload"},
+    "source_etag": {**_NULLABLE_STRING, "description": "the ETag the source's server gave the fetched file"},
+    "source_last_modified": {**_NULLABLE_STRING, "description": "the Last-Modified it gave (an HTTP date)"},
     "previously_ingested_as": {
         "type": "array",
         "items": {"type": "string", "format": "uuid"},
@@ -126,6 +129,11 @@ _ACCEPTED_PROPERTIES: dict[str, Any] = {
     "compression": {"enum": ["gzip", None]},
     "bytes": {"type": "integer"},
     "sha256": {"type": "string"},
+}
+_IMPORT_ACCEPTED_PROPERTIES: dict[str, Any] = {
+    **{name: _ACCEPTED_PROPERTIES[name] for name in ("job_id", "status", "dataset", "dataset_version", "format")},
+    "source": {"type": "string"},
+    "compression": {"enum": ["gzip", None]},
 }
 _DEAD_LETTER_PROPERTIES: dict[str, Any] = {
     "id": {"type": "string"},
@@ -267,6 +275,166 @@ _UPLOAD = {
     },
 }
 
+_IMPORT = {
+    "summary": "Pull a file from a URL or S3 and ingest it",
+    "description": (
+        "The `fetcher` consumer streams the source into storage, then the job goes on as an upload's. Only"
+        " http(s):// and s3://bucket/key; every address the source resolves or redirects to must be public or in"
+        " INGESTRO_IMPORT_ALLOW (cloud metadata addresses never), else the job fails with the reason."
+        " Network errors, timeouts, 5xx and 429 are retried with backoff."
+    ),
+    "security": _SECURED,
+    "parameters": [
+        parameter
+        for parameter in cast(list[dict[str, Any]], _UPLOAD["parameters"])
+        if parameter["name"] not in ("filename", "Idempotency-Key")
+    ],
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "required": ["source"],
+                    "properties": {
+                        "source": {"type": "string", "maxLength": 2048, "examples": ["https://example.com/a.csv"]}
+                    },
+                }
+            }
+        },
+    },
+    "responses": {
+        "202": {
+            **_json("ImportAccepted", "the job is pending; the fetcher pulls the file"),
+            "headers": {"Location": {"schema": {"type": "string"}}},
+        },
+        "400": _problem(
+            "a bad option, a source that is not http(s):// or s3://, holds credentials, is a refused address, or"
+            " whose format neither ?format= nor its name tells"
+        ),
+        **_DENIED,
+        "404": _problem("unknown dataset"),
+        "408": _SLOW_BODY,
+        "413": _problem("a body of more than 8 KiB"),
+        "415": _problem("a body that is not application/json"),
+        "503": _problem("a backing server is unreachable, or Redis refuses writes (full); see Retry-After"),
+    },
+}
+
+_WEBHOOK_PROPERTIES: dict[str, Any] = {
+    "webhook_id": {"type": "string", "format": "uuid"},
+    "url": {"type": "string"},
+    "events": {"type": "array", "items": {"enum": ["job.completed", "job.failed", "job.stalled"]}},
+}
+_WEBHOOK_ID = {"name": "webhook_id", "in": "path", "required": True, "schema": {"type": "string"}}
+_NO_WEBHOOK = _problem("no such webhook (of the caller's tenant)")
+_WEBHOOK_PATHS: dict[str, Any] = {
+    "/webhooks": {
+        "post": {
+            "summary": "Register an endpoint for the tenant's job events (admin keys); its secret is shown here only",
+            "security": _SECURED,
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "required": ["url"],
+                            "properties": {
+                                "url": {"type": "string", "maxLength": 2048},
+                                "events": {**_WEBHOOK_PROPERTIES["events"], "minItems": 1},
+                            },
+                        }
+                    }
+                },
+            },
+            "responses": {
+                "201": {
+                    **_json("NewWebhook", "registered; deliveries are signed with `secret`"),
+                    "headers": {"Location": {"schema": {"type": "string"}}},
+                },
+                "400": _problem("not an http(s) URL, a refused address, or unknown events"),
+                **_DENIED,
+                "408": _SLOW_BODY,
+                "413": _problem("a body of more than 8 KiB"),
+                "415": _problem("a body that is not application/json"),
+            },
+        },
+        "get": {
+            "summary": "The tenant's webhook endpoints (admin keys), without their secrets",
+            "security": _SECURED,
+            "responses": {"200": _json("WebhookList", "the endpoints"), **_DENIED},
+        },
+    },
+    "/webhooks/{webhook_id}": {
+        "delete": {
+            "summary": "Remove an endpoint and its dead letters (admin keys)",
+            "security": _SECURED,
+            "parameters": [_WEBHOOK_ID],
+            "responses": {"204": {"description": "removed"}, "400": _BAD_PARAMETER, **_DENIED, "404": _NO_WEBHOOK},
+        }
+    },
+    "/webhooks/{webhook_id}/rotate": {
+        "post": {
+            "summary": "A new secret; the previous one signs too until the next rotation (admin keys)",
+            "security": _SECURED,
+            "parameters": [_WEBHOOK_ID],
+            "responses": {
+                "200": _json("NewWebhook", "the endpoint with its new secret"),
+                "400": _BAD_PARAMETER,
+                **_DENIED,
+                "404": _NO_WEBHOOK,
+            },
+        }
+    },
+    "/webhooks/{webhook_id}/dead-letters": {
+        "get": {
+            "summary": "Deliveries to the endpoint that failed every attempt, oldest first (admin keys)",
+            "security": _SECURED,
+            "parameters": [_WEBHOOK_ID],
+            "responses": {
+                "200": _json("WebhookDeadLetterList", "the failed deliveries"),
+                "400": _BAD_PARAMETER,
+                **_DENIED,
+                "404": _NO_WEBHOOK,
+            },
+        }
+    },
+}
+_WEBHOOK_SCHEMAS: dict[str, Any] = {
+    "Webhook": {"type": "object", "required": list(_WEBHOOK_PROPERTIES), "properties": _WEBHOOK_PROPERTIES},
+    "NewWebhook": {
+        "type": "object",
+        "required": [*_WEBHOOK_PROPERTIES, "secret"],
+        "properties": {**_WEBHOOK_PROPERTIES, "secret": {"type": "string", "pattern": "^whsec_"}},
+    },
+    "WebhookList": {
+        "type": "object",
+        "required": ["items"],
+        "properties": {"items": {"type": "array", "items": {"$ref": "#/components/schemas/Webhook"}}},
+    },
+    "WebhookDeadLetterList": {
+        "type": "object",
+        "required": ["items"],
+        "properties": {
+            "items": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["event_id", "payload", "attempts", "error", "failed_at"],
+                    "properties": {
+                        "event_id": {"type": "string"},
+                        "payload": {"type": "object"},
+                        "attempts": {"type": "integer"},
+                        "error": {"type": "string"},
+                        "failed_at": _TIMESTAMP,
+                    },
+                },
+            }
+        },
+    },
+}
+
 _FIELD_PROPERTIES: dict[str, Any] = {
     "name": {"type": "string", "pattern": "^[a-z_][a-z0-9_]{0,62}$"},
     "type": {"enum": [kind.value for kind in FieldType]},
@@ -339,6 +507,12 @@ SPEC: dict[str, Any] = {
                 },
             },
             "Accepted": {"type": "object", "required": list(_ACCEPTED_PROPERTIES), "properties": _ACCEPTED_PROPERTIES},
+            **_WEBHOOK_SCHEMAS,
+            "ImportAccepted": {
+                "type": "object",
+                "required": list(_IMPORT_ACCEPTED_PROPERTIES),
+                "properties": _IMPORT_ACCEPTED_PROPERTIES,
+            },
             "Job": {"type": "object", "required": list(_JOB_PROPERTIES), "properties": _JOB_PROPERTIES},
             "RejectedRow": {
                 "type": "object",
@@ -505,6 +679,8 @@ SPEC: dict[str, Any] = {
     },
     "paths": {
         "/upload": {"post": _UPLOAD},
+        "/imports": {"post": _IMPORT},
+        **_WEBHOOK_PATHS,
         "/jobs": {
             "get": {
                 "summary": "The caller's jobs, newest first",

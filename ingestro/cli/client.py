@@ -198,16 +198,25 @@ async def upload_files(
         print(f"{path}: job {job_id}", file=out)
         accepted.append((path.name, job_id))
     if wait and accepted:
-        if err is not None:
-            for name, job_id in accepted:
-                await follow(client, job_id, JobProgress(err, name, tty))
-        # The summary needs every field (timestamps too); a job not followed to its end is polled.
-        jobs = [(name, await wait_for(client, job_id)) for name, job_id in accepted]
-        print(table(_SUMMARY, [summary_row(name, job) for name, job in jobs]), file=out)
-        for name, job in jobs:
-            if job["status"] == JobStatus.FAILED:
-                print(f"{name}: failed: {job.get('error')}", file=out)
-                code = 1
+        code = max(code, await wait_and_summarize(client, accepted, out, err))
+    return code
+
+
+async def wait_and_summarize(
+    client: httpx.AsyncClient, accepted: Sequence[tuple[str, str]], out: TextIO, err: TextIO | None
+) -> int:
+    """Follow each (name, job id) to its end (progress on ``err``), print the summary table; 1 if any failed."""
+    code = 0
+    if err is not None:
+        for name, job_id in accepted:
+            await follow(client, job_id, JobProgress(err, name, err.isatty()))
+    # The summary needs every field (timestamps too); a job not followed to its end is polled.
+    jobs = [(name, await wait_for(client, job_id)) for name, job_id in accepted]
+    print(table(_SUMMARY, [summary_row(name, job) for name, job in jobs]), file=out)
+    for name, job in jobs:
+        if job["status"] == JobStatus.FAILED:
+            print(f"{name}: failed: {job.get('error')}", file=out)
+            code = 1
     return code
 
 
@@ -227,7 +236,7 @@ _JOBS = (
 _ERRORS = ("line", "field", "code", "message")
 
 
-def _refusal(response: httpx.Response) -> str | None:
+def refusal(response: httpx.Response) -> str | None:
     """The API's reason when ``response`` is an error (problem+json detail), else None."""
     if response.is_success:
         return None
@@ -238,7 +247,7 @@ def _refusal(response: httpx.Response) -> str | None:
 async def list_jobs(client: httpx.AsyncClient, limit: int, out: TextIO) -> int:
     """Print the newest ``limit`` jobs as a table; 1 when the API refuses."""
     response = await client.get("/jobs", params={"limit": limit})
-    if (refused := _refusal(response)) is not None:
+    if (refused := refusal(response)) is not None:
         print(f"jobs: refused ({refused})", file=out)
         return 1
     rows = [
@@ -272,7 +281,7 @@ async def show_errors(client: httpx.AsyncClient, job_id: str, as_csv: bool, out:
         async with client.stream("GET", f"/jobs/{job_id}/errors", params={"format": "csv"}) as response:
             if not response.is_success:
                 await response.aread()
-                print(f"errors: refused ({_refusal(response)})", file=out)
+                print(f"errors: refused ({refusal(response)})", file=out)
                 return 1
             async for text in response.aiter_text():
                 out.write(text)
@@ -282,7 +291,7 @@ async def show_errors(client: httpx.AsyncClient, job_id: str, as_csv: bool, out:
     while True:
         params: dict[str, str | int] = {"limit": 1000, **({"cursor": cursor} if cursor else {})}
         response = await client.get(f"/jobs/{job_id}/errors", params=params)
-        if (refused := _refusal(response)) is not None:
+        if (refused := refusal(response)) is not None:
             print(f"errors: refused ({refused})", file=out)
             return 1
         page = response.json()

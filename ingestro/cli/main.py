@@ -11,12 +11,12 @@ from collections.abc import Sequence
 from importlib import metadata
 
 from ingestro import logs
-from ingestro.cli import datasets, dlq, files, keys, remote, reparse, replay, serve, streams
+from ingestro.cli import datasets, dlq, files, imports, keys, remote, reparse, replay, serve, streams
 from ingestro.cli._parsers import WIDTH, RawFormatter
 from ingestro.config import ENVIRONMENT, InvalidSetting, Settings
 
 #: Each module adds its commands, in the order `ingestro --help` lists them.
-_COMMAND_GROUPS = (serve, remote, datasets, keys, dlq, streams, replay, reparse, files)
+_COMMAND_GROUPS = (serve, remote, imports, datasets, keys, dlq, streams, replay, reparse, files)
 _NAME_COLUMN = 34
 
 

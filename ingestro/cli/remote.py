@@ -43,19 +43,19 @@ def add_parser(commands: Subcommands) -> None:
         help="read the file's column COLUMN (a header column or JSON key) as the dataset's FIELD; COLUMN= ignores it. "
         "Repeat for each column; sent as the API's ?map= and recorded in the job",
     )
-    _url_option(upload)
+    url_option(upload)
 
     jobs = add_command(commands, "jobs", "print the newest jobs of a running API as a table", run=_jobs)
     jobs.add_argument("--limit", type=positive, default=20, help="how many (default: %(default)s)")
-    _url_option(jobs)
+    url_option(jobs)
 
     errors = add_command(commands, "errors", "print a job's rejected rows: every field error, or --csv", run=_errors)
     errors.add_argument("job_id", metavar="JOB", help="the job id")
     errors.add_argument("--csv", action="store_true", help="the API's CSV export (formula-safe) instead of a table")
-    _url_option(errors)
+    url_option(errors)
 
 
-def _url_option(command: argparse.ArgumentParser) -> None:
+def url_option(command: argparse.ArgumentParser) -> None:
     command.add_argument(
         "--url",
         help="the API (default: $INGESTRO_URL, or http://127.0.0.1:8000); the key is read from INGESTRO_API_KEY",
@@ -71,7 +71,7 @@ def _upload(args: argparse.Namespace, settings: Settings) -> int:
         if column in column_map:
             args.parser.error(f"--map gives column {column!r} twice")
         column_map[column] = field
-    return _call_api(
+    return call_api(
         args,
         settings,
         "upload",
@@ -99,16 +99,16 @@ def column_mapping(text: str) -> tuple[str, str | None]:
 def _jobs(args: argparse.Namespace, settings: Settings) -> int:
     from ingestro.cli.client import list_jobs
 
-    return _call_api(args, settings, "jobs", lambda client: list_jobs(client, args.limit, sys.stdout))
+    return call_api(args, settings, "jobs", lambda client: list_jobs(client, args.limit, sys.stdout))
 
 
 def _errors(args: argparse.Namespace, settings: Settings) -> int:
     from ingestro.cli.client import show_errors
 
-    return _call_api(args, settings, "errors", lambda client: show_errors(client, args.job_id, args.csv, sys.stdout))
+    return call_api(args, settings, "errors", lambda client: show_errors(client, args.job_id, args.csv, sys.stdout))
 
 
-def _call_api(
+def call_api(
     args: argparse.Namespace, settings: Settings, command: str, work: Callable[[httpx.AsyncClient], Awaitable[int]]
 ) -> int:
     """Run ``work`` with a client of the API at ``--url`` (or INGESTRO_URL), the key from INGESTRO_API_KEY."""

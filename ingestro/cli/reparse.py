@@ -44,7 +44,13 @@ async def run(settings: Settings, job_ids: list[str], every: bool, out: TextIO =
     pool = await create_pool(settings.database_url, min_size=1, max_size=2)
     try:
         reparser = Reparser(
-            pool, redis, storage_for(settings), settings.batch_size, settings.limits, partitions=settings.partitions
+            pool,
+            redis,
+            storage_for(settings),
+            settings.batch_size,
+            settings.limits,
+            partitions=settings.partitions,
+            range_bytes=settings.parse_range_bytes,
         )
         ready, problems = await reparser.plan(None if every else job_ids)
         for job_id, why in problems.items():

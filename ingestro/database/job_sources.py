@@ -20,7 +20,7 @@ from ingestro.domain.events import FileReceived, UploadOptions
 #: The columns ``file_received_of`` reads, from the ``jobs`` table.
 SOURCE_COLUMNS = (
     "job_id::text AS job_id, status, dataset, filename, storage_key, format, bytes, sha256, received_at,"
-    " options, tenant, uploaded_by, position, dataset_version"
+    " options, tenant, uploaded_by, position, dataset_version, source, source_etag, source_last_modified"
 )
 
 
@@ -53,6 +53,9 @@ def file_received_of(row: Mapping[str, Any]) -> JobSource | None:
         tenant=row["tenant"],
         uploaded_by=row["uploaded_by"],
         dataset_version=row["dataset_version"],
+        source=row["source"],
+        etag=row["source_etag"],
+        last_modified=row["source_last_modified"],
     )
     return JobSource(event, row["position"])
 

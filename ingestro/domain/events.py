@@ -58,6 +58,55 @@ class FileReceived:
     #: The version of the dataset's declaration the file is checked against, fixed at upload so that
     #: parsing the file again gives the same rows; None (entries from before versions): the latest.
     dataset_version: int | None = None
+    #: A pull import's source (``https://…``, ``s3://bucket/key``) and the validators its server gave the
+    #: file (ETag, Last-Modified); None for an upload.
+    source: str | None = None
+    etag: str | None = None
+    last_modified: str | None = None
+
+
+@attrs.frozen
+class ImportRequested:
+    """A client asked for a file to be pulled from ``source``; the ``fetcher`` stores it and emits FileReceived."""
+
+    type_name: ClassVar[str] = "ImportRequested"
+    version: ClassVar[int] = 1
+
+    job_id: str
+    #: An ``http(s)://`` or ``s3://bucket/key`` URL, checked for its scheme only: the fetcher checks its addresses.
+    source: str
+    dataset: str
+    dataset_version: int | None
+    #: csv, json or ndjson; None: told by the source's name or content type.
+    format: str | None
+    options: UploadOptions
+    tenant: str
+    requested_by: str | None
+    requested_at: str
+
+
+@attrs.frozen
+class ParseRange:
+    """Work for the ``parser`` group: parse bytes ``start``..``end`` of ``received``'s file, range ``index`` of
+    ``ranges`` (see ``consumers.ranges``). Its batches are numbered from ``index * RANGE_SEQ_BOUND``, its lines
+    shifted by ``line_shift``; a CSV range is read after the file's header, bytes 0..``header_end``."""
+
+    type_name: ClassVar[str] = "ParseRange"
+    version: ClassVar[int] = 1
+
+    received: FileReceived
+    #: The stream id of the job's FileReceived (its upload order).
+    position: str | None
+    index: int
+    ranges: int
+    start: int
+    end: int
+    header_end: int
+    line_shift: int
+
+    @property
+    def job_id(self) -> str:
+        return self.received.job_id
 
 
 @attrs.frozen
@@ -202,6 +251,8 @@ class JobStatusChanged:
 
 Event = (
     FileReceived
+    | ParseRange
+    | ImportRequested
     | RowsAccepted
     | RowsRejected
     | ParseStarted
@@ -213,6 +264,8 @@ Event = (
 
 EVENT_TYPES: tuple[type[Event], ...] = (
     FileReceived,
+    ParseRange,
+    ImportRequested,
     RowsAccepted,
     RowsRejected,
     ParseStarted,

@@ -232,7 +232,8 @@ class _Stored(io.RawIOBase):
 
 
 @contextlib.contextmanager
-def _open_stored(path: Source) -> Iterator[io.BufferedReader[Any]]:
+def open_stored(path: Source) -> Iterator[io.BufferedReader[Any]]:
+    """The stored bytes as they are, buffered; a failure to open or read them is ``StorageFailed``."""
     try:
         stored = open(path, "rb") if isinstance(path, Path) else path()  # noqa: SIM115 - closed below
     except Exception as error:
@@ -244,7 +245,7 @@ def _open_stored(path: Source) -> Iterator[io.BufferedReader[Any]]:
 @contextlib.contextmanager
 def _open_bytes(path: Source, compression: str | None, limits: Limits) -> Iterator[io.BufferedReader[Any]]:
     """The stored file's content: inflated as it is read when ``compression`` is gzip."""
-    with _open_stored(path) as stored:
+    with open_stored(path) as stored:
         if compression != "gzip":
             yield stored
             return

@@ -1,4 +1,5 @@
-"""Every consumer group, from one table: the parser, then each registered projection.
+"""Every consumer group, from one table: the parser, the fetcher (pull imports), each registered projection,
+then notifications (webhooks).
 
 Each consumer says its own name and streams (``Parser.name``/``streams``, ``Projection.name``/``streams``);
 this table gathers them with how its handler is made, and ``GROUP_STREAMS`` is derived from it. The
@@ -14,9 +15,12 @@ import asyncpg
 import attrs
 import redis.asyncio as aioredis
 
+from consumers.fetcher import Fetcher
+from consumers.notifications import Notifications
 from consumers.parser import Parser
 from ingestro.config import Settings
 from ingestro.datasets.registry import DatasetRegistry
+from ingestro.sources import AllowList
 from ingestro.storage import storage_for
 from ingestro.streams.backpressure import Backpressure, row_stream_readers
 from ingestro.streams.names import ROW_STREAMS, stream_keys
@@ -54,8 +58,25 @@ def _parser(settings: Settings, redis: aioredis.Redis, pool: asyncpg.Pool) -> Ha
             settings.limits,
             backpressure,
             partitions=settings.partitions,
+            range_bytes=settings.parse_range_bytes,
         )
     )
+
+
+def _fetcher(settings: Settings, redis: aioredis.Redis, _pool: asyncpg.Pool) -> Handlers:
+    return Handlers(
+        Fetcher(
+            redis,
+            storage_for(settings),
+            AllowList(settings.import_allow),
+            settings.max_upload_bytes,
+            settings.s3_endpoint_url,
+        )
+    )
+
+
+def _notifications(settings: Settings, _redis: aioredis.Redis, pool: asyncpg.Pool) -> Handlers:
+    return Handlers(Notifications(pool, AllowList(settings.import_allow), settings.webhook_attempts))
 
 
 def _projection(projection: type[Projection]) -> ConsumerGroup:
@@ -66,12 +87,14 @@ def _projection(projection: type[Projection]) -> ConsumerGroup:
     return ConsumerGroup(projection.name, projection.streams, make)
 
 
-#: Every consumer group by name: the parser, then the projections in registry order.
+#: Every consumer group by name: the parser, the fetcher, the projections in registry order, notifications.
 CONSUMER_GROUPS: Mapping[str, ConsumerGroup] = {
     group.name: group
     for group in (
         ConsumerGroup(Parser.name, Parser.streams, _parser),
+        ConsumerGroup(Fetcher.name, Fetcher.streams, _fetcher),
         *(_projection(projection) for projection in PROJECTIONS.values()),
+        ConsumerGroup(Notifications.name, Notifications.streams, _notifications),
     )
 }
 #: The names ``ingestro consume`` accepts, and the services a deployment runs.

@@ -29,8 +29,10 @@ PREFIX = "ingestro"
 #: The hash tag of the low-volume keys read or written together.
 CORE_TAG = "{core}"
 
-#: FileReceived: one entry per accepted upload.
+#: FileReceived: one entry per accepted upload; ParseRange: one per byte range of a file parsed on many cores.
 FILES_STREAM = f"{PREFIX}:{CORE_TAG}:files"
+#: ImportRequested: one entry per pull import (``POST /imports``), read by the ``fetcher``.
+IMPORTS_STREAM = f"{PREFIX}:{CORE_TAG}:imports"
 #: RowsAccepted: one entry per batch of valid, normalized rows. A logical stream: see ``partition_keys``.
 ACCEPTED_STREAM = f"{PREFIX}:rows-accepted"
 #: RowsRejected: one entry per batch of rejected rows with their errors. A logical stream: see ``partition_keys``.
@@ -42,12 +44,12 @@ ROW_STREAMS: tuple[str, ...] = (ACCEPTED_STREAM, REJECTED_STREAM)
 JOB_EVENTS_STREAM = f"{PREFIX}:{CORE_TAG}:job-events"
 #: Dead-letter stream: entries that failed ``max_deliveries`` times.
 DLQ_STREAM = f"{PREFIX}:{CORE_TAG}:dlq"
-#: JobStatusChanged, published by the ``jobs`` projection after its commit. No consumer group
-#: reads it: ``GET /jobs/{id}/events`` XREADs it (with the job events: same slot), and retention
-#: trims it by age alone.
+#: JobStatusChanged, published by the ``jobs`` projection after its commit. Read by the ``notifications``
+#: group (webhooks) and followed by plain XREAD (``GET /jobs/{id}/events``, with the job events: same slot).
 JOB_STATUS_STREAM = f"{PREFIX}:{CORE_TAG}:job-status"
-#: Streams read only by plain XREAD, never by a group: see ``ingestro.streams.retention``.
-UNGROUPED_STREAMS: tuple[str, ...] = (JOB_STATUS_STREAM,)
+#: Streams followed by plain XREAD besides any group: retention keeps their entries at least
+#: ``FOLLOWED_FLOOR_S`` (see ``ingestro.streams.retention``), and trims them by age when no group reads them.
+FOLLOWED_STREAMS: tuple[str, ...] = (JOB_STATUS_STREAM,)
 
 #: The stream keys of deployments before partitioning (un-tagged): ``ingestro.streams.layout`` looks for them.
 LEGACY_STREAMS: tuple[str, ...] = tuple(
@@ -55,9 +57,11 @@ LEGACY_STREAMS: tuple[str, ...] = tuple(
 )
 
 PARSER_GROUP = "parser"
+FETCHER_GROUP = "fetcher"
 DATA_GROUP = "data"
 ERRORS_GROUP = "errors"
 JOBS_GROUP = "jobs"
+NOTIFICATIONS_GROUP = "notifications"
 
 _PARTITION_KEY = re.compile(r"(?P<stream>.+):\{p(?P<index>\d+)\.\d+\}$")
 
@@ -141,3 +145,9 @@ def failures_key(group: str, stream: str) -> str:
     """Hash of entry id -> first/last failure record for entries of ``stream`` that ``group`` failed to handle; in the
     slot of ``stream`` (its hash tag), so that an ack removes the record in the same transaction."""
     return f"{PREFIX}:{hash_tag(stream) or CORE_TAG}:failures:{group}"
+
+
+def parse_ranges_key(job_id: str) -> str:
+    """Hash of range index -> outcome of the ranges of a job's file parsed so far (``consumers.ranges``); used
+    alone (one key per MULTI), so it carries no hash tag."""
+    return f"{PREFIX}:parse-ranges:{job_id}"

@@ -11,9 +11,11 @@ from ingestro.domain.events import (
     BatchApplied,
     Event,
     FileReceived,
+    ImportRequested,
     JobStatusChanged,
     ParseCompleted,
     ParseFailed,
+    ParseRange,
     ParseStarted,
     RowsAccepted,
     RowsRejected,
@@ -24,6 +26,8 @@ from ingestro.streams.connections import text
 
 _STREAMS: dict[type[Event], str] = {
     FileReceived: names.FILES_STREAM,
+    ParseRange: names.FILES_STREAM,
+    ImportRequested: names.IMPORTS_STREAM,
     RowsAccepted: names.ACCEPTED_STREAM,
     RowsRejected: names.REJECTED_STREAM,
     ParseStarted: names.JOB_EVENTS_STREAM,

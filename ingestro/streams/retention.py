@@ -16,10 +16,11 @@ trims less, never more. Which groups read which streams is the caller's to say
 projection registry, which live above this layer). A stream missing one of the groups expected on
 it is not trimmed at all: that group will be created later, reading from the start, and must find
 every entry there. The dead-letter stream is never
-trimmed: its entries wait for an operator (``ingestro dlq``). A stream no group reads
-(``UNGROUPED_STREAMS``: job status changes, followed by plain XREAD) has no acks to wait for:
-its entries older than the window go, but never younger than ``UNGROUPED_FLOOR_S``, so that a
-follower who just connected still finds the changes since its job's start.
+trimmed: its entries wait for an operator (``ingestro dlq``). A stream also followed by plain XREAD
+(``FOLLOWED_STREAMS``: job status changes, which ``GET /jobs/{id}/events`` follows and the
+``notifications`` group reads) keeps its entries at least ``FOLLOWED_FLOOR_S`` whatever the window, so
+that a follower who just connected still finds the changes since its job's start; past that, it is
+trimmed like the others (what its groups acked), or, when no group reads it, by age alone.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from collections.abc import Mapping
 import redis.asyncio as aioredis
 
 from ingestro.streams.maintenance import run_rounds
-from ingestro.streams.names import DLQ_STREAM, UNGROUPED_STREAMS
+from ingestro.streams.names import DLQ_STREAM, FOLLOWED_STREAMS
 from ingestro.streams.state import GroupState, read_groups
 
 log = logging.getLogger(__name__)
@@ -50,8 +51,8 @@ def trimmed_streams(group_streams: GroupStreams) -> dict[str, frozenset[str]]:
     }
 
 
-#: Entries of an ungrouped stream stay at least this long, whatever the retention window.
-UNGROUPED_FLOOR_S = 3600.0
+#: Entries of a followed stream stay at least this long, whatever the retention window.
+FOLLOWED_FLOOR_S = 3600.0
 
 
 def _parse(entry_id: str) -> tuple[int, int]:
@@ -97,18 +98,21 @@ async def trim_stream(
 async def trim_streams(redis: aioredis.Redis, group_streams: GroupStreams, retention_s: float) -> dict[str, int]:
     """Trim every stream but the dead-letter stream; return the entries deleted from each."""
     deleted = {
-        stream: await trim_stream(redis, stream, groups, retention_s)
+        stream: await trim_stream(
+            redis, stream, groups, max(retention_s, FOLLOWED_FLOOR_S) if stream in FOLLOWED_STREAMS else retention_s
+        )
         for stream, groups in trimmed_streams(group_streams).items()
     }
-    for stream in UNGROUPED_STREAMS:
-        deleted[stream] = await trim_by_age(redis, stream, retention_s)
+    for stream in FOLLOWED_STREAMS:
+        if stream not in deleted:
+            deleted[stream] = await trim_by_age(redis, stream, retention_s)
     return deleted
 
 
 async def trim_by_age(redis: aioredis.Redis, stream: str, retention_s: float, now_ms: int | None = None) -> int:
-    """Trim a stream no group reads to the window (at least ``UNGROUPED_FLOOR_S``); return the entries deleted."""
+    """Trim a followed stream no group reads to the window (at least ``FOLLOWED_FLOOR_S``); the entries deleted."""
     now_ms = int(time.time() * 1000) if now_ms is None else now_ms
-    min_id = f"{now_ms - int(max(retention_s, UNGROUPED_FLOOR_S) * 1000)}-0"
+    min_id = f"{now_ms - int(max(retention_s, FOLLOWED_FLOOR_S) * 1000)}-0"
     return int(await redis.xtrim(stream, minid=min_id, approximate=False))
 
 

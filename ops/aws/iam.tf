@@ -32,14 +32,14 @@ resource "aws_iam_role_policy" "execution_secrets" {
   policy = data.aws_iam_policy_document.execution_secrets.json
 }
 
-# What the code calls AWS for: only the API (writes uploads; its collector ships the metrics) and the
-# parser (reads uploads). The other tasks have no role at all.
+# What the code calls AWS for: only the API (writes uploads; its collector ships the metrics), the fetcher
+# (writes pulled imports) and the parser (reads uploads). The other tasks have no role at all.
 data "aws_iam_policy_document" "task" {
-  for_each = toset(["api", "parser"])
+  for_each = toset(["api", "fetcher", "parser"])
 
   statement {
     sid       = "Uploads"
-    actions   = each.key == "api" ? ["s3:PutObject", "s3:GetObject", "s3:DeleteObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"] : ["s3:GetObject"]
+    actions   = each.key != "parser" ? ["s3:PutObject", "s3:GetObject", "s3:DeleteObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"] : ["s3:GetObject"]
     resources = ["${aws_s3_bucket.uploads.arn}/${local.upload_prefix}/*"]
   }
 

@@ -7,12 +7,14 @@ locals {
 
   # The `ingestro` command each task definition runs (the image's entrypoint is `ingestro`).
   commands = {
-    migrate = ["migrate"]
-    api     = ["api", "--host", "0.0.0.0", "--port", "8000"]
-    parser  = ["consume", "parser"]
-    data    = ["consume", "data"]
-    errors  = ["consume", "errors"]
-    jobs    = ["consume", "jobs"]
+    migrate       = ["migrate"]
+    api           = ["api", "--host", "0.0.0.0", "--port", "8000"]
+    parser        = ["consume", "parser"]
+    fetcher       = ["consume", "fetcher"]
+    data          = ["consume", "data"]
+    errors        = ["consume", "errors"]
+    jobs          = ["consume", "jobs"]
+    notifications = ["consume", "notifications"]
   }
 
   # One service per consumer group (ingestro/services/consumer_groups.py), with the streams the group reads: the backlog it
@@ -20,11 +22,15 @@ locals {
   consumers = {
     # A task parses a whole file per handler (INGESTRO_CONCURRENCY, 2): CPU-bound Python.
     parser = { streams = ["ingestro:{core}:files"], cpu = 1024, memory = 2048, min_tasks = 1, max_tasks = 6, backlog_per_task = 2 }
+    # Pull imports: network-bound, streams each source into the upload storage.
+    fetcher = { streams = ["ingestro:{core}:imports"], cpu = 256, memory = 512, min_tasks = 1, max_tasks = 4, backlog_per_task = 2 }
     # A batch is 500 rows; PostgreSQL's write capacity bounds how many tasks help.
     data   = { streams = ["ingestro:rows-accepted:{p0.1}", "ingestro:rows-accepted:{p1.19}", "ingestro:rows-accepted:{p2.20}", "ingestro:rows-accepted:{p3.9}", "ingestro:rows-accepted:{p4.21}", "ingestro:rows-accepted:{p5.53}", "ingestro:rows-accepted:{p6.40}", "ingestro:rows-accepted:{p7.18}"], cpu = 512, memory = 1024, min_tasks = 1, max_tasks = 4, backlog_per_task = 20 }
     errors = { streams = ["ingestro:rows-rejected:{p0.1}", "ingestro:rows-rejected:{p1.19}", "ingestro:rows-rejected:{p2.20}", "ingestro:rows-rejected:{p3.9}", "ingestro:rows-rejected:{p4.21}", "ingestro:rows-rejected:{p5.53}", "ingestro:rows-rejected:{p6.40}", "ingestro:rows-rejected:{p7.18}"], cpu = 256, memory = 512, min_tasks = 1, max_tasks = 4, backlog_per_task = 20 }
     # Events of one job update the same row: more tasks mostly wait on each other.
     jobs = { streams = ["ingestro:{core}:files", "ingestro:{core}:job-events", "ingestro:{core}:dlq"], cpu = 256, memory = 512, min_tasks = 1, max_tasks = 2, backlog_per_task = 200 }
+    # Webhooks: deliveries wait on receivers (bounded timeouts), not on CPU.
+    notifications = { streams = ["ingestro:{core}:job-status"], cpu = 256, memory = 512, min_tasks = 1, max_tasks = 4, backlog_per_task = 50 }
   }
 
   services = merge(

@@ -41,6 +41,16 @@ def _positive(text: str) -> int:
     return value
 
 
+def _non_negative(text: str) -> int:
+    try:
+        value = int(text.replace("_", "").replace(",", ""))
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text} is not a number of bytes (0 or more)")
+    return value
+
+
 def _counts(text: str) -> list[int]:
     """``1,2,4``: process counts, each positive, in the order given."""
     try:
@@ -89,6 +99,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=int(ENVIRONMENT["INGESTRO_CONCURRENCY"][1]),
         help="entries each consumer process handles at once (default: %(default)s)",
     )
+    parser.add_argument(
+        "--range-bytes",
+        type=_non_negative,
+        metavar="BYTES",
+        help="INGESTRO_PARSE_RANGE_BYTES: one file is parsed in ranges of this size by all the parsers (0: by one); "
+        "default: a quarter of the file per parser process, 0 with one",
+    )
     parser.add_argument("--seed", type=int, default=42, help="sample seed (default: %(default)s)")
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write the results as JSON to PATH")
     parser.add_argument(
@@ -121,6 +138,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             concurrency=args.concurrency,
             keep=args.keep,
             staged=args.staged,
+            range_bytes=args.range_bytes,
         )
         try:
             profile_dir = args.profile / f"data-{data}" if args.profile and args.data_processes else args.profile

@@ -53,6 +53,8 @@ class Options:
     keep: bool = False
     #: Start the projections only once the parser is done.
     staged: bool = False
+    #: ``INGESTRO_PARSE_RANGE_BYTES``; None: a quarter of the file per parser process (with one, 0: no ranges).
+    range_bytes: int | None = None
 
 
 def say(message: str) -> None:
@@ -91,8 +93,17 @@ def _run(root: Path, options: Options, profiler: Profiler | None) -> Result:
         say("timing the baseline COPY")
         baseline = asyncio.run(copy_baseline(stack.postgres.url, dataset, copy_file))
         say("starting the API and consumers")
+        range_bytes = options.range_bytes
+        if range_bytes is None:
+            parsers = options.topology.parsers
+            range_bytes = sample.stat().st_size // (4 * parsers) if parsers > 1 else 0
+        say(f"parsing in ranges of {range_bytes:,} bytes" if range_bytes else "parsing the file on one parser")
         stack.start_api(
-            {"INGESTRO_BATCH_SIZE": str(options.batch_size), "INGESTRO_CONCURRENCY": str(options.concurrency)}
+            {
+                "INGESTRO_BATCH_SIZE": str(options.batch_size),
+                "INGESTRO_CONCURRENCY": str(options.concurrency),
+                "INGESTRO_PARSE_RANGE_BYTES": str(range_bytes),
+            }
         )
         return asyncio.run(_Measurement(stack, options, profiler, sample).run(expected, baseline))
 
