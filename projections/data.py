@@ -14,6 +14,7 @@ waits for the batches being applied, and they for it (an advisory lock).
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 from functools import cache
 from operator import itemgetter
 from typing import Any, ClassVar
@@ -31,6 +32,7 @@ from ingestro.metrics import ROWS_UPSERTED
 from ingestro.streams.names import ACCEPTED_STREAM, DATA_GROUP
 from ingestro.streams.runtime import Entry
 from projections import batches
+from projections.fresh_rows import TEXT_PARSERS, copy_fresh, fresh_rows_sql, staged_type
 from projections.projection import announce
 
 #: The bookkeeping columns an upserted row fills (the times are the table's defaults), and where each comes
@@ -66,13 +68,9 @@ _BATCHES = """batch_attributes AS (
                           AS b(batch, job_id, position, schema_version)
         )"""
 #: Field types staged as text and cast by PostgreSQL, which parses them faster than Python.
-_CAST_FROM_TEXT = {FieldType.NUMBER, FieldType.DATE, FieldType.DATETIME, FieldType.UUID}
+_CAST_FROM_TEXT = frozenset(TEXT_PARSERS)
 _NEWER = "(EXCLUDED.last_position, EXCLUDED.last_line) > (stored.last_position, stored.last_line)"
 _OLDER = "(EXCLUDED.first_position, EXCLUDED.first_line) < (stored.first_position, stored.first_line)"
-
-
-def _staged_type(kind: FieldType) -> str:
-    return "text" if kind in _CAST_FROM_TEXT else SQL_TYPES[kind]
 
 
 def _cast(dataset: Dataset, column: str) -> str:
@@ -97,7 +95,7 @@ class UpsertSql:
 def upsert_sql(dataset: Dataset, schema: str = DATA_SCHEMA) -> UpsertSql:
     """The statements that stage rows and upsert them, in identity order, into the dataset's table in ``schema``."""
     table = qualified_table(dataset.table, schema)
-    staged = [(quote_ident(f.name), _staged_type(f.type)) for f in dataset.fields] + list(_STAGED_TAIL)
+    staged = [(quote_ident(f.name), staged_type(f.type)) for f in dataset.fields] + list(_STAGED_TAIL)
     columns = ", ".join(f"{c} {t}" for c, t in staged)
     # Named by a digest: a table's name plus a version could pass PostgreSQL's 63-character limit. The
     # columns are in it too, so a session never reuses a staging table of another shape.
@@ -187,7 +185,7 @@ def _restaging(dataset: Dataset) -> Any:
     def convert(kind: FieldType, value: Any) -> Any:
         if value is None:
             return None
-        staged = _staged_type(kind)
+        staged = staged_type(kind)
         if staged == "text":
             return value if isinstance(value, str) else str(value)
         if staged == "bigint":
@@ -287,6 +285,11 @@ class DataProjection:
     registry: DatasetRegistry = attrs.field(
         default=attrs.Factory(lambda self: DatasetRegistry(self.pool), takes_self=True)
     )
+    #: Whether new identities are COPYed straight into the table (``fresh_rows``) rather than upserted. Off:
+    #: it saves PostgreSQL time for one writer, but with the default two data processes of concurrency two,
+    #: whose groups hold repeats of each other's rows, nearly every COPY met a concurrent writer's row and
+    #: the retries cost more than they saved (README, Benchmark). ``bench.write_paths`` compares both.
+    optimistic: bool = False
 
     @classmethod
     def in_shadow(cls, pool: asyncpg.Pool, schema: str) -> DataProjection:
@@ -350,18 +353,26 @@ class DataProjection:
                 dataset = await self.registry.latest(dataset_name, connection)
                 sql = upsert_sql(dataset, self.schema)
                 applied = [events[index] for index in indices]
-                await connection.execute(sql.create_staging)
-                await connection.copy_records_to_table(
-                    sql.staging, records=staged_records(dataset, applied), columns=sql.columns
+                job_ids = [event.job_id for event in applied]
+                positions = [position_number(event.position) for event in applied]
+                versions = [event.schema_version for event in applied]
+                # Optimistic: new identities are COPYed straight into the table (fresh_rows), the rest upserted.
+                records = staged_records(dataset, applied)
+                copied, left = (
+                    await copy_fresh(
+                        connection, fresh_rows_sql(dataset, self.schema), records, job_ids, positions, versions
+                    )
+                    if self.optimistic
+                    else (Counter[int](), records)
                 )
-                rows = await connection.fetch(
-                    sql.upsert,
-                    list(range(len(applied))),
-                    [event.job_id for event in applied],
-                    [position_number(event.position) for event in applied],
-                    [event.schema_version for event in applied],
-                )
-                counts = {batch: (int(inserted), int(updated)) for batch, inserted, updated in rows}
+                counts = {batch: (inserted, 0) for batch, inserted in copied.items()}
+                if left:
+                    await connection.execute(sql.create_staging)
+                    await connection.copy_records_to_table(sql.staging, records=left, columns=sql.columns)
+                    rows = await connection.fetch(sql.upsert, list(range(len(applied))), job_ids, positions, versions)
+                    for batch, inserted, updated in rows:
+                        before, _ = counts.get(batch, (0, 0))
+                        counts[batch] = (before + int(inserted), int(updated))
                 for position, index in enumerate(indices):
                     event = events[index]
                     inserted, updated = counts.get(position, (0, 0))

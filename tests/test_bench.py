@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -50,3 +51,38 @@ def test_a_small_run_reports_exact_counts(tmp_path: Path) -> None:
     assert streams["peak_backlog"] >= 0
     assert streams["encode_us_per_row"] > 0 and streams["decode_us_per_row"] > 0
     assert "redis per accepted row" in run.stdout and "peak row backlog" in run.stdout
+
+
+@pytest.mark.skipif(shutil.which("pgloader") is None, reason="pgloader is not installed (apt-get install pgloader)")
+def test_peers_time_pgloader_on_the_same_file_and_report_the_ratio(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+
+    bench = [sys.executable, "-m", "ingestro.devtools.bench"]
+    run = subprocess.run(
+        [*bench, "--rows", "5000", "--data", "1", "--peers", "--json", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=150,
+        check=False,
+    )
+
+    assert run.returncode == 0, run.stdout + run.stderr
+    result = orjson.loads(out.read_bytes())
+    assert result["counts_exact"] is True, result["mismatches"]
+    assert result["peer"] == "pgloader"
+    # pgloader loads what PostgreSQL's types accept: at least every distinct valid row, at most every row.
+    assert result["baseline_rows"] <= result["peer_rows_loaded"] <= 5000
+    assert result["peer_rows_per_s"] > 0
+    assert result["peer_ratio"] == pytest.approx(result["e2e_rows_per_s"] / result["peer_rows_per_s"])
+    assert "ratio e2e / pgloader" in run.stdout
+
+
+def test_peers_refuse_a_format_pgloader_is_not_given() -> None:
+    run = subprocess.run(
+        [sys.executable, "-m", "ingestro.devtools.bench", "--format", "ndjson", "--peers"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert run.returncode == 2 and "--peers loads CSV only" in run.stderr

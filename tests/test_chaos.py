@@ -14,6 +14,7 @@ import random
 
 import pytest
 
+from ingestro.services.consumer_groups import CONSUMER_NAMES
 from tests import chaos
 
 pytestmark = [pytest.mark.system, pytest.mark.slow]
@@ -33,3 +34,7 @@ async def test_kills_and_server_restarts_during_an_ingestion_change_nothing_in_t
     plan = chaos.Plan(rows=rows, minutes=minutes, seed=seed, deadline_s=150, redis_cluster=redis_mode == "cluster")
     jobs = await chaos.run(plan)
     assert jobs and all(job["status"] == "completed" for job in jobs)
+
+
+def test_chaos_runs_every_consumer_group() -> None:
+    assert set(chaos.COPIES) == set(CONSUMER_NAMES)

@@ -155,6 +155,9 @@ def test_a_job_row_gives_back_the_mapping_so_a_reparse_reads_the_file_alike() ->
         "received_at": datetime.fromisoformat(event.received_at),
         "options": orjson.loads(orjson.dumps({"column_map": MAP})),
         "position": "1-0",
+        "source": None,
+        "source_etag": None,
+        "source_last_modified": None,  # an upload, not a pull import
     }
     source = file_received_of(row)
     assert source is not None and source.event == event

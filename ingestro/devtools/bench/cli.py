@@ -114,6 +114,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="start the projections only once the parser is done, to time each stage alone "
         "(end to end is then their sum)",
     )
+    parser.add_argument(
+        "--peers",
+        action="store_true",
+        help="also time pgloader loading the same file into a table of the dataset's fields, in the same run, and "
+        "report end to end as a ratio to it (CSV only; pgloader is installed with apt-get when absent)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the data directory (servers, uploads, logs)")
     parser.add_argument(
         "--profile",
@@ -125,7 +131,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.peers and args.format != "csv":
+        parser.error("--peers loads CSV only (pgloader's format here): drop --format or --peers")
     logs.configure("WARNING", human=True)
     results = []
     for data in args.data_processes or [args.data]:
@@ -138,6 +147,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             concurrency=args.concurrency,
             keep=args.keep,
             staged=args.staged,
+            peers=args.peers,
             range_bytes=args.range_bytes,
         )
         try:

@@ -8,6 +8,7 @@ from typing import Any
 import attrs
 
 from ingestro.devtools.bench.baseline import Baseline
+from ingestro.devtools.bench.peers import Peer
 from ingestro.devtools.bench.profile import Profile
 from ingestro.devtools.bench.streams_memory import StreamFigures
 from ingestro.devtools.bench.usage import TreeUsage
@@ -16,6 +17,8 @@ from ingestro.streams.names import DATA_GROUP
 _MB = 1024 * 1024
 #: The issue's target: end to end at least half as fast as raw COPY.
 TARGET_RATIO = 0.5
+#: And at least twice as fast as pgloader on the same file (``--peers``).
+TARGET_PEER_RATIO = 2.0
 _PROFILE_LINES = 8
 
 
@@ -60,6 +63,8 @@ class Result:
     machine_cpu_s: float
     #: Redis bytes per row, peak backlog, the codec's CPU per row; None: not measured (an older report).
     streams: StreamFigures | None = None
+    #: pgloader's load of the same file in the same run (``--peers``), else None.
+    peer: Peer | None = None
 
     @property
     def e2e_rows_per_s(self) -> float:
@@ -73,6 +78,11 @@ class Result:
     @property
     def ratio(self) -> float:
         return self.e2e_rows_per_s / self.baseline.rows_per_s
+
+    @property
+    def peer_ratio(self) -> float | None:
+        """End to end as a multiple of the peer's rate; None without a peer."""
+        return self.e2e_rows_per_s / self.peer.rows_per_s if self.peer is not None else None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -100,6 +110,11 @@ class Result:
             "baseline_rows_per_s": self.baseline.rows_per_s,
             "baseline_all_s": list(self.baseline.all_seconds),
             "ratio": self.ratio,
+            "peer": self.peer.name if self.peer is not None else None,
+            "peer_s": self.peer.seconds if self.peer is not None else None,
+            "peer_rows_loaded": self.peer.loaded if self.peer is not None else None,
+            "peer_rows_per_s": self.peer.rows_per_s if self.peer is not None else None,
+            "peer_ratio": self.peer_ratio,
             # MB here are MiB, like the kernel's kB are KiB.
             "peak_rss_mb": {name: usage.peak_process_kb / 1024 for name, usage in self.usage.items()},
             "peak_total_mb": {name: usage.peak_total_kb / 1024 for name, usage in self.usage.items()},
@@ -146,6 +161,7 @@ def format_report(result: Result) -> str:
         f" best of {len(result.baseline.all_seconds) or 1}",
         f"  {'ratio e2e / baseline':<24}{result.ratio:>11.2f}         (target >= {TARGET_RATIO})",
         *_stream_lines(result.streams),
+        *_peer_lines(result),
         "",
         f"  {'process':<16}{'peak RSS MB':>12}{'total MB':>10}{'CPU s':>8}{'CPU us/row':>12}{'procs':>7}",
     ]
@@ -173,6 +189,16 @@ def _stream_lines(figures: StreamFigures | None) -> list[str]:
         f"  {'peak row backlog':<24}{figures.peak_backlog:>11,} entries",
         f"  {'codec per row':<24}{_figure(figures.encode_us_per_row, 'us', 2):>18}  encode (parser),"
         f" {_figure(figures.decode_us_per_row, 'us', 2)} decode (projection)",
+    ]
+
+
+def _peer_lines(result: Result) -> list[str]:
+    if result.peer is None or result.peer_ratio is None:
+        return []
+    return [
+        f"  {result.peer.name:<24}{_figure(result.peer.rows_per_s, 'rows/s'):>18}  {_seconds(result.peer.seconds)},"
+        f" {result.peer.loaded:,} rows loaded",
+        f"  {'ratio e2e / ' + result.peer.name:<24}{result.peer_ratio:>11.2f}         (target >= {TARGET_PEER_RATIO})",
     ]
 
 

@@ -21,6 +21,7 @@ import redis.asyncio as aioredis
 from ingestro.datasets import get_dataset
 from ingestro.datasets.tables import qualified_table
 from ingestro.devtools.bench.baseline import Baseline, copy_baseline, write_copy_file
+from ingestro.devtools.bench.peers import load_with_pgloader
 from ingestro.devtools.bench.profile import Profiler
 from ingestro.devtools.bench.report import Result
 from ingestro.devtools.bench.stack import SERVERS, BenchError, Stack, Topology
@@ -53,6 +54,8 @@ class Options:
     keep: bool = False
     #: Start the projections only once the parser is done.
     staged: bool = False
+    #: Also time pgloader loading the same file (CSV only).
+    peers: bool = False
     #: ``INGESTRO_PARSE_RANGE_BYTES``; None: a quarter of the file per parser process (with one, 0: no ranges).
     range_bytes: int | None = None
 
@@ -92,6 +95,12 @@ def _run(root: Path, options: Options, profiler: Profiler | None) -> Result:
         stack.start_servers()
         say("timing the baseline COPY")
         baseline = asyncio.run(copy_baseline(stack.postgres.url, dataset, copy_file))
+        peer = None
+        if options.peers:
+            say("timing pgloader on the same file")
+            peer = load_with_pgloader(
+                stack.postgres.url, dataset, sample, options.rows, root / "pgloader", options.batch_size
+            )
         say("starting the API and consumers")
         range_bytes = options.range_bytes
         if range_bytes is None:
@@ -105,7 +114,8 @@ def _run(root: Path, options: Options, profiler: Profiler | None) -> Result:
                 "INGESTRO_PARSE_RANGE_BYTES": str(range_bytes),
             }
         )
-        return asyncio.run(_Measurement(stack, options, profiler, sample).run(expected, baseline))
+        result = asyncio.run(_Measurement(stack, options, profiler, sample).run(expected, baseline))
+        return attrs.evolve(result, peer=peer)
 
 
 @attrs.define
