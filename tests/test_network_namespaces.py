@@ -6,6 +6,10 @@ cut (``ip link set down``) and restored, and the job still completes with exact 
 session's server, reached from the namespaces through a Unix socket the test relays (network namespaces do not
 separate the file system, which also holds the upload directory every host shares, as a shared volume would).
 
+The second test does the same with Redis as a 3-master Redis Cluster (``INGESTRO_REDIS_MODE=cluster``) whose
+every node is a host of its own, bound to its namespace address and announcing it (``cluster-announce-ip``), so
+the clients follow MOVED to addresses that exist only on the bridge.
+
 Needs root (``ip netns add``); skipped with the reason otherwise. CI runs as root.
 """
 
@@ -19,7 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -44,6 +48,13 @@ pytestmark = [
 SUBNET = "10.213.17"
 #: Each host: its namespace suffix and its address on the bridge.
 HOSTS = {"api": f"{SUBNET}.1", "work": f"{SUBNET}.2", "redis": f"{SUBNET}.3", "client": f"{SUBNET}.4"}
+#: The same hosts, but Redis is a 3-master cluster whose every node is a host of its own.
+REDIS_NODES = ("redis-1", "redis-2", "redis-3")
+CLUSTER_HOSTS = {
+    **{host: address for host, address in HOSTS.items() if host != "redis"},
+    **{node: f"{SUBNET}.{11 + index}" for index, node in enumerate(REDIS_NODES)},
+}
+REDIS_PORT = 6379
 
 
 def ip(*args: str) -> None:
@@ -53,6 +64,8 @@ def ip(*args: str) -> None:
 @attrs.frozen
 class Network:
     prefix: str
+    #: Each host: its address.
+    hosts: dict[str, str]
 
     def namespace(self, host: str) -> str:
         return f"{self.prefix}-{host}"
@@ -64,20 +77,20 @@ class Network:
         ip("-n", self.namespace(host), "link", "set", "eth0", state)
 
 
-@pytest.fixture
-def network() -> Iterator[Network]:
+@contextlib.contextmanager
+def joined_hosts(hosts: dict[str, str]) -> Iterator[Network]:
     """The namespaces, the bridge and the links; every namespace deleted afterwards, whatever happened."""
-    net = Network(f"ingestro-{os.getpid()}")
+    net = Network(f"ingestro-{os.getpid()}", hosts)
     switch = net.namespace("switch")
     made: list[str] = []
     try:
-        for name in (switch, *(net.namespace(host) for host in HOSTS)):
+        for name in (switch, *(net.namespace(host) for host in hosts)):
             ip("netns", "add", name)
             made.append(name)
             ip("-n", name, "link", "set", "lo", "up")
         ip("-n", switch, "link", "add", "br0", "type", "bridge")
         ip("-n", switch, "link", "set", "br0", "up")
-        for host, address in HOSTS.items():
+        for host, address in hosts.items():
             port = f"v-{host}"
             ip("-n", switch, "link", "add", port, "type", "veth", "peer", "name", "eth0", "netns", net.namespace(host))
             ip("-n", switch, "link", "set", port, "master", "br0", "up")
@@ -87,6 +100,18 @@ def network() -> Iterator[Network]:
     finally:
         for name in reversed(made):
             subprocess.run(["ip", "netns", "del", name], check=False, capture_output=True, timeout=30)
+
+
+@pytest.fixture
+def network() -> Iterator[Network]:
+    with joined_hosts(HOSTS) as net:
+        yield net
+
+
+@pytest.fixture
+def cluster_network() -> Iterator[Network]:
+    with joined_hosts(CLUSTER_HOSTS) as net:
+        yield net
 
 
 async def relay_unix_to_tcp(socket_path: Path, host: str, port: int) -> asyncio.Server:
@@ -118,48 +143,140 @@ async def shared_dir() -> AsyncIterator[Path]:
 async def test_hosts_in_network_namespaces_ingest_a_file_through_a_cut_and_restored_link(
     network: Network, migrated: str, shared_dir: Path
 ) -> None:
+    redis = [
+        _redis_node(network, "redis", shared_dir, "--save", "", "--appendonly", "no"),
+    ]
+    await _ingest_through_hosts(
+        network, migrated, shared_dir, redis, f"redis://{HOSTS['redis']}:{REDIS_PORT}/0", {}, 30_000
+    )
+
+
+@pytest.mark.timeout(240)
+async def test_a_redis_cluster_whose_nodes_are_hosts_ingests_a_file_through_a_cut_and_restored_link(
+    cluster_network: Network, migrated: str, shared_dir: Path
+) -> None:
+    """Three masters, each in its own namespace, announcing the address other hosts reach it at."""
+    nodes = [
+        _redis_node(
+            cluster_network,
+            node,
+            shared_dir,
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--cluster-enabled",
+            "yes",
+            "--cluster-config-file",
+            str(shared_dir / node / "nodes.conf"),
+            "--cluster-announce-ip",
+            CLUSTER_HOSTS[node],
+            "--cluster-node-timeout",
+            "5000",
+        )
+        for node in REDIS_NODES
+    ]
+
+    def form_cluster() -> None:
+        addresses = [f"{CLUSTER_HOSTS[node]}:{REDIS_PORT}" for node in REDIS_NODES]
+        argv = cluster_network.exec_argv("client", "redis-cli", "--cluster", "create", *addresses, "--cluster-yes")
+        created = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
+        assert created.returncode == 0, created.stdout + created.stderr
+        deadline = time.monotonic() + 30
+        while not all(
+            "cluster_state:ok" in _redis_cli(cluster_network, node, "CLUSTER", "INFO") for node in REDIS_NODES
+        ):
+            assert time.monotonic() < deadline, "the cluster did not become ok"
+            time.sleep(0.1)
+        # Every node knows the others by their namespace addresses, none by a loopback one.
+        for node in REDIS_NODES:
+            known = _redis_cli(cluster_network, node, "CLUSTER", "NODES")
+            assert all(f"{CLUSTER_HOSTS[other]}:{REDIS_PORT}@" in known for other in REDIS_NODES), known
+            assert "127.0.0.1" not in known, known
+
+    await _ingest_through_hosts(
+        cluster_network,
+        migrated,
+        shared_dir,
+        nodes,
+        f"redis://{CLUSTER_HOSTS[REDIS_NODES[0]]}:{REDIS_PORT}",
+        {"INGESTRO_REDIS_MODE": "cluster"},
+        10_000,
+        form_cluster,
+    )
+
+
+def _redis_node(network: Network, host: str, shared_dir: Path, *options: str) -> Child:
+    """A redis-server on ``host``, bound to its address only, its files in ``shared_dir/host``."""
+    data = shared_dir / host
+    data.mkdir()
+    argv = [
+        "redis-server",
+        "--bind",
+        network.hosts[host],
+        "--port",
+        str(REDIS_PORT),
+        "--dir",
+        str(data),
+        "--protected-mode",  # reachable only from the other namespaces
+        "no",
+        *options,
+    ]
+    return Child(host, network.exec_argv(host, *argv), {}, log_path=shared_dir / f"{host}.log")
+
+
+def _redis_cli(network: Network, host: str, *command: str) -> str:
+    """What redis-cli on the client host prints for ``command`` sent to the Redis on ``host`` ("" if none)."""
+    argv = network.exec_argv("client", "redis-cli", "-h", network.hosts[host], "-p", str(REDIS_PORT), *command)
+    return subprocess.run(argv, capture_output=True, text=True, timeout=10, check=False).stdout
+
+
+async def _ingest_through_hosts(
+    network: Network,
+    migrated: str,
+    shared_dir: Path,
+    redis: list[Child],
+    redis_url: str,
+    settings: dict[str, str],
+    rows: int,
+    prepare_redis: Callable[[], None] | None = None,
+) -> None:
+    """Start ``redis`` (then ``prepare_redis``), the API and the consumers on their hosts; upload a file of ``rows``
+    rows from the client host, cut the consumers' link for 3 s mid-file, and check the job completes exactly."""
     pool = await create_pool(migrated, min_size=1, max_size=2)
     await pool.execute(f"TRUNCATE {', '.join(TABLES)}")
     database = urlsplit(migrated)
     assert database.hostname is not None and database.port is not None
     relay = await relay_unix_to_tcp(shared_dir / ".s.PGSQL.5432", database.hostname, database.port)
     variables = {
-        "INGESTRO_REDIS_URL": f"redis://{HOSTS['redis']}:6379/0",
+        "INGESTRO_REDIS_URL": redis_url,
         "INGESTRO_DATABASE_URL": f"postgresql://{database.username}@/ingestro?host={shared_dir}&port=5432",
         "INGESTRO_UPLOAD_DIR": str(shared_dir / "uploads"),
         "INGESTRO_BLOCK_MS": "200",
         "INGESTRO_VISIBILITY_TIMEOUT_S": "5",
         "INGESTRO_URL": f"http://{HOSTS['api']}:8000",
+        **settings,
     }
     python = sys.executable
 
     def child(label: str, host: str, *argv: str) -> Child:
         return Child(label, network.exec_argv(host, *argv), variables, log_path=shared_dir / f"{label}.log")
 
-    redis = child(
-        "redis",
-        "redis",
-        "redis-server",
-        "--bind",
-        HOSTS["redis"],
-        "--port",
-        "6379",
-        "--save",
-        "",
-        "--dir",
-        str(shared_dir),
-        "--protected-mode",  # reachable only from the other namespaces
-        "no",
-    )
     api = child("api", "api", python, "-m", "ingestro", "api", "--host", HOSTS["api"], "--port", "8000", "--insecure")
     consumers = [
         child(name, "work", python, "-m", "ingestro", "consume", name) for name in ("parser", "data", "errors", "jobs")
     ]
-    children = [redis, api, *consumers]
+    children = [*redis, api, *consumers]
     try:
-        for started in children:
+        for node in redis:
+            node.start()
+        for host in (node.label for node in redis):
+            await _wait_for_redis(network, host, children)
+        if prepare_redis is not None:
+            await asyncio.to_thread(prepare_redis)
+        for started in (api, *consumers):
             started.start()
-        expected = write_sample_file(shared_dir / "contacts.csv", "csv", 30_000, seed=5)
+        expected = write_sample_file(shared_dir / "contacts.csv", "csv", rows, seed=5)
         uploading = await asyncio.create_subprocess_exec(
             *network.exec_argv(
                 "client", python, "-m", "ingestro", "upload", "--wait", str(shared_dir / "contacts.csv")
@@ -183,6 +300,14 @@ async def test_hosts_in_network_namespaces_ingest_a_file_through_a_cut_and_resto
         stop_all(children, grace_s=10)
         relay.close()
         await pool.close()
+
+
+async def _wait_for_redis(network: Network, host: str, children: list[Child]) -> None:
+    deadline = time.monotonic() + 20
+    while "PONG" not in await asyncio.to_thread(_redis_cli, network, host, "PING"):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the Redis on {host} did not answer:\n" + "".join(c.output() for c in children))
+        await asyncio.sleep(0.1)
 
 
 async def _wait_for_rows(pool: asyncpg.Pool, rows: int, children: list[Child]) -> None:
