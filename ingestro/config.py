@@ -17,6 +17,8 @@ from ingestro.domain.limits import DEFAULT_LIMITS, DEPTH_CEILING, Limits
 
 #: Most stream keys per row stream (INGESTRO_PARTITIONS): a partition per 32 of Redis Cluster's 16384 slots.
 MAX_PARTITIONS = 512
+#: Most replicas INGESTRO_REDIS_WAIT_REPLICAS may require.
+MAX_WAIT_REPLICAS = 5
 
 #: Each setting: environment variable -> (Settings attribute, default, meaning); `ingestro --help` lists them.
 ENVIRONMENT: dict[str, tuple[str, str, str]] = {
@@ -36,6 +38,12 @@ ENVIRONMENT: dict[str, tuple[str, str, str]] = {
         "8",
         "Stream keys per row stream, spread over the cluster's slots (1 to 512; fixed for the life of a"
         " deployment: see the README's Redis Cluster section)",
+    ),
+    "INGESTRO_REDIS_WAIT_REPLICAS": (
+        "redis_wait_replicas",
+        "0",
+        "Replicas every event must reach (Redis WAIT) before the entry that produced it is acked, so a failover"
+        " loses nothing acknowledged (0 to 5; 0: no wait; see the README's Redis Cluster section)",
     ),
     "INGESTRO_DATABASE_URL": (
         "database_url",
@@ -326,6 +334,10 @@ def _partitions(raw: str | int) -> int:
     return _whole(raw, 1, MAX_PARTITIONS)
 
 
+def _wait_replicas(raw: str | int) -> int:
+    return _whole(raw, 0, MAX_WAIT_REPLICAS)
+
+
 def _database_url(raw: str) -> str:
     return _url(raw, ("postgresql", "postgres"), "postgresql://ingestro@127.0.0.1:5432/ingestro")
 
@@ -405,6 +417,7 @@ class Settings:
     redis_url: str = attrs.field(converter=_redis_url)
     redis_mode: str = attrs.field(converter=_redis_mode)
     partitions: int = attrs.field(converter=_partitions)
+    redis_wait_replicas: int = attrs.field(converter=_wait_replicas)
     database_url: str = attrs.field(converter=_database_url)
     upload_dir: Path = attrs.field(converter=_directory)
     storage_url: str = attrs.field(converter=_storage_url)

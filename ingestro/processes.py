@@ -16,6 +16,7 @@ from ingestro.storage.retention import run_file_retention
 from ingestro.streams import connections
 from ingestro.streams.layout import refuse_legacy_streams
 from ingestro.streams.names import JOBS_GROUP, stream_keys
+from ingestro.streams.outages import until_answered
 from ingestro.streams.retention import run_retention
 from ingestro.streams.runtime import Consumer, ConsumerSettings, Entry, Handler
 
@@ -62,7 +63,7 @@ async def run_consumer(name: str, settings: Settings, slot: int, stop: asyncio.E
     # min_size=0: the process starts (and waits out an outage) even when PostgreSQL is down.
     pool = await create_pool(settings.database_url, min_size=0, max_size=max(settings.concurrency, 1) + 1)
     try:
-        await refuse_legacy_streams(redis)
+        await until_answered(lambda: refuse_legacy_streams(redis), "checking for legacy streams")
         handlers = group.make(settings, redis, pool)
         consumer = Consumer(
             redis,

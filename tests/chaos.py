@@ -7,7 +7,9 @@ after a random pause (a short one: the same consumer takes back its own pending
 entries; a long one: the others reclaim them), the parser is killed in the
 middle of the file, redis-server is restarted once (gracefully: with
 ``appendfsync everysec`` a SIGKILL could lose the last second of writes, which no
-consumer can make up for) and PostgreSQL is crashed (SIGKILL) and started once.
+consumer can make up for; on a Redis Cluster with replicas, ``--redis-cluster``, a master
+is SIGKILLed instead, and the publishes' WAIT makes that lose nothing) and PostgreSQL
+is crashed (SIGKILL) and started once.
 Then the end state must be exact: the table holds exactly the distinct valid
 rows, ``validation_errors`` exactly the invalid ones, every job is completed
 with exact counts, no entry is pending in any group, and the DLQ is empty.
@@ -45,12 +47,12 @@ from ingestro.config import Settings
 from ingestro.database import create_pool
 from ingestro.database.schema import prepare_database
 from ingestro.devtools.samples import Expected, sample_rows, write_sample_file
-from ingestro.devtools.servers import PostgresServer, RedisServer, free_port
+from ingestro.devtools.servers import PostgresServer, RedisClusterServers, RedisServer, free_port
 from ingestro.devtools.supervisor import Child, stop_all
 from ingestro.services.consumer_groups import group_stream_keys
-from ingestro.streams.names import DLQ_STREAM, FILES_STREAM, PARSER_GROUP
+from ingestro.streams.connections import redis_client
+from ingestro.streams.names import DLQ_STREAM, FILES_STREAM, JOB_EVENTS_STREAM, PARSER_GROUP
 
-#: Processes per consumer group.
 #: Processes of every consumer group (tests/test_chaos.py holds it to the consumer groups there are).
 COPIES = {"parser": 2, "fetcher": 1, "data": 3, "errors": 2, "jobs": 2, "notifications": 1}
 BATCH_SIZE = 500
@@ -70,6 +72,9 @@ class Plan:
     down_for_s: tuple[float, float] = (0.0, 5.0)
     #: Longest the whole run may take before it is declared stuck.
     deadline_s: float = 240
+    #: Run on a 3-master Redis Cluster with 2 replicas each (publishes WAIT for one), whose master of the
+    #: ``{core}`` keys is SIGKILLed (and stays down: a replica takes over) instead of the graceful restart.
+    redis_cluster: bool = False
 
 
 @attrs.define
@@ -80,7 +85,7 @@ class Chaos:
     work: Path
     say: Callable[[str], None]
     rng: random.Random
-    redis_server: RedisServer
+    redis_server: RedisServer | RedisClusterServers
     postgres: PostgresServer
     api_url: str = ""
     api: Child | None = None
@@ -96,7 +101,10 @@ class Chaos:
 
     def environment(self) -> dict[str, str]:
         """The settings of every process (they inherit no other INGESTRO_* variable: the supervisor's rule)."""
-        return {
+        cluster = (
+            {"INGESTRO_REDIS_MODE": "cluster", "INGESTRO_REDIS_WAIT_REPLICAS": "1"} if self.plan.redis_cluster else {}
+        )
+        return cluster | {
             "INGESTRO_REDIS_URL": self.redis_server.url,
             "INGESTRO_DATABASE_URL": self.postgres.url,
             "INGESTRO_UPLOAD_DIR": str(self.work / "uploads"),
@@ -165,7 +173,13 @@ class Chaos:
         slot = pending[0]["consumer"].decode().rsplit("-", 1)[1]
         return f"{PARSER_GROUP}-{slot}"
 
-    def restart_redis(self) -> None:
+    def restart_redis(self, redis: aioredis.Redis) -> None:
+        if isinstance(self.redis_server, RedisClusterServers):
+            node: Any = redis.get_node_from_key(JOB_EVENTS_STREAM)  # type: ignore[attr-defined]
+            master = next(server for server in self.redis_server.nodes if server.port == node.port)
+            self.log(f"SIGKILL the Redis Cluster master {master.port} of the {{core}} keys; its replica takes over")
+            master.kill()
+            return
         self.log("restarting redis-server (graceful: the AOF keeps every write)")
         self.redis_server.restart()
         self.log("redis-server is back")
@@ -293,10 +307,16 @@ async def run(plan: Plan, say: Callable[[str], None] = print) -> list[dict[str, 
         work.chmod(0o755)  # as root, PostgreSQL runs as another user, who must reach its directory
         sample = work / "sample.csv"
         expected = write_sample_file(sample, "csv", plan.rows, seed=plan.seed)
-        with RedisServer(work / "redis") as redis_server, PostgresServer(work / "postgres") as postgres:
+        redis_servers = (
+            RedisClusterServers(work / "redis", masters=3, replicas=2, node_timeout_ms=1000)
+            if plan.redis_cluster
+            else RedisServer(work / "redis")
+        )
+        with redis_servers as redis_server, PostgresServer(work / "postgres") as postgres:
             await prepare_database(postgres.url)
             chaos = Chaos(plan, work, say, rng, redis_server, postgres)
-            redis = aioredis.Redis.from_url(redis_server.url, socket_timeout=10)
+            mode = "cluster" if plan.redis_cluster else "single"
+            redis = redis_client(Settings.from_env({}, redis_url=redis_server.url, redis_mode=mode), socket_timeout=10)
             pool = await create_pool(postgres.url, min_size=0, max_size=2)
             try:
                 chaos.start_processes()
@@ -349,7 +369,7 @@ async def _ingest_under_fire(
             chaos.kill(next(p for p in chaos.consumers if p.label == parser), "in the middle of the file")
         elif not redis_restarted and share >= redis_restart_at:
             redis_restarted = True
-            chaos.restart_redis()
+            chaos.restart_redis(redis)
         elif not postgres_crashed and share >= postgres_crash_at:
             postgres_crashed = True
             chaos.crash_postgres()
@@ -392,8 +412,12 @@ def main(argv: list[str] | None = None) -> int:
         "--minutes", type=float, default=5, help="keep uploading it for this long (default: %(default)s)"
     )
     parser.add_argument("--seed", type=int, default=None, help="random schedule (default: a random one, printed)")
+    parser.add_argument(
+        "--redis-cluster", action="store_true", help="on a 3-master Redis Cluster with replicas, a master killed"
+    )
     args = parser.parse_args(argv)
-    plan = Plan(rows=args.rows, minutes=args.minutes, **({"seed": args.seed} if args.seed is not None else {}))
+    seed = {"seed": args.seed} if args.seed is not None else {}
+    plan = Plan(rows=args.rows, minutes=args.minutes, redis_cluster=args.redis_cluster, **seed)
     try:
         asyncio.run(run(plan, lambda text: print(text, flush=True)))
     except AssertionError as failure:

@@ -86,3 +86,15 @@ def test_peers_refuse_a_format_pgloader_is_not_given() -> None:
         check=False,
     )
     assert run.returncode == 2 and "--peers loads CSV only" in run.stderr
+
+
+def test_a_run_on_a_private_redis_cluster_reports_each_node(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    bench = [sys.executable, "-m", "ingestro.devtools.bench", "--rows", "3000", "--data", "1", "--redis-cluster", "3"]
+    run = subprocess.run([*bench, "--json", str(out)], capture_output=True, text=True, timeout=120, check=False)
+
+    assert run.returncode == 0, run.stdout + run.stderr
+    result = orjson.loads(out.read_bytes())
+    assert result["counts_exact"] is True, result["mismatches"]
+    assert {"redis-node-0", "redis-node-1", "redis-node-2"} <= result["cpu_s"].keys()
+    assert "redis-server" not in result["cpu_s"]

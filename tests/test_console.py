@@ -8,6 +8,7 @@ and in the dark scheme for one page.
 from __future__ import annotations
 
 import csv
+import gzip
 import io
 import os
 import shutil
@@ -297,6 +298,62 @@ async def test_columns_are_mapped_in_the_page_saved_and_the_next_file_maps_itsel
     assert await stack.pool.fetchval("SELECT count(*) FROM contacts WHERE email LIKE 'm_@example.com'") == 3
 
 
+def gzip_needing_mapping() -> bytes:
+    """NEEDS_MAPPING's header over 3000 rows (about 120 KiB inflated: past the page's 64 KiB preview), gzip'd;
+    every 500th row's email is invalid."""
+    lines = [NEEDS_MAPPING.split(b"\n", 1)[0].decode()]
+    for n in range(3000):
+        email = f"not-an-email-{n}" if n % 500 == 499 else f"g{n}@example.com"
+        lines.append(f"{email},Ann,Lee,yes,2024-01-05")
+    return gzip.compress(("\n".join(lines) + "\n").encode())
+
+
+async def test_a_gzip_files_header_is_read_in_the_page_mapped_and_the_file_uploaded(
+    stack: Stack, browser: Browser, artifacts: Path
+) -> None:
+    stack.start_consumers()
+    async with served(app_of(stack)) as base_url:
+        console = await console_on(browser, base_url, artifacts)
+        page = console.page
+        await console.open()
+        await expect(page.locator("#dataset")).to_have_value("contacts")
+        content = gzip_needing_mapping()
+        files = [{"name": "people.csv.gz", "mimeType": "application/gzip", "buffer": content}]
+        await page.set_input_files("#files", files=files)
+        item = page.locator("li.file").nth(0)
+        await expect(item.locator(".match-summary")).to_contain_text("gzip: read from its first 64 KiB, inflated here")
+        await expect(item.locator(".missing")).to_contain_text("email, first_name, last_name, signup_date")
+        rows = item.locator("table.columns tbody tr")
+        await expect(rows).to_have_count(5)
+        await expect(rows.nth(0)).to_contain_text("E-mail address")
+        for column, field in (
+            ("E-mail address", "email"),
+            ("Given", "first_name"),
+            ("Family", "last_name"),
+            ("Joined", "signup_date"),
+        ):
+            await item.get_by_label(f"Field for column {column}").select_option(f"field:{field}")
+        await item.get_by_label("Field for column email_opt_in").select_option("ignore")
+        await expect(item.locator(".all-required")).to_be_visible()
+        await expect(item.locator(".match-summary")).to_contain_text("4 of 5 columns match dataset contacts")
+        await console.shoot("upload-gzip", narrow=False)
+        await page.get_by_role("button", name="Upload").click()
+        await expect(item.locator(".file-status")).to_contain_text("(csv, dataset contacts v1)")
+        await item.locator(".job-link").click()
+        await expect(page.locator(".job-status .badge")).to_have_text("completed", timeout=60_000)
+        for name, expected in (
+            ("rows_total", 3000),
+            ("rows_accepted", 2994),
+            ("rows_rejected", 6),
+            ("rows_inserted", 2994),
+        ):
+            await expect(page.locator(f'[data-count="{name}"]')).to_have_text(f"{expected:,}")
+        await expect(page.locator(".column-map")).to_contain_text("E-mail address → email")
+        assert console.expected_problems() == []
+        await console.context.close()
+    assert await stack.pool.fetchval("SELECT count(*) FROM contacts WHERE email LIKE 'g%@example.com'") == 2994
+
+
 async def test_a_dataset_inferred_from_a_file_is_edited_and_declared(
     stack: Stack, browser: Browser, artifacts: Path
 ) -> None:
@@ -420,7 +477,26 @@ PARSERS = """async () => {
       { name: "name", required: true, aliases: [] },
     ],
   };
+  const gzip = (text) => new Response(new Blob([text]).stream().pipeThrough(new CompressionStream("gzip"))).blob();
+  const inflate = (blob) => new Response(blob.stream().pipeThrough(new DecompressionStream("gzip"))).arrayBuffer();
+  // 1.8 MB of CSV, gzip'd, then cut in half: inflating it all fails, its first 64 KiB read fine.
+  const big = await gzip("email,name\\n" + "a@example.com,Ann\\n".repeat(100000));
+  const halfGz = big.slice(0, Math.floor(big.size / 2));
+  const fails = (promise) => promise.then(() => null, (error) => error.name);
+  const head = await headers.inflatedHead(halfGz);
+  const gz = (parts, name, options) => headers.readHeader(new File(parts, name, options));
   return {
+    gzipped: {
+      wholeFails: await fails(inflate(halfGz)),
+      head: [head.bytes.length, head.cut],
+      small: await headers.inflatedHead(await gzip("a,b\\n")).then(({ bytes, cut }) => [bytes.length, cut]),
+      csv: await gz([halfGz], "big.CSV.GZ"),
+      json: await gz([await gzip('[{"a": 1, "b": {"c": "x"}}]')], "x.json.gz"),
+      typed: await gz([await gzip("a;b\\n1;2\\n")], "data", { type: "application/gzip" }),
+      unnamed: await gz([await gzip("a,b\\n")], "x.csv"),
+      corrupt: await gz([new Uint8Array([0x1f, 0x8b, 1, 2, 3, 4])], "x.csv.gz"),
+      plain: await gz(["a,b\\n1,2\\n"], "x.csv.gz"),
+    },
     events,
     ties: [headers.sniffDelimiter("a;b,c"), headers.sniffDelimiter("a|b\\tc"), headers.sniffDelimiter("abc")],
     records: headers.csvRecords('a,"b\\r\\nc","d""e"\\r\\n\\r\\n1,2,3\\n4', ",", 10),
@@ -449,6 +525,31 @@ async def test_the_pages_own_parsers_read_events_headers_and_matches_like_the_se
     assert result["ties"] == [",", "\t", ","]  # ingestro.formats.csv_rows.DELIMITERS order breaks ties
     assert result["records"] == [["a", "b\r\nc", 'd"e'], ["1", "2", "3"], ["4"]]
     assert result["formats"] == ["csv", "ndjson", "json", None]
+    # A gzip file: only its first 64 KiB inflated (a file whose whole stream fails is still previewed).
+    gzipped = result["gzipped"]
+    assert gzipped["wholeFails"] == "TypeError"
+    assert gzipped["head"] == [64 * 1024, True]
+    assert gzipped["small"] == [4, False]
+    big_rows = [["a@example.com", "Ann"]] * 5
+    expected_csv = {
+        "format": "csv",
+        "columns": ["email", "name"],
+        "rows": big_rows,
+        "delimiter": ",",
+        "compressed": True,
+    }
+    assert gzipped["csv"] == expected_csv
+    assert gzipped["json"] == {
+        "format": "json",
+        "columns": ["a", "b"],
+        "rows": [["1", '{"c":"x"}']],
+        "compressed": True,
+    }
+    typed = {"format": "csv", "columns": ["a", "b"], "rows": [["1", "2"]], "delimiter": ";", "compressed": True}
+    assert gzipped["typed"] == typed
+    assert "its name does not end in .gz" in gzipped["unnamed"]["unreadable"]
+    assert gzipped["corrupt"]["unreadable"].startswith("not a readable gzip stream (")
+    assert gzipped["plain"]["unreadable"].startswith("not a readable gzip stream (")
     assert result["first"] == {"a": "}{", "b": {"c": 1}}
     assert result["match"] == {
         "matches": [

@@ -7,6 +7,7 @@ import io
 from typing import Any
 
 import orjson
+import pytest
 
 from ingestro.datasets import declaration_of
 from ingestro.datasets.registry import declare
@@ -14,7 +15,7 @@ from ingestro.datasets.rules import check_row
 from ingestro.domain.events import AcceptedRow, RowsAccepted
 from projections.data import DataProjection
 from projections.replay import replay
-from tests.stack import Stack
+from tests.stack import REDIS_MODES, Stack
 
 PRODUCTS: dict[str, Any] = {
     "name": "products",
@@ -121,6 +122,7 @@ async def test_the_stored_row_depends_on_upload_order_and_line_not_on_which_batc
     )
 
 
+@pytest.mark.parametrize("redis_mode", REDIS_MODES)  # on a Redis Cluster too
 async def test_uploads_apply_in_upload_order_with_two_data_processes_racing(stack: Stack) -> None:
     await declare(stack.pool, declaration_of(PRODUCTS))
     files = ["sku,price\n" + "".join(f"K{key},{version * 1000 + key}\n" for key in range(300)) for version in range(6)]
@@ -171,6 +173,7 @@ async def test_a_dataset_that_rejects_unknown_columns_fails_a_csv_naming_them(st
     assert "Colour" in job["error"] and job["error_line"] == 1
 
 
+@pytest.mark.parametrize("redis_mode", REDIS_MODES)  # on a Redis Cluster too
 async def test_a_replay_of_the_data_projection_reproduces_the_typed_tables_exactly(stack: Stack) -> None:
     await declare(stack.pool, declaration_of(PRODUCTS))
     await declare(stack.pool, declaration_of(PRODUCTS | {"name": "bins", "key": []}))

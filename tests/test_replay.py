@@ -23,7 +23,7 @@ from projections import batches
 from projections.data import DataProjection
 from projections.registry import PROJECTIONS
 from projections.replay import ReplayRefused, replay
-from tests.stack import Stack, row_stream_length
+from tests.stack import REDIS_MODES, Stack, row_stream_length
 
 #: Columns that are rebuild time by definition ("when was this applied"), per table.
 REBUILD_TIME = {
@@ -87,6 +87,7 @@ async def ingest_all(stack: Stack, *contents: bytes) -> list[dict[str, Any]]:
     return [await stack.ingest(content) for content in contents]
 
 
+@pytest.mark.parametrize("redis_mode", REDIS_MODES)  # on a Redis Cluster too
 @pytest.mark.slow
 async def test_rebuilt_tables_equal_the_live_ones_row_for_row(stack: Stack) -> None:
     first, _ = sample(350, seed=1, duplicate_rate=0)
@@ -162,6 +163,7 @@ class SlowDataProjection(DataProjection):
         return await super().apply_all(events)
 
 
+@pytest.mark.parametrize("redis_mode", REDIS_MODES)  # on a Redis Cluster too
 @pytest.mark.slow
 async def test_replay_while_uploads_continue_loses_nothing(stack: Stack) -> None:
     stack.start_consumers()

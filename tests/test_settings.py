@@ -14,6 +14,7 @@ BAD = {
     "INGESTRO_REDIS_URL": "http://127.0.0.1:6379",
     "INGESTRO_REDIS_MODE": "sentinel",
     "INGESTRO_PARTITIONS": "0",
+    "INGESTRO_REDIS_WAIT_REPLICAS": "6",
     "INGESTRO_DATABASE_URL": "mysql://db/ingestro",
     "INGESTRO_UPLOAD_DIR": " ",
     "INGESTRO_STORAGE_URL": "/var/uploads",

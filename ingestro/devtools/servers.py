@@ -292,6 +292,8 @@ class RedisServer(_Server):
     appendonly: bool = True
     #: A Redis Cluster node (``--cluster-enabled``), its cluster state in ``nodes.conf``: see ``RedisClusterServers``.
     cluster_node: bool = False
+    #: A cluster node's ``cluster-node-timeout``: how long a master may not answer before its replica takes over.
+    cluster_node_timeout_ms: int = 2000
 
     _name = "redis-server"
     _ready_timeout = 10.0
@@ -335,7 +337,7 @@ class RedisServer(_Server):
                 "--cluster-config-file",
                 "nodes.conf",
                 "--cluster-node-timeout",
-                "2000",
+                str(self.cluster_node_timeout_ms),
             ]
         return _started(Child(self._name, argv, log_path=self.log_path, cwd=self.data_dir))
 
@@ -345,16 +347,21 @@ class RedisServer(_Server):
 
 @attrs.define
 class RedisClusterServers:
-    """A private Redis Cluster of ``masters`` redis-server nodes (no replicas), each under ``data_dir/node-I``.
+    """A private Redis Cluster of ``masters`` redis-server nodes and ``replicas`` replicas of each, every node under
+    ``data_dir/node-I``.
 
     ``start()`` starts every node, then (the first time) joins them with ``redis-cli --cluster create``,
-    the slots split evenly, and returns once every node says the cluster is ``ok``; a restart keeps the
-    ports, the data and the cluster (``nodes.conf``). ``url`` names the first node: a cluster client
-    discovers the others from it.
+    the slots split evenly, and returns once every node says the cluster is ``ok`` and every master has its
+    replicas in sync; a restart keeps the ports, the data and the cluster (``nodes.conf``). ``url`` names the
+    first node: a cluster client discovers the others from it. A master that stops answering for
+    ``node_timeout_ms`` is replaced by its replica; started again, it rejoins as a replica of that one.
     """
 
     data_dir: Path
     masters: int = 3
+    replicas: int = 0
+    #: Each node's ``cluster-node-timeout`` (ms).
+    node_timeout_ms: int = 2000
     nodes: list[RedisServer] = attrs.field(factory=list, init=False)
 
     _ready_timeout: ClassVar[float] = 30.0
@@ -366,27 +373,44 @@ class RedisClusterServers:
 
     def start(self) -> None:
         """Start the nodes and form the cluster if not yet formed; ServerError (nothing left running) on failure."""
-        if self.masters < 3:
-            raise ServerError(f"a Redis Cluster needs at least 3 masters, not {self.masters}")
+        if self.masters < 1 or (self.masters < 3 and self.replicas):
+            raise ServerError(
+                f"a Redis Cluster needs at least 1 master (3 with replicas), not {self.masters} with {self.replicas}"
+            )
         if not self.nodes:
             self.nodes = [
-                RedisServer(self.data_dir / f"node-{index}", port=_cluster_node_port(), cluster_node=True)
-                for index in range(self.masters)
+                RedisServer(
+                    self.data_dir / f"node-{index}",
+                    port=_cluster_node_port(),
+                    cluster_node=True,
+                    cluster_node_timeout_ms=self.node_timeout_ms,
+                )
+                for index in range(self.masters * (1 + self.replicas))
             ]
         try:
             for node in self.nodes:
                 node.start()
             if not self._state_ok(self.nodes[0]):
                 self._create()
-            self._wait_ok()
+            self.wait_ok()
         except BaseException:
             self.stop()
             raise
 
     def _create(self) -> None:
+        if self.masters < 3:
+            # redis-cli --cluster create wants 3 masters; fewer (the bench's 1-shard yardstick) get their slots
+            # directly, then meet the first node.
+            share = 16384 // self.masters
+            for index, node in enumerate(self.nodes):
+                last = 16383 if index == self.masters - 1 else (index + 1) * share - 1
+                _redis_cli(node, "CLUSTER", "ADDSLOTSRANGE", str(index * share), str(last))
+                if index:
+                    _redis_cli(node, "CLUSTER", "MEET", HOST, str(self.nodes[0].port))
+            return
         argv = [_redis_cli_binary(), "--cluster", "create", *(f"{HOST}:{node.port}" for node in self.nodes)]
         done = subprocess.run(
-            [*argv, "--cluster-replicas", "0", "--cluster-yes"],
+            [*argv, "--cluster-replicas", str(self.replicas), "--cluster-yes"],
             capture_output=True,
             text=True,
             timeout=60,
@@ -396,26 +420,35 @@ class RedisClusterServers:
         if done.returncode != 0:
             raise ServerError(f"redis-cli --cluster create failed:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
 
-    def _wait_ok(self) -> None:
+    def wait_ok(self) -> None:
+        """Return once every node says the cluster is ``ok`` and every master has its replicas in sync (also after
+        a node was killed and started again); ServerError after the ready timeout."""
         deadline = time.monotonic() + self._ready_timeout
-        while not all(self._state_ok(node) for node in self.nodes):
+        while not all(self._state_ok(node) for node in self.nodes) or not self._replicas_in_sync():
             if time.monotonic() >= deadline:
                 raise ServerError(
                     f"the Redis Cluster in {self.data_dir} did not become ok within {self._ready_timeout:.0f} s"
                 )
             time.sleep(_POLL_INTERVAL * 4)
 
+    def _replicas_in_sync(self) -> bool:
+        """Whether every master serving slots has ``replicas`` replicas online (``INFO replication``)."""
+        masters = [node for node in self.nodes if "role:master" in _redis_cli(node, "INFO", "replication")]
+        if len(masters) != self.masters:
+            return False
+        return all(_redis_cli(node, "INFO", "replication").count("state=online") >= self.replicas for node in masters)
+
+    def masters_now(self) -> list[RedisServer]:
+        """The running nodes that are masters at the moment (after a failover: the promoted replicas)."""
+        return [
+            node
+            for node in self.nodes
+            if node.pid is not None and "role:master" in _redis_cli(node, "INFO", "replication")
+        ]
+
     @staticmethod
     def _state_ok(node: RedisServer) -> bool:
-        done = subprocess.run(
-            [_redis_cli_binary(), "-h", HOST, "-p", str(node.port), "CLUSTER", "INFO"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            env=child_environment(),
-            check=False,
-        )
-        return "cluster_state:ok" in done.stdout
+        return "cluster_state:ok" in _redis_cli(node, "CLUSTER", "INFO")
 
     def stop(self) -> None:
         """Stop every node (their data and the cluster stay for a restart)."""
@@ -437,6 +470,19 @@ class RedisClusterServers:
         traceback: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+def _redis_cli(node: RedisServer, *command: str) -> str:
+    """What ``redis-cli`` prints for ``command`` sent to ``node`` (empty when it does not answer)."""
+    done = subprocess.run(
+        [_redis_cli_binary(), "-h", HOST, "-p", str(node.port), *command],
+        capture_output=True,
+        text=True,
+        timeout=10,
+        env=child_environment(),
+        check=False,
+    )
+    return done.stdout
 
 
 def _cluster_node_port() -> int:

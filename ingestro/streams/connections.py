@@ -12,6 +12,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 
 from ingestro.config import Settings
+from ingestro.streams.replication import require_replicas
 
 
 def redis_client(settings: Settings, *, socket_timeout: float) -> aioredis.Redis:
@@ -25,7 +26,8 @@ def redis_client(settings: Settings, *, socket_timeout: float) -> aioredis.Redis
     A command that meets a dropped connection is sent again on a new one (up to
     three tries, 50 ms to 1 s apart) instead of failing on the first use of each
     pooled connection after the restart. ``socket_timeout`` must outlast any
-    blocking read made with the client.
+    blocking read made with the client. Every publish with the client waits for ``INGESTRO_REDIS_WAIT_REPLICAS``
+    replicas (``ingestro.streams.replication``).
     """
     retry = Retry(ExponentialBackoff(cap=1.0, base=0.05), 3)
     if settings.redis_mode == "cluster":
@@ -36,14 +38,17 @@ def redis_client(settings: Settings, *, socket_timeout: float) -> aioredis.Redis
             retry=retry,
             retry_on_error=[redis.exceptions.ConnectionError],
         )
-        return cast(aioredis.Redis, cluster)
-    return aioredis.Redis.from_url(
-        settings.redis_url,
-        socket_timeout=socket_timeout,
-        socket_connect_timeout=5,
-        retry=retry,
-        retry_on_error=[redis.exceptions.ConnectionError],
-    )
+        client = cast(aioredis.Redis, cluster)
+    else:
+        client = aioredis.Redis.from_url(
+            settings.redis_url,
+            socket_timeout=socket_timeout,
+            socket_connect_timeout=5,
+            retry=retry,
+            retry_on_error=[redis.exceptions.ConnectionError],
+        )
+    require_replicas(client, settings.redis_wait_replicas)
+    return client
 
 
 def text(value: Any) -> str:

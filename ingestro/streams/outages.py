@@ -2,17 +2,29 @@
 
 An outage is the infrastructure's, and passes by itself: a server unreachable, timing out,
 starting or stopping, or Redis refusing writes (full at ``maxmemory`` under ``noeviction``,
-a replica made read-only by a failover, snapshots failing with ``stop-writes-on-bgsave-error``).
+a replica made read-only by a failover, snapshots failing with ``stop-writes-on-bgsave-error``), a Redis
+Cluster failing over (``CLUSTERDOWN``, ``TRYAGAIN``, MOVED/ASK the client could not follow, a slot no
+node serves yet) or a write its replicas did not confirm in time (``NotReplicated``).
 A consumer waits it out on the same entry; the API answers 503 with ``Retry-After``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import errno
+import logging
 import socket
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 import asyncpg
 import redis.exceptions
+
+from ingestro.streams.replication import NotReplicated
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 _TRANSIENT_POSTGRES = (
     asyncpg.PostgresConnectionError,
@@ -98,6 +110,28 @@ def _is_outage_itself(error: BaseException) -> bool:
             redis.exceptions.ConnectionError,
             redis.exceptions.TimeoutError,
             redis.exceptions.BusyLoadingError,
+            redis.exceptions.ClusterDownError,
+            redis.exceptions.TryAgainError,
+            redis.exceptions.AskError,
+            redis.exceptions.SlotNotCoveredError,
+            NotReplicated,
             *_TRANSIENT_POSTGRES,
         ),
     )
+
+
+async def until_answered(step: Callable[[], Awaitable[T]], what: str) -> T:
+    """Run ``step`` until it returns, waiting out outages (0.1 s, doubling up to 5 s, each logged as ``what``); any
+    other error is raised. For a process's start-up, e.g. a Redis Cluster whose failed master is not yet replaced."""
+    delay = 0.1
+    while True:
+        try:
+            return await step()
+        except Exception as error:
+            if not is_outage(error):
+                raise
+            log.warning(
+                "server unreachable; retrying", extra={"step": what, "error": f"{type(error).__name__}: {error}"}
+            )
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)

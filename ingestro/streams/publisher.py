@@ -21,7 +21,7 @@ from ingestro.domain.events import (
     RowsRejected,
 )
 from ingestro.metrics import EVENTS_PUBLISHED
-from ingestro.streams import names
+from ingestro.streams import names, replication
 from ingestro.streams.connections import text
 
 _STREAMS: dict[type[Event], str] = {
@@ -50,22 +50,27 @@ def stream_for(event: Event, partitions: int | None = None) -> str:
 
 
 async def publish(redis: aioredis.Redis, event: Event, partitions: int | None = None) -> str:
-    """XADD ``event`` to its stream and return the new entry id; ``partitions``: see ``stream_for``."""
-    stream = stream_for(event, partitions)
-    entry_id = await redis.xadd(stream, codec.encode(event))  # type: ignore[arg-type]
-    EVENTS_PUBLISHED.labels(names.logical_stream(stream), event.type_name).inc()
-    return text(entry_id)
+    """XADD ``event`` to its stream and return the new entry id; ``partitions``: see ``stream_for``. With replicas
+    required of ``redis`` (``ingestro.streams.replication``), returns once they hold it, else raises
+    ``NotReplicated``."""
+    return (await _append(redis, [event], partitions))[0]
 
 
 async def publish_all(redis: aioredis.Redis, events: Sequence[Event], partitions: int | None = None) -> None:
     """XADD ``events``, in one round trip per Redis node (a pipeline, not a transaction): in order within each
-    stream; ``partitions``: see ``stream_for``."""
-    if not events:
-        return
+    stream; ``partitions``: see ``stream_for``; replicas: as ``publish``."""
+    if events:
+        await _append(redis, events, partitions)
+
+
+async def _append(redis: aioredis.Redis, events: Sequence[Event], partitions: int | None) -> list[str]:
     streams = [stream_for(event, partitions) for event in events]
     async with redis.pipeline(transaction=False) as pipe:
         for stream, event in zip(streams, events, strict=True):
             pipe.xadd(stream, codec.encode(event))  # type: ignore[arg-type]
-        await pipe.execute()
+        waits = replication.queue_waits(redis, pipe, streams)
+        replies = await pipe.execute()
     for stream, event in zip(streams, events, strict=True):
         EVENTS_PUBLISHED.labels(names.logical_stream(stream), event.type_name).inc()
+    replication.check_waits(redis, replies[len(replies) - waits :])
+    return [text(entry_id) for entry_id in replies[: len(events)]]

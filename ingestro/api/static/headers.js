@@ -105,33 +105,87 @@ export function firstObject(text) {
   return null;
 }
 
+/** Media types the server inflates as gzip (ingestro.api.upload_options.GZIP_MEDIA_TYPES). */
+export const GZIP_MEDIA_TYPES = ["application/gzip", "application/x-gzip"];
+
+/** Whether the server inflates ``file`` as gzip: told by its name (x.csv.gz) or its media type, as is_gzip. */
+export function toldGzip(file) {
+  return /\.gz$/i.test(file.name) || GZIP_MEDIA_TYPES.includes((file.type || "").toLowerCase());
+}
+
 /**
- * What the browser can tell of a file before sending it:
- * {format, columns, rows (first few, as arrays), delimiter} or {format, unreadable: reason}.
+ * The first ``limit`` inflated bytes of the gzip ``blob``: {bytes, cut} (cut: more may follow). Inflated as a
+ * stream and stopped there, so a large file or a gzip bomb costs no more than its first bytes; a stream corrupt
+ * before ``limit`` bytes gives what came before it (cut), or throws when nothing did.
+ */
+export async function inflatedHead(blob, limit = PREVIEW_BYTES) {
+  const reader = blob.stream().pipeThrough(new DecompressionStream("gzip")).getReader();
+  const bytes = new Uint8Array(limit);
+  let size = 0;
+  try {
+    while (size < limit) {
+      let read;
+      try {
+        read = await reader.read();
+      } catch (error) {
+        if (size === 0) throw error;
+        return { bytes: bytes.subarray(0, size), cut: true };
+      }
+      if (read.done) return { bytes: bytes.subarray(0, size), cut: false };
+      const chunk = read.value.subarray(0, limit - size);
+      bytes.set(chunk, size);
+      size += chunk.length;
+    }
+    return { bytes, cut: true };
+  } finally {
+    reader.cancel().catch(() => {}); // stops inflating (and reading the file) here
+  }
+}
+
+/** The first bytes of ``file`` as the server will read them: inflated when it is told gzip. */
+async function headOf(file) {
+  if (toldGzip(file)) return { ...(await inflatedHead(file)), compressed: true };
+  const bytes = new Uint8Array(await file.slice(0, PREVIEW_BYTES).arrayBuffer());
+  return { bytes, cut: file.size > PREVIEW_BYTES, compressed: false };
+}
+
+/**
+ * What the browser can tell of a file before sending it: {format, columns, rows (first few, as arrays),
+ * delimiter, compressed} or {format, unreadable: reason}. A gzip file is read from its first 64 KiB inflated.
  */
 export async function readHeader(file) {
-  const head = new Uint8Array(await file.slice(0, PREVIEW_BYTES).arrayBuffer());
   const format = formatOf(file.name);
-  if (/\.gz$/i.test(file.name) || (head[0] === 0x1f && head[1] === 0x8b)) {
-    return { format, unreadable: "compressed (gzip): cannot preview its columns; the server reads it" };
+  let head;
+  try {
+    head = await headOf(file);
+  } catch (error) {
+    if (!toldGzip(file)) throw error;
+    return { format, unreadable: `not a readable gzip stream (${error.message})` };
   }
-  let text = new TextDecoder("utf-8").decode(head).replace(/^\uFEFF/, "");
-  if (file.size > PREVIEW_BYTES) {
+  if (!head.compressed && head.bytes[0] === 0x1f && head.bytes[1] === 0x8b) {
+    return {
+      format,
+      unreadable: "gzip-compressed, but its name does not end in .gz: the server would not inflate it; name it x.csv.gz",
+    };
+  }
+  let text = new TextDecoder("utf-8").decode(head.bytes).replace(/^\uFEFF/, "");
+  if (head.cut) {
     const cut = Math.max(text.lastIndexOf("\n"), text.lastIndexOf("\r"));
     if (cut > 0) text = text.slice(0, cut + 1); // the last line may be cut short
   }
+  const compressed = head.compressed;
   const kind = format || (/^\s*[[{]/.test(text) ? "json" : "csv");
   if (kind === "csv") {
     const firstLine = text.split(/\r\n|\r|\n/).find((line) => line.trim() !== "") || "";
     const delimiter = sniffDelimiter(firstLine);
     const [columns, ...rows] = csvRecords(text, delimiter, 6);
     if (!columns) return { format: kind, unreadable: "no header line found" };
-    return { format: kind, columns, rows, delimiter };
+    return { format: kind, columns, rows, delimiter, compressed };
   }
   const first = firstObject(text);
   if (!first) return { format: kind, unreadable: "no JSON object found at the start of the file" };
   const columns = Object.keys(first);
-  return { format: kind, columns, rows: [columns.map((column) => displayValue(first[column]))] };
+  return { format: kind, columns, rows: [columns.map((column) => displayValue(first[column]))], compressed };
 }
 
 function displayValue(value) {

@@ -3,7 +3,7 @@
 
 import { call, getJson, query, uploadFile } from "./api.js";
 import { fill, formatBytes, h, notify, table } from "./dom.js";
-import { columnKey, matchColumns, readHeader } from "./headers.js";
+import { PREVIEW_BYTES, columnKey, matchColumns, readHeader } from "./headers.js";
 
 /** Uploads sent at once (the API lets a key send 4 at once by default). */
 const AT_ONCE = 3;
@@ -220,6 +220,7 @@ function showMatch(item, dataset) {
   ]);
   const summary = [`${fitting} of ${matches.length} columns match dataset ${dataset.name}`];
   if (header.delimiter) summary.push(`delimiter ${header.delimiter === "\t" ? "tab" : `"${header.delimiter}"`}`);
+  if (header.compressed) summary.push(`gzip: read from its first ${PREVIEW_BYTES / 1024} KiB, inflated here`);
   const mapped = Object.keys(item.mapping).length;
   fill(
     item.match,

@@ -120,6 +120,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="also time pgloader loading the same file into a table of the dataset's fields, in the same run, and "
         "report end to end as a ratio to it (CSV only; pgloader is installed with apt-get when absent)",
     )
+    parser.add_argument(
+        "--redis-cluster",
+        type=_positive,
+        metavar="N",
+        default=0,
+        help="run on a private Redis Cluster of N masters (INGESTRO_REDIS_MODE=cluster; 1 and 2 get their slots "
+        "directly) instead of one redis-server; the report gives each node's CPU and memory",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the data directory (servers, uploads, logs)")
     parser.add_argument(
         "--profile",
@@ -149,6 +157,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             staged=args.staged,
             peers=args.peers,
             range_bytes=args.range_bytes,
+            redis_cluster=args.redis_cluster,
         )
         try:
             profile_dir = args.profile / f"data-{data}" if args.profile and args.data_processes else args.profile

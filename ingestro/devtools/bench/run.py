@@ -16,7 +16,6 @@ from typing import Any
 import asyncpg
 import attrs
 import httpx
-import redis.asyncio as aioredis
 
 from ingestro.datasets import get_dataset
 from ingestro.datasets.tables import qualified_table
@@ -24,7 +23,7 @@ from ingestro.devtools.bench.baseline import Baseline, copy_baseline, write_copy
 from ingestro.devtools.bench.peers import load_with_pgloader
 from ingestro.devtools.bench.profile import Profiler
 from ingestro.devtools.bench.report import Result
-from ingestro.devtools.bench.stack import SERVERS, BenchError, Stack, Topology
+from ingestro.devtools.bench.stack import BenchError, Stack, Topology, is_server
 from ingestro.devtools.bench.streams_memory import BacklogSampler, stream_figures
 from ingestro.devtools.bench.timeline import read_timeline
 from ingestro.devtools.bench.usage import UsageSampler
@@ -58,6 +57,8 @@ class Options:
     peers: bool = False
     #: ``INGESTRO_PARSE_RANGE_BYTES``; None: a quarter of the file per parser process (with one, 0: no ranges).
     range_bytes: int | None = None
+    #: Masters of a private Redis Cluster to run on; 0: one redis-server.
+    redis_cluster: int = 0
 
 
 def say(message: str) -> None:
@@ -90,7 +91,7 @@ def _run(root: Path, options: Options, profiler: Profiler | None) -> Result:
     say("normalizing them for the baseline COPY")
     copy_file = root / "baseline.csv"
     write_copy_file(sample, options.format, dataset, copy_file)
-    with Stack(root) as stack:
+    with Stack(root, options.redis_cluster) as stack:
         say("starting redis-server and PostgreSQL")
         stack.start_servers()
         say("timing the baseline COPY")
@@ -135,7 +136,7 @@ class _Measurement:
         new = {label: pid for label, pid in self.stack.pids().items() if label not in self.sampler.usage}
         self.sampler.watch(new)
         if self.profiler is not None:
-            self.profiler.start({label: pid for label, pid in new.items() if label not in SERVERS})
+            self.profiler.start({label: pid for label, pid in new.items() if not is_server(label)})
 
     async def run(self, expected: Expected, baseline: Baseline) -> Result:
         counts = self.options.topology.counts()
@@ -147,7 +148,7 @@ class _Measurement:
         await self.start(counts)
         load_before = os.getloadavg()[0]
         self.sampler.start()
-        streams = aioredis.Redis.from_url(self.stack.redis.url)
+        streams = self.stack.streams_client()
         backlog = BacklogSampler(streams)
         backlog.start()
         projections_started = 0.0
@@ -206,7 +207,7 @@ class _Measurement:
 
     async def wait_for_parse(self) -> None:
         """Return once the parser appended its verdict (the last job event while no projection runs)."""
-        streams = aioredis.Redis.from_url(self.stack.redis.url)
+        streams = self.stack.streams_client()
         try:
             while True:
                 last: Any = await streams.xrevrange(JOB_EVENTS_STREAM, count=1)

@@ -9,23 +9,32 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import Self, cast
 
 import attrs
 import httpx
 import redis.asyncio as aioredis
 import redis.exceptions
+from redis.asyncio.cluster import RedisCluster
 
 from ingestro.database.schema import prepare_database
 from ingestro.devtools.bench.streams_memory import PARTITIONS
-from ingestro.devtools.servers import HOST, PostgresServer, RedisServer, free_port
+from ingestro.devtools.servers import HOST, PostgresServer, RedisClusterServers, RedisServer, free_port
 from ingestro.devtools.supervisor import Child, stop_all
 from ingestro.services.consumer_groups import group_stream_keys
 from ingestro.streams.names import DATA_GROUP, ERRORS_GROUP, JOBS_GROUP, PARSER_GROUP
 
 _COMMAND = (sys.executable, "-m", "ingestro")
-#: Labels of the servers among ``Stack.pids()``; every other label is an Ingestro process.
+#: Labels of the servers among ``Stack.pids()`` (a cluster's nodes are ``redis-node-I``); every other label is an
+#: Ingestro process.
 SERVERS = ("redis-server", "postgres")
+CLUSTER_NODE_LABEL = "redis-node-"
+
+
+def is_server(label: str) -> bool:
+    return label in SERVERS or label.startswith(CLUSTER_NODE_LABEL)
+
+
 _STOP_TIMEOUT_S = 20.0
 
 
@@ -51,14 +60,19 @@ class Stack:
     """Servers and Ingestro processes under ``root``; ``with`` stops them all, processes first."""
 
     root: Path
-    redis: RedisServer = attrs.field(init=False)
+    #: Masters of a private Redis Cluster to run on (``INGESTRO_REDIS_MODE=cluster``); 0: one redis-server.
+    redis_cluster: int = 0
+    redis: RedisServer | RedisClusterServers = attrs.field(init=False)
     postgres: PostgresServer = attrs.field(init=False)
     api_url: str = attrs.field(default="", init=False)
     _children: dict[str, Child] = attrs.field(factory=dict, init=False)
     _variables: dict[str, str] = attrs.field(factory=dict, init=False)
 
     def __attrs_post_init__(self) -> None:
-        self.redis = RedisServer(self.root / "redis")  # AOF, fsynced every second: as in production
+        if self.redis_cluster:
+            self.redis = RedisClusterServers(self.root / "redis-cluster", masters=self.redis_cluster)
+        else:
+            self.redis = RedisServer(self.root / "redis")  # AOF, fsynced every second: as in production
         self.postgres = PostgresServer(self.root / "postgres", durable=True)
 
     @property
@@ -85,6 +99,7 @@ class Stack:
             "INGESTRO_REDIS_URL": self.redis.url,
             "INGESTRO_DATABASE_URL": self.postgres.url,
             "INGESTRO_UPLOAD_DIR": str(self.upload_dir),
+            "INGESTRO_REDIS_MODE": "cluster" if self.redis_cluster else "single",
             **settings,
         }
         port = free_port()
@@ -110,7 +125,7 @@ class Stack:
             while not await _answers(client, f"{self.api_url}/readyz"):
                 self._wait_step(deadline, "the API did not become ready")
                 await asyncio.sleep(0.05)
-        streams = aioredis.Redis.from_url(self.redis.url)
+        streams = self.streams_client()
         try:
             for group, count in counts.items():
                 while await _members(streams, group) < count:
@@ -118,6 +133,12 @@ class Stack:
                     await asyncio.sleep(0.05)
         finally:
             await streams.aclose()
+
+    def streams_client(self) -> aioredis.Redis:
+        """A client of the stack's Redis: a cluster client (typed as the one it stands in for) on a cluster."""
+        if isinstance(self.redis, RedisClusterServers):
+            return cast(aioredis.Redis, RedisCluster.from_url(self.redis.url))
+        return aioredis.Redis.from_url(self.redis.url)
 
     def _wait_step(self, deadline: float, what: str) -> None:
         self.check_alive()
@@ -133,7 +154,12 @@ class Stack:
     def pids(self) -> dict[str, int]:
         """The root process of everything measured: Ingestro processes by label, then the servers."""
         pids = {label: child.pid for label, child in self._children.items() if child.pid is not None}
-        for name, server in zip(SERVERS, (self.redis, self.postgres), strict=True):
+        servers: list[tuple[str, RedisServer | PostgresServer]] = [("postgres", self.postgres)]
+        if isinstance(self.redis, RedisClusterServers):
+            servers += [(f"{CLUSTER_NODE_LABEL}{index}", node) for index, node in enumerate(self.redis.nodes)]
+        else:
+            servers.append(("redis-server", self.redis))
+        for name, server in servers:
             if server.pid is not None:
                 pids[name] = server.pid
         return pids
