@@ -102,6 +102,29 @@ async def test_a_bad_sheet_option_and_an_unknown_binary_body_are_refused(stack: 
     assert_problem(unknown, 415)
 
 
+async def test_a_sheet_option_for_a_file_that_is_not_xlsx_is_refused_and_nothing_is_stored(stack: Stack) -> None:
+    sniffed_parquet = await stack.client.post(
+        "/upload",
+        content=parquet_bytes(contacts_table()),
+        headers={"content-type": "application/octet-stream"},
+        params={"sheet": "Data"},
+    )
+    assert assert_problem(sniffed_parquet, 400)["detail"] == "sheet is only for XLSX workbooks; this file is parquet"
+    raw_csv = await stack.client.post(
+        "/upload", content=b"email\n", headers={"content-type": "text/csv"}, params={"sheet": "Data"}
+    )
+    assert assert_problem(raw_csv, 400)["detail"] == "sheet is only for XLSX workbooks; this file is csv"
+    multipart = await stack.client.post(
+        "/upload", files={"file": ("people.json", b"[]", "application/json")}, params={"sheet": "Data"}
+    )
+    assert assert_problem(multipart, 400)["detail"] == "sheet is only for XLSX workbooks; this file is json"
+    imported = await stack.client.post(
+        "/imports", json={"source": "https://example.com/people.csv"}, params={"sheet": "Data"}
+    )
+    assert assert_problem(imported, 400)["detail"] == "sheet is only for XLSX workbooks; this file is csv"
+    assert (await stack.pool.fetchval("SELECT count(*) FROM jobs")) == 0
+
+
 async def test_the_cli_uploads_a_workbooks_named_sheet_and_a_parquet_file(stack: Stack, tmp_path: Path) -> None:
     stack.start_consumers()
     book, table = tmp_path / "book.xlsx", tmp_path / "people.parquet"

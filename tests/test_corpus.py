@@ -1,9 +1,11 @@
-"""The conformance corpus (``tests/corpus/``): real-world CSV and JSON files and what each must give.
+"""The conformance corpus (``tests/corpus/``): real-world CSV, JSON, XLSX and Parquet files and what each must give.
 
 Each case states the exact rows accepted (by line, fully normalized), the exact rows
 rejected (by line, with field and code), or the exact reason the file failed.
 A CSV row's line is the physical line its record starts on; a JSON array row's
-line is its position in the array; an NDJSON row's line is its physical line.
+line is its position in the array; an NDJSON row's line is its physical line; an XLSX row's line is its
+sheet row; a Parquet row's line is its row number. The XLSX and Parquet files are written by
+tests/corpus/make_binary.py, and must be exactly what it writes.
 """
 
 from __future__ import annotations
@@ -12,8 +14,11 @@ from pathlib import Path
 
 import pytest
 
+from ingestro.datasets import Dataset, parse_declaration
 from ingestro.domain.events import UploadOptions
-from tests.parse_outcome import Outcome, contact, parse
+from ingestro.domain.limits import DEFAULT_LIMITS, Limits
+from tests.corpus import make_binary
+from tests.parse_outcome import CONTACTS, Outcome, contact, parse
 
 CORPUS = Path(__file__).parent / "corpus"
 ADA = contact("ada@example.com", "Ada", "Lovelace", "2024-01-05", age=36, id="c-1")
@@ -21,8 +26,10 @@ GRACE = contact("grace@example.com", "Grace", "Hopper", "2024-01-06", id="c-2")
 ALAN = contact("alan@example.com", "Alan", "Turing", "2024-01-07", age=41, id="c-3")
 
 
-def corpus(name: str, options: UploadOptions = UploadOptions()) -> Outcome:
-    return parse(CORPUS / name, options=options)
+def corpus(
+    name: str, options: UploadOptions = UploadOptions(), limits: Limits = DEFAULT_LIMITS, dataset: Dataset = CONTACTS
+) -> Outcome:
+    return parse(CORPUS / name, options=options, limits=limits, dataset=dataset)
 
 
 def assert_clean(outcome: Outcome) -> None:
@@ -302,3 +309,135 @@ def test_an_ndjson_line_that_is_not_a_json_object_is_a_rejected_row() -> None:
     assert outcome.rejected == {2: [(None, "invalid_json")], 3: [(None, "not_an_object")], 4: [(None, "invalid_json")]}
     assert outcome.raw[2] == "{not json}"
     assert outcome.messages[4] == ["not valid JSON: extra data at column 106"]
+
+
+# ------------------------------------------------------------------ XLSX and Parquet
+
+
+def test_the_binary_files_are_exactly_what_make_binary_writes() -> None:
+    built = make_binary.build()
+    committed = {str(path.relative_to(CORPUS)) for path in CORPUS.glob("*/*") if path.suffix in (".xlsx", ".parquet")}
+    assert committed == set(built)
+    for name, content in built.items():
+        assert (CORPUS / name).read_bytes() == content, f"{name}: re-run python -m tests.corpus.make_binary"
+
+
+def test_an_xlsx_sheet_reads_cached_formulas_merged_cells_and_skips_empty_rows_and_columns() -> None:
+    outcome = corpus("xlsx/contacts.xlsx")
+    assert outcome.failure is None and outcome.unknown_columns == []
+    assert outcome.accepted == {
+        2: {**ADA, "metadata": {"tags": ["a"]}},  # the id is the formula's cached value
+        5: {**ALAN, "id": None},  # a formula never calculated is empty
+    }
+    # B4:C4 merged: Excel keeps the value in B4 only, so last_name is empty.
+    assert outcome.rejected == {4: [("last_name", "required")]}
+    assert outcome.raw[4]["first_name"] == "Grace Hopper"
+    assert outcome.rows_total == 3
+
+
+TYPED = parse_declaration(
+    b'{"name": "typed", "fields": [{"name": "day", "type": "date"}, {"name": "at", "type": "datetime"},'
+    b' {"name": "flag", "type": "boolean"}, {"name": "total", "type": "number"},'
+    b' {"name": "count", "type": "integer"}, {"name": "note", "type": "string"}]}',
+    "json",
+)
+
+
+@pytest.mark.parametrize(
+    ("name", "row_3"),
+    [
+        # 1900's serial 60 is 1900-02-29, a day Excel counts and the calendar has not: no date.
+        ("xlsx/typed_1900.xlsx", None),
+        ("xlsx/typed_1904.xlsx", "1904-01-02"),
+    ],
+)
+def test_xlsx_dates_booleans_and_numbers_read_as_excel_stores_them_in_either_epoch(
+    name: str, row_3: str | None
+) -> None:
+    outcome = corpus(name, dataset=TYPED)
+    assert outcome.failure is None
+    assert outcome.accepted[2] == {
+        "day": "2024-01-05",
+        "at": "2024-01-05T18:00:00+00:00",
+        "flag": True,
+        "total": "12.5",
+        "count": 7,
+        "note": "plain",
+    }
+    third = {"day": row_3, "at": None, "flag": False, "total": "0.001", "count": -3, "note": None}
+    if row_3 is None:
+        assert outcome.rejected[3] == [("day", "invalid_date")]
+    else:
+        assert outcome.accepted[3] == third
+    assert outcome.rejected[4] == [("count", "invalid_integer")]
+    assert outcome.messages[4] == ["'2.5' is not an integer"]
+
+
+def test_an_xlsx_sheet_is_picked_by_name_and_a_missing_name_lists_the_sheets() -> None:
+    assert corpus("xlsx/two_sheets.xlsx", UploadOptions(sheet="Data")).accepted == {2: ADA}
+    first = corpus("xlsx/two_sheets.xlsx")  # the cover sheet has no usable header
+    assert first.failure == ("header lacks required columns: email, first_name, last_name, signup_date", 1)
+    assert corpus("xlsx/two_sheets.xlsx", UploadOptions(sheet="Missing")).failure == (
+        "the workbook has no sheet named 'Missing'; its sheets: 'Cover', 'Data'",
+        None,
+    )
+
+
+def test_a_shared_string_table_is_read_within_its_limit_and_fails_past_it() -> None:
+    assert corpus("xlsx/shared_strings.xlsx").accepted == {
+        2: contact("ada@example.com", "string 0", "string 1999", "2024-01-05")
+    }
+    bounded = corpus("xlsx/shared_strings.xlsx", limits=Limits(shared_strings_bytes=100_000))
+    assert bounded.failure == ("the workbook's shared strings take more than the limit of 100000 bytes", None)
+
+
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [
+        ("xlsx/zip_bomb.xlsx", "the workbook inflates more than 100 times its stored size (a decompression bomb?)"),
+        ("xlsx/encrypted.xlsx", "the workbook is password-protected (encrypted): save it without a password"),
+        ("xlsx/truncated.xlsx", "not an XLSX workbook (not a readable zip archive): File is not a zip file"),
+        ("xlsx/dtd.xlsx", "the workbook holds a DTD (XML entities), which no XLSX file has"),
+        (
+            "xlsx/stored_corrupt.xlsx",
+            "the workbook is corrupt (its part xl/worksheets/sheet1.xml):"
+            " Bad CRC-32 for file 'xl/worksheets/sheet1.xml'",
+        ),
+    ],
+)
+def test_a_hostile_or_broken_workbook_fails_with_the_reason_and_no_rows(name: str, reason: str) -> None:
+    outcome = corpus(name)
+    assert outcome.failure == (reason, None)
+    assert (outcome.accepted, outcome.rejected) == ({}, {})
+
+
+def test_parquet_typed_columns_and_a_nested_struct_for_the_json_field() -> None:
+    outcome = corpus("parquet/contacts.parquet")
+    assert outcome.failure is None
+    assert outcome.accepted == {
+        1: {**ADA, "metadata": {"team": "a", "tags": ["x", "y"]}},
+        2: GRACE,
+        3: {**ALAN, "metadata": {"team": "c", "tags": []}},
+    }
+    # Row 4 (in the second row group) has a null date.
+    assert outcome.rejected == {4: [("signup_date", "required")]}
+    assert outcome.rows_total == 4
+
+
+def test_a_parquet_map_is_a_json_list_of_pairs_which_an_object_field_rejects() -> None:
+    outcome = corpus("parquet/nested_map.parquet")
+    assert outcome.rejected == {1: [("metadata", "invalid_json")]}
+    assert outcome.messages[1] == ["expected a JSON object, got list"]
+
+
+def test_a_truncated_parquet_file_fails_unread() -> None:
+    outcome = corpus("parquet/truncated.parquet")
+    assert outcome.failure is not None and outcome.failure[1] is None
+    assert outcome.failure[0].startswith("not a readable Parquet file: Parquet magic bytes not found in footer")
+
+
+def test_a_parquet_file_with_corrupt_pages_fails_at_its_row_group() -> None:
+    outcome = corpus("parquet/corrupt_pages.parquet")
+    assert outcome.failure is not None and outcome.failure[1] == 1
+    assert outcome.failure[0].startswith("the Parquet file is corrupt in row group 0: ")
+    assert outcome.accepted == {}

@@ -5,6 +5,9 @@
 each sheet's rows. ``row`` writes a row's cells: str as inline strings, ``Shared(i)`` as a
 shared-string reference, bool, int/float as numbers, ``Dated(serial)`` as a date-styled number,
 ``Formula(text, cached)`` as a formula with its cached string, ``Raw(xml)`` as it is.
+
+The same arguments always give the same bytes: every zip entry has the same fixed timestamp
+(tests/corpus/make_binary.py relies on it).
 """
 
 from __future__ import annotations
@@ -85,6 +88,10 @@ def sheet(*rows: str, after: str = "") -> str:
     return f'<worksheet xmlns="{_MAIN}"><sheetData>{"".join(rows)}</sheetData>{after}</worksheet>'
 
 
+#: Every entry's timestamp: zip's earliest, so that a workbook's bytes depend on its content only.
+ENTRY_TIME = (1980, 1, 1, 0, 0, 0)
+
+
 def workbook(
     sheets: dict[str, str],
     shared: list[str] | None = None,
@@ -94,7 +101,8 @@ def workbook(
 ) -> bytes:
     """An XLSX file with ``sheets`` (name -> the sheet part's XML, from ``sheet``), in order."""
     out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", compression) as archive:
+    with zipfile.ZipFile(out, "w", compression) as zipped:
+        archive = _Fixed(zipped, compression)
         overrides = "".join(
             f'<Override PartName="/xl/worksheets/sheet{n}.xml" ContentType="application/'
             'vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/>'
@@ -133,6 +141,20 @@ def workbook(
         for n, part in enumerate(sheets.values(), start=1):
             archive.writestr(f"xl/worksheets/sheet{n}.xml", part)
     return out.getvalue()
+
+
+@attrs.frozen
+class _Fixed:
+    """Writes entries to ``archive`` with the fixed ``ENTRY_TIME``."""
+
+    archive: zipfile.ZipFile
+    compression: int
+
+    def writestr(self, name: str, data: str) -> None:
+        entry = zipfile.ZipInfo(name, ENTRY_TIME)
+        entry.compress_type = self.compression
+        entry.external_attr = 0o600 << 16
+        self.archive.writestr(entry, data)
 
 
 #: The contacts header, as shared strings 0-6.

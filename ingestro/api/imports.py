@@ -25,7 +25,7 @@ from ingestro.api.context import AppContext
 from ingestro.api.problems import Problem
 from ingestro.api.responses import JSON
 from ingestro.api.upload import detect_format
-from ingestro.api.upload_options import is_gzip, query_options
+from ingestro.api.upload_options import check_sheet, is_gzip, query_options
 from ingestro.datasets import UnknownDataset
 from ingestro.domain.events import ImportRequested
 from ingestro.domain.jobs import JobStatus
@@ -103,6 +103,7 @@ async def create_import(request: Request) -> Response:
     file_format = query_format or detect_format(name, None)
     if file_format is None:
         raise Problem(400, "Bad Request", f"cannot tell the format of {name or source!r}; pass ?format=")
+    check_sheet(options, file_format)
     event = ImportRequested(
         job_id=str(uuid.uuid4()),
         source=source,

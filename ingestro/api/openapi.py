@@ -181,7 +181,8 @@ _UPLOAD = {
         ),
         _query(
             "sheet",
-            "the XLSX sheet to read, by name (default: the first); a name the workbook lacks fails the job",
+            "the XLSX sheet to read, by name (default: the first); a name the workbook lacks fails the job;"
+            " given for a file that is not XLSX, a 400",
             {"type": "string", "minLength": 1, "maxLength": 31},
         ),
         _query("delimiter", "CSV delimiter (default: sniffed)", {"enum": [",", ";", "|", "\t"]}),

@@ -21,8 +21,16 @@ from ingestro.api.auth import Caller, caller_of
 from ingestro.api.context import AppContext
 from ingestro.api.problems import Problem
 from ingestro.api.responses import JSON
-from ingestro.api.upload_options import GZIP_MEDIA_TYPES, is_gzip, query_options, request_is_gzip, sniffed
+from ingestro.api.upload_options import (
+    GZIP_MEDIA_TYPES,
+    check_sheet,
+    is_gzip,
+    query_options,
+    request_is_gzip,
+    sniffed,
+)
 from ingestro.datasets import UnknownDataset
+from ingestro.domain.events import UploadOptions
 from ingestro.domain.jobs import JobStatus
 from ingestro.formats.readers import FORMATS
 from ingestro.services.uploads import Accepted, EmptyUpload, FileFacts, Uploader, Uploads
@@ -204,7 +212,7 @@ async def _upload(
                 415, "Unsupported Media Type", "a multipart body cannot be gzip-encoded; send the file as name.csv.gz"
             )
         multipart = MultipartFile(request, boundary)
-        chunks = _checked(multipart, query_format)
+        chunks = _checked(multipart, query_format, upload_options)
 
         def facts() -> FileFacts:  # the file field's headers, read with its bytes
             return FileFacts(multipart.filename, multipart.format, is_gzip(multipart.filename, multipart.content_type))
@@ -217,6 +225,7 @@ async def _upload(
             file_format, chunks = await sniffed(chunks)  # an XLSX or Parquet file tells itself
         if file_format is None:
             raise Problem(415, "Unsupported Media Type", f"unsupported content type {media_type!r}; send {SUPPORTED}")
+        check_sheet(upload_options, file_format)
         raw = FileFacts(filename, file_format, gzip_body or media_type in GZIP_MEDIA_TYPES or is_gzip(filename, None))
 
         def facts() -> FileFacts:
@@ -266,8 +275,9 @@ async def _upload(
     return JSON(body, status_code=202, headers={"Location": f"/jobs/{event.job_id}"})
 
 
-async def _checked(multipart: MultipartFile, query_format: str | None) -> AsyncIterator[bytes]:
-    """The file field's bytes, refusing as soon as its headers show an unsupported type."""
+async def _checked(multipart: MultipartFile, query_format: str | None, options: UploadOptions) -> AsyncIterator[bytes]:
+    """The file field's bytes, refusing as soon as its headers show an unsupported type, or a format ``options``
+    do not apply to."""
     async for data in multipart.chunks(query_format):
         if multipart.format is None:
             raise Problem(
@@ -277,4 +287,5 @@ async def _checked(multipart: MultipartFile, query_format: str | None) -> AsyncI
                 f" (content type {multipart.content_type!r}); name it .csv, .json, .ndjson, .xlsx or .parquet,"
                 " or pass ?format=",
             )
+        check_sheet(options, multipart.format)
         yield data

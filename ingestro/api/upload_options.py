@@ -44,6 +44,12 @@ def query_options(request: Request, dataset: Dataset) -> UploadOptions:
     )
 
 
+def check_sheet(options: UploadOptions, file_format: str | None) -> None:
+    """A 400 when ``?sheet=`` is given for a file that is not an XLSX workbook (it would be ignored)."""
+    if options.sheet is not None and file_format is not None and file_format != "xlsx":
+        raise Problem(400, "Bad Request", f"sheet is only for XLSX workbooks; this file is {file_format}")
+
+
 def reading_options(request: Request) -> tuple[str | None, str | None]:
     """``?delimiter=`` and ``?encoding=`` (its canonical name), each None when not given; a 400 when unusable."""
     params = request.query_params

@@ -19,8 +19,11 @@ from typing import Any, TextIO
 import httpx
 import orjson
 
+from ingestro.api.upload import detect_format
+from ingestro.api.upload_options import sniff_format
 from ingestro.cli.progress import JobProgress, UploadProgress
 from ingestro.domain.jobs import JobStatus, is_final
+from ingestro.formats.stored import OLE_MAGIC
 
 _CHUNK = 1 << 20
 _ATTEMPTS = 3
@@ -49,6 +52,15 @@ async def _chunks(path: Path, shown: UploadProgress | None = None) -> AsyncItera
                 shown.sent(sent)
 
 
+def _is_workbook(path: Path) -> bool:
+    """Whether the API will read ``path`` as XLSX: by its name, else by its first bytes."""
+    told = detect_format(path.name, None)
+    if told is not None:
+        return told == "xlsx"
+    with path.open("rb") as file:
+        return sniff_format(file.read(len(OLE_MAGIC))) == "xlsx"
+
+
 async def send(
     client: httpx.AsyncClient,
     path: Path,
@@ -61,7 +73,9 @@ async def send(
     """POST the file, retried on network errors under one Idempotency-Key; ``shown``: where its bytes are drawn;
     ``sheet``: the XLSX sheet to read; ``column_map``: the API's ``?map=``."""
     headers = {"content-type": "application/octet-stream", "idempotency-key": str(uuid.uuid4())}
-    params = {"dataset": dataset, "filename": path.name, **({"sheet": sheet} if sheet is not None else {})}
+    params = {"dataset": dataset, "filename": path.name}
+    if sheet is not None and _is_workbook(path):  # the API refuses ?sheet= for other files
+        params["sheet"] = sheet
     if column_map:
         params["map"] = orjson.dumps(column_map).decode()
     for attempt in range(1, _ATTEMPTS + 1):
