@@ -10,8 +10,10 @@ tests/corpus/make_binary.py, and must be exactly what it writes.
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 
 from ingestro.datasets import Dataset, parse_declaration
@@ -319,6 +321,13 @@ def test_the_binary_files_are_exactly_what_make_binary_writes() -> None:
     committed = {str(path.relative_to(CORPUS)) for path in CORPUS.glob("*/*") if path.suffix in (".xlsx", ".parquet")}
     assert committed == set(built)
     for name, content in built.items():
+        if name.endswith(".parquet"):
+            # pyarrow writes its own version into a file: another release writes other bytes (the same table for
+            # the readable files; the broken ones are held by their outcomes below).
+            if name not in ("parquet/truncated.parquet", "parquet/corrupt_pages.parquet"):
+                written = pq.read_table(io.BytesIO(content))
+                assert pq.read_table(CORPUS / name).equals(written), f"{name}: re-run tests.corpus.make_binary"
+            continue
         assert (CORPUS / name).read_bytes() == content, f"{name}: re-run python -m tests.corpus.make_binary"
 
 
