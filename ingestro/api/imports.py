@@ -25,11 +25,9 @@ from ingestro.api.context import AppContext
 from ingestro.api.problems import Problem
 from ingestro.api.responses import JSON
 from ingestro.api.upload import detect_format
-from ingestro.api.upload_options import check_sheet, is_gzip, query_options
-from ingestro.datasets import UnknownDataset
+from ingestro.api.upload_options import check_sheet, is_gzip, query_options, requested_dataset, requested_format
 from ingestro.domain.events import ImportRequested
 from ingestro.domain.jobs import JobStatus
-from ingestro.formats.readers import FORMATS
 from ingestro.sources import AllowList, FetchFailed, Refused, check_scheme
 from ingestro.streams.publisher import publish
 from projections.jobs import record_import_requested
@@ -88,14 +86,8 @@ async def create_import(request: Request) -> Response:
     """202 and the new job, which the ``fetcher`` goes on with."""
     context: AppContext = request.app.state.context
     caller = caller_of(request)
-    dataset_name = request.query_params.get("dataset", "contacts")
-    try:
-        dataset = await context.datasets.latest(dataset_name)
-    except UnknownDataset:
-        raise Problem(404, "Not Found", f"unknown dataset {dataset_name!r}") from None
-    query_format = request.query_params.get("format")
-    if query_format is not None and query_format not in FORMATS:
-        raise Problem(400, "Bad Request", f"format must be one of {', '.join(FORMATS)}")
+    dataset = await requested_dataset(request, context.datasets)
+    query_format = requested_format(request)
     options = query_options(request, dataset)
     source = await _source_of(request)
     check_source(source, AllowList(context.settings.import_allow))

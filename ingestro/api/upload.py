@@ -27,12 +27,12 @@ from ingestro.api.upload_options import (
     is_gzip,
     query_options,
     request_is_gzip,
+    requested_dataset,
+    requested_format,
     sniffed,
 )
-from ingestro.datasets import UnknownDataset
 from ingestro.domain.events import UploadOptions
 from ingestro.domain.jobs import JobStatus
-from ingestro.formats.readers import FORMATS
 from ingestro.services.uploads import Accepted, EmptyUpload, FileFacts, Uploader, Uploads
 from ingestro.storage import TooLarge
 
@@ -185,14 +185,8 @@ async def _upload(
     """The request as the upload service's values, its outcome as the answer; ``idempotent``: the request's key and
     that key's earlier outcome."""
     settings = context.settings
-    dataset_name = request.query_params.get("dataset", "contacts")
-    try:
-        dataset = await context.datasets.latest(dataset_name)
-    except UnknownDataset:
-        raise Problem(404, "Not Found", f"unknown dataset {dataset_name!r}") from None
-    query_format = request.query_params.get("format")
-    if query_format is not None and query_format not in FORMATS:
-        raise Problem(400, "Bad Request", f"format must be one of {', '.join(FORMATS)}")
+    dataset = await requested_dataset(request, context.datasets)
+    query_format = requested_format(request)
     upload_options = query_options(request, dataset)
     gzip_body = request_is_gzip(request)
     declared = request.headers.get("content-length")

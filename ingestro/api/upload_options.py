@@ -13,17 +13,36 @@ from pathlib import PurePosixPath
 from starlette.requests import Request
 
 from ingestro.api.problems import Problem
-from ingestro.datasets import Dataset
+from ingestro.datasets import Dataset, UnknownDataset
 from ingestro.datasets.column_maps import ColumnMap, InvalidColumnMap, parse_column_map
+from ingestro.datasets.registry import DatasetRegistry
 from ingestro.domain.events import UploadOptions
 from ingestro.formats.csv_rows import DELIMITERS
 from ingestro.formats.decoding import UnusableEncoding, stream_encoding
+from ingestro.formats.readers import FORMATS
 from ingestro.formats.stored import OLE_MAGIC, PARQUET_MAGIC, ZIP_MAGIC
 
 GZIP_MEDIA_TYPES = frozenset({"application/gzip", "application/x-gzip"})
 _GZIP_CODINGS = frozenset({"gzip", "x-gzip"})
 #: Excel's limit on a sheet name's length.
 SHEET_NAME_CHARS = 31
+
+
+async def requested_dataset(request: Request, datasets: DatasetRegistry) -> Dataset:
+    """The latest version of ``?dataset=`` (default ``contacts``); a 404 when there is no such dataset."""
+    name = request.query_params.get("dataset", "contacts")
+    try:
+        return await datasets.latest(name)
+    except UnknownDataset:
+        raise Problem(404, "Not Found", f"unknown dataset {name!r}") from None
+
+
+def requested_format(request: Request) -> str | None:
+    """``?format=``, None when not given; a 400 when it is not one the readers know."""
+    given = request.query_params.get("format")
+    if given is not None and given not in FORMATS:
+        raise Problem(400, "Bad Request", f"format must be one of {', '.join(FORMATS)}")
+    return given
 
 
 def query_options(request: Request, dataset: Dataset) -> UploadOptions:

@@ -67,7 +67,7 @@ from ingestro.metrics import (
 from ingestro.streams.connections import text
 from ingestro.streams.dlq import DeadLetter
 from ingestro.streams.names import DLQ_STREAM, failures_key
-from ingestro.streams.outages import is_outage
+from ingestro.streams.outages import is_outage, until_answered
 
 log = logging.getLogger(__name__)
 
@@ -484,16 +484,7 @@ class Consumer:
 
     async def _until_redis(self, step: Callable[[], Awaitable[Any]]) -> Any:
         """Run a Redis step until it succeeds, backing off while Redis is unreachable."""
-        delay = 0.1
-        while True:
-            try:
-                return await step()
-            except Exception as error:
-                if not is_outage(error):
-                    raise
-                log.warning("redis unreachable; retrying", extra={"group": self.group, "error": str(error)})
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+        return await until_answered(step, f"group {self.group}")
 
     def _entries(self, stream: Any, items: Iterable[Any], deliveries: int) -> Iterable[Entry]:
         for entry_id, fields in items:
