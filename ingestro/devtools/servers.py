@@ -137,8 +137,35 @@ def _started(child: Child) -> Child:
 # --- the common server life cycle ------------------------------------------------
 
 
+class _Started(abc.ABC):
+    """Something started and stopped as a whole (a server, a cluster of them), also as a context manager."""
+
+    @abc.abstractmethod
+    def start(self) -> None: ...
+
+    @abc.abstractmethod
+    def stop(self) -> None: ...
+
+    def restart(self) -> None:
+        """Stop, then start again on the same port with the same data."""
+        self.stop()
+        self.start()
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
 @attrs.define
-class _Server(abc.ABC):
+class _Server(_Started):
     """The life cycle shared by both servers; subclasses say how to spawn one and how to tell it answers."""
 
     data_dir: Path
@@ -225,23 +252,6 @@ class _Server(abc.ABC):
         if self._child is not None:
             self._child.kill()
             self._child = None
-
-    def restart(self) -> None:
-        """Stop, then start again on the same port with the same data."""
-        self.stop()
-        self.start()
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 # --- Redis -----------------------------------------------------------------------
@@ -346,7 +356,7 @@ class RedisServer(_Server):
 
 
 @attrs.define
-class RedisClusterServers:
+class RedisClusterServers(_Started):
     """A private Redis Cluster of ``masters`` redis-server nodes and ``replicas`` replicas of each, every node under
     ``data_dir/node-I``.
 
@@ -454,22 +464,6 @@ class RedisClusterServers:
         """Stop every node (their data and the cluster stay for a restart)."""
         for node in self.nodes:
             node.stop()
-
-    def restart(self) -> None:
-        self.stop()
-        self.start()
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 def _redis_cli(node: RedisServer, *command: str) -> str:
