@@ -9,12 +9,17 @@ Rows are applied in the version of the dataset that is latest when the batch is
 applied (the table has that version's columns); rows accepted under an older
 version get the current defaults for fields they lack. Declaring a new version
 waits for the batches being applied, and they for it (an advisory lock).
+
+Writers of a keyed dataset's table take turns (an advisory lock per table, held to
+commit): a batch's rows count as updated when they replace the content its statement
+saw stored, and a concurrent writer's row, committed after that statement began, would
+be replaced unseen and counted as a duplicate. Tables keyed by content hash have no
+updates to count, so their writers run side by side.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections import Counter
 from functools import cache
 from operator import itemgetter
 from typing import Any, ClassVar
@@ -32,7 +37,6 @@ from ingestro.metrics import ROWS_UPSERTED
 from ingestro.streams.names import ACCEPTED_STREAM, DATA_GROUP
 from ingestro.streams.runtime import Entry
 from projections import batches
-from projections.fresh_rows import TEXT_PARSERS, copy_fresh, fresh_rows_sql, staged_type
 from projections.projection import announce
 
 #: The bookkeeping columns an upserted row fills (the times are the table's defaults), and where each comes
@@ -68,7 +72,16 @@ _BATCHES = """batch_attributes AS (
                           AS b(batch, job_id, position, schema_version)
         )"""
 #: Field types staged as text and cast by PostgreSQL, which parses them faster than Python.
-_CAST_FROM_TEXT = frozenset(TEXT_PARSERS)
+_CAST_FROM_TEXT = frozenset({FieldType.NUMBER, FieldType.DATE, FieldType.DATETIME, FieldType.UUID})
+#: The advisory lock class of a keyed table's writers (the object is the hash of the table's qualified name).
+_KEYED_WRITERS_LOCK = 0x1A6E59
+
+
+def staged_type(kind: FieldType) -> str:
+    """The type a field of ``kind`` is staged as."""
+    return "text" if kind in _CAST_FROM_TEXT else SQL_TYPES[kind]
+
+
 _NEWER = "(EXCLUDED.last_position, EXCLUDED.last_line) > (stored.last_position, stored.last_line)"
 _OLDER = "(EXCLUDED.first_position, EXCLUDED.first_line) < (stored.first_position, stored.first_line)"
 
@@ -285,11 +298,6 @@ class DataProjection:
     registry: DatasetRegistry = attrs.field(
         default=attrs.Factory(lambda self: DatasetRegistry(self.pool), takes_self=True)
     )
-    #: Whether new identities are COPYed straight into the table (``fresh_rows``) rather than upserted. Off:
-    #: it saves PostgreSQL time for one writer, but with the default two data processes of concurrency two,
-    #: whose groups hold repeats of each other's rows, nearly every COPY met a concurrent writer's row and
-    #: the retries cost more than they saved (README, Benchmark). ``bench.write_paths`` compares both.
-    optimistic: bool = False
 
     @classmethod
     def in_shadow(cls, pool: asyncpg.Pool, schema: str) -> DataProjection:
@@ -349,30 +357,25 @@ class DataProjection:
             first_time: list[tuple[str, batches.Outcome]] = []
             if fresh_by_dataset:
                 await hold_declarations(connection)
-            for dataset_name, indices in fresh_by_dataset.items():
+            for dataset_name, indices in sorted(fresh_by_dataset.items()):  # sorted: keyed tables lock in one order
                 dataset = await self.registry.latest(dataset_name, connection)
                 sql = upsert_sql(dataset, self.schema)
                 applied = [events[index] for index in indices]
                 job_ids = [event.job_id for event in applied]
                 positions = [position_number(event.position) for event in applied]
                 versions = [event.schema_version for event in applied]
-                # Optimistic: new identities are COPYed straight into the table (fresh_rows), the rest upserted.
-                records = staged_records(dataset, applied)
-                copied, left = (
-                    await copy_fresh(
-                        connection, fresh_rows_sql(dataset, self.schema), records, job_ids, positions, versions
-                    )
-                    if self.optimistic
-                    else (Counter[int](), records)
+                await connection.execute(sql.create_staging)
+                await connection.copy_records_to_table(
+                    sql.staging, records=staged_records(dataset, applied), columns=sql.columns
                 )
-                counts = {batch: (inserted, 0) for batch, inserted in copied.items()}
-                if left:
-                    await connection.execute(sql.create_staging)
-                    await connection.copy_records_to_table(sql.staging, records=left, columns=sql.columns)
-                    rows = await connection.fetch(sql.upsert, list(range(len(applied))), job_ids, positions, versions)
-                    for batch, inserted, updated in rows:
-                        before, _ = counts.get(batch, (0, 0))
-                        counts[batch] = (before + int(inserted), int(updated))
+                if dataset.key:
+                    await connection.execute(
+                        "SELECT pg_advisory_xact_lock($1, hashtext($2))",
+                        _KEYED_WRITERS_LOCK,
+                        qualified_table(dataset.table, self.schema),
+                    )
+                rows = await connection.fetch(sql.upsert, list(range(len(applied))), job_ids, positions, versions)
+                counts = {batch: (int(inserted), int(updated)) for batch, inserted, updated in rows}
                 for position, index in enumerate(indices):
                     event = events[index]
                     inserted, updated = counts.get(position, (0, 0))

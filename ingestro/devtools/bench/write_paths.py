@@ -1,9 +1,8 @@
-"""``python -m ingestro.devtools.bench.write_paths``: PostgreSQL's CPU per row for each way of writing rows.
+"""``python -m ingestro.devtools.bench.write_paths``: PostgreSQL's CPU per row for the data projection's writes.
 
 On a private PostgreSQL, the same seeded contacts rows are written, in turn and on fresh tables:
 - ``raw COPY``: the baseline's plain COPY of the normalized distinct rows (``bench.baseline``);
-- ``upsert``: the data projection upserting every row (``DataProjection(optimistic=False)``);
-- ``fresh COPY``: the data projection as it runs, new identities COPYed straight in.
+- ``upsert``: the data projection applying every batch, in groups as a consumer takes them.
 Each is timed by the CPU its PostgreSQL backend spent (from /proc) and, for the projection, this
 process's own; the median of ``--repeats`` rounds, interleaved, so that other load on a shared
 machine hits every variant alike.
@@ -83,8 +82,8 @@ async def _measure(url: str, sample: Path, copy_file: Path, repeats: int, group:
     rows = sum(len(b.rows) for b in batches)
     results: dict[str, list[float]] = {}
 
-    async def project(optimistic: bool) -> None:
-        projection = DataProjection(pool, optimistic=optimistic)
+    async def project() -> None:
+        projection = DataProjection(pool)
         for start in range(0, len(batches), group):
             await projection.apply_all(batches[start : start + group])
 
@@ -95,8 +94,7 @@ async def _measure(url: str, sample: Path, copy_file: Path, repeats: int, group:
 
     variants: dict[str, Callable[[], Awaitable[None]]] = {
         "raw COPY": raw_copy,
-        "upsert": lambda: project(False),
-        "fresh COPY": lambda: project(True),
+        "upsert": project,
     }
     try:
         for _ in range(repeats):
