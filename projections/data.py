@@ -20,6 +20,7 @@ updates to count, so their writers run side by side.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator, Sequence
 from functools import cache
 from operator import itemgetter
 from typing import Any, ClassVar
@@ -215,6 +216,32 @@ def _restaging(dataset: Dataset) -> Any:
     return restage
 
 
+def _stored_rows(dataset: Dataset, rows: Sequence[AcceptedRow]) -> Iterator[tuple[int, str, tuple[Any, ...], Any]]:
+    """Each row's (line, content hash, field values in ``dataset``'s order, extra columns), for a batch accepted
+    under ``dataset``'s version. The values of rows as decoded (``PositionalRows``) are picked by place: no dict
+    per row."""
+    names = dataset.field_names
+    if isinstance(rows, codec.PositionalRows) and set(names) <= set(rows.names):
+        places = [rows.names.index(name) for name in names]
+        pick: Any = itemgetter(*places) if len(places) > 1 else (lambda values: tuple(values[p] for p in places))
+        extra_at = rows.names.index(EXTRA_COLUMNS) if EXTRA_COLUMNS in rows.names else None
+        for line, content_hash, values in rows.stored:
+            if type(values) is list:
+                yield line, content_hash, pick(values), None if extra_at is None else values[extra_at]
+            else:  # a row with other fields than the batch's first
+                yield line, content_hash, tuple(map(values.get, names)), values.get(EXTRA_COLUMNS)
+        return
+    # Faster than a get per field; a row lacking a field (an older entry) falls back to get's None.
+    fields_of: Any = itemgetter(*names) if len(names) > 1 else lambda values: tuple(values[n] for n in names)
+    for row in rows:
+        values = row.values
+        try:
+            fields = fields_of(values)
+        except KeyError:
+            fields = tuple(map(values.get, names))
+        yield row.line, row.content_hash, fields, values.get(EXTRA_COLUMNS)
+
+
 def staged_records(dataset: Dataset, batches_: list[RowsAccepted]) -> list[tuple[Any, ...]]:
     """One record per identity among the rows of ``batches_``: its fields, then ``_STAGED_TAIL``.
 
@@ -225,44 +252,42 @@ def staged_records(dataset: Dataset, batches_: list[RowsAccepted]) -> list[tuple
     """
     names = dataset.field_names
     key = dataset.key
-    single_key = key[0] if len(key) == 1 else None
-    # Faster than a get per field; a row lacking a field (an older entry) falls back to get's None.
-    fields_of: Any = itemgetter(*names) if len(names) > 1 else lambda values: tuple(values[n] for n in names)
+    key_at = [names.index(name) for name in key]
+    single_key = key_at[0] if len(key_at) == 1 else None
     records: list[tuple[Any, ...]] = []
     append = records.append
-    #: identity -> index of its record; and the row each record was made from
+    #: identity -> index of its record
     slot_of: dict[Any, int] = {}
-    made_from: list[AcceptedRow] = []
-    repeated: dict[int, list[tuple[AcceptedRow, int]]] = {}  # rare: record index -> every occurrence
+    #: rare: record index -> every occurrence of its identity, as (batch index, row index)
+    repeated: dict[int, list[tuple[int, int]]] = {}
+    made_from: list[tuple[int, int]] = []  # the (batch index, row index) each record was made from
     for index, batch in enumerate(batches_):
-        restage = _restaging(dataset) if batch.schema_version != dataset.version else None
+        if batch.schema_version == dataset.version:
+            rows = _stored_rows(dataset, batch.rows)
+        else:
+            restage = _restaging(dataset)
+            rows = (
+                (row.line, row.content_hash, restage(row.values), row.values.get(EXTRA_COLUMNS)) for row in batch.rows
+            )
         # The hot loop: most rows are an identity's only occurrence, staged as they come.
-        for row in batch.rows:
+        for at, (line, content_hash, fields, extra) in enumerate(rows):
             if single_key is not None:
-                ident: Any = row.values.get(single_key)
-            elif key:
-                ident = tuple(map(row.values.get, key))
+                ident: Any = fields[single_key]
+            elif key_at:
+                ident = tuple(fields[k] for k in key_at)
             else:
-                ident = row.content_hash
+                ident = content_hash
             count = len(records)
             slot = slot_of.setdefault(ident, count)
             if slot != count:
-                repeated.setdefault(slot, [(made_from[slot], records[slot][-1])]).append((row, index))
+                repeated.setdefault(slot, [made_from[slot]]).append((index, at))
                 continue
-            values = row.values
-            if restage is not None:
-                fields = restage(values)
-            else:
-                try:
-                    fields = fields_of(values)
-                except KeyError:
-                    fields = tuple(map(values.get, names))
-            line = row.line
-            append((*fields, values.get(EXTRA_COLUMNS), row.content_hash, index, line, index, line, index))
-            made_from.append(row)
+            append((*fields, extra, content_hash, index, line, index, line, index))
+            made_from.append((index, at))
     if repeated:
         positions = [position_number(batch.position) for batch in batches_]
-        for slot, occurrences in repeated.items():
+        for slot, places in repeated.items():
+            occurrences = [(batches_[b].rows[r], b) for b, r in places]
             first, first_index = min(occurrences, key=lambda o: (positions[o[1]], o[0].line))
             last, last_index = max(occurrences, key=lambda o: (positions[o[1]], o[0].line))
             credited = last_index if key else occurrences[0][1]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from ingestro.datasets import get_dataset
+from typing import Any
+
+from ingestro.datasets import Dataset, declaration_of, get_dataset
 from ingestro.datasets.rules import check_row
 from ingestro.domain import codec
 from ingestro.domain.events import AcceptedRow, BatchApplied, FieldError, RejectedRow, RowsAccepted, RowsRejected
@@ -111,3 +113,63 @@ def test_upload_positions_order_like_their_stream_ids() -> None:
     numbers = [position_number(entry_id) for entry_id in ids]
     assert numbers == sorted(numbers) and len(set(numbers)) == len(numbers)
     assert position_number(None) == 0 and max(numbers) < 2**63
+
+
+def _through_a_stream(batch: RowsAccepted) -> RowsAccepted:
+    """``batch`` as a consumer gets it: encoded into a stream entry's fields and decoded."""
+    return codec.decode({name.encode(): value for name, value in codec.encode(batch).items()})
+
+
+def test_decoded_batches_are_staged_as_the_parsers_batches_are() -> None:
+    """The data projection reads a decoded batch's stored rows by place; the records are those of the rows."""
+    kept = declaration_of(
+        {
+            "name": "kept",
+            "key": ["sku"],
+            "unknown_columns": "keep",
+            "fields": [
+                {"name": "price", "type": "number"},
+                {"name": "sku", "type": "string", "required": True},
+                {"name": "qty", "type": "integer", "default": 1},
+            ],
+        }
+    )
+
+    def rows(*records: dict[str, Any]) -> list[AcceptedRow]:
+        checked = [check_row(kept, record) for record in records]
+        return [AcceptedRow(line, c.content_hash or "", c.values) for line, c in enumerate(checked, start=2)]
+
+    cases: list[tuple[Dataset, list[RowsAccepted]]] = [
+        (get_dataset("contacts"), [accepted("b@x.io", "a@x.io", "B@X.io"), accepted("c@x.io", "a@x.io", seq=1)]),
+        (
+            kept,
+            [
+                RowsAccepted(
+                    JOB,
+                    "kept",
+                    0,
+                    rows(
+                        {"sku": "A", "price": "1.50"},
+                        {"sku": "B", "price": "2", "extra_columns": {"note": "x"}},  # other fields: keyed by name
+                        {"sku": "A", "price": "3", "qty": "2"},  # a repeat, later: its content wins
+                    ),
+                    kept.version,
+                    "1700000000001-0",
+                ),
+                # An earlier upload of A and a batch whose rows lack a field (an older entry): the table's default.
+                RowsAccepted(JOB, "kept", 1, rows({"sku": "A", "price": "9"}), kept.version, "1700000000000-0"),
+                RowsAccepted(
+                    JOB,
+                    "kept",
+                    2,
+                    [AcceptedRow(5, "h", {"sku": "C", "price": "4"})],
+                    kept.version,
+                    "1700000000002-0",
+                ),
+            ],
+        ),
+    ]
+    for dataset, batches_ in cases:
+        decoded = [_through_a_stream(batch) for batch in batches_]
+        assert all(isinstance(batch.rows, codec.PositionalRows) for batch in decoded)
+        assert staged_records(dataset, decoded) == staged_records(dataset, batches_)

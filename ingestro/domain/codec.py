@@ -13,9 +13,9 @@ against lz4's ~95 (the CSV line is ~66), for ~1.5 µs more CPU per row to compre
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from operator import itemgetter
-from typing import Any
+from typing import Any, overload
 
 import attrs
 import orjson
@@ -27,7 +27,7 @@ from ingestro.domain.events import EVENT_TYPES, AcceptedRow, Event, RowsAccepted
 _converter = make_converter()
 # Rows travel as compact arrays: a batch of 500 then carries no repeated attribute
 # names, and (un)structuring skips cattrs' per-attribute machinery on the hot path.
-_ROWS = list[AcceptedRow]
+_ROWS = Sequence[AcceptedRow]
 _converter.register_unstructure_hook_func(lambda kind: kind == _ROWS, lambda rows: [list(row) for row in rows])
 _converter.register_structure_hook_func(
     lambda kind: kind == _ROWS, lambda rows, _: [AcceptedRow._make(row) for row in rows]
@@ -117,9 +117,47 @@ def _positional(event: RowsAccepted) -> dict[str, Any]:
 
 
 def _from_positional(data: dict[str, Any]) -> RowsAccepted:
-    names = data.pop("fields")
-    rows = [
-        AcceptedRow(line, content_hash, dict(zip(names, values, strict=True)) if type(values) is list else values)
-        for line, content_hash, values in data.pop("rows")
-    ]
+    rows = PositionalRows(tuple(data.pop("fields")), data.pop("rows"))
     return attrs.evolve(_converter.structure(data | {"rows": []}, RowsAccepted), rows=rows)
+
+
+class PositionalRows(Sequence[AcceptedRow]):
+    """A decoded batch's rows as they were stored: each ``[line, content_hash, values]``, its values in the
+    order of ``names`` (a list) or, for a row with other fields, keyed by name (a dict).
+
+    An AcceptedRow (and its values' dict) is made only when a row is read: the data projection reads
+    ``stored`` instead, which saves it about a third of its CPU per row.
+    """
+
+    __slots__ = ("names", "stored")
+
+    def __init__(self, names: tuple[str, ...], stored: list[list[Any]]) -> None:
+        self.names = names
+        self.stored = stored
+
+    def _row(self, row: list[Any]) -> AcceptedRow:
+        line, content_hash, values = row
+        return AcceptedRow(
+            line, content_hash, dict(zip(self.names, values, strict=True)) if type(values) is list else values
+        )
+
+    def __len__(self) -> int:
+        return len(self.stored)
+
+    @overload
+    def __getitem__(self, index: int) -> AcceptedRow: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[AcceptedRow]: ...
+    def __getitem__(self, index: int | slice) -> AcceptedRow | list[AcceptedRow]:
+        if isinstance(index, slice):
+            return list(map(self._row, self.stored[index]))
+        return self._row(self.stored[index])
+
+    def __iter__(self) -> Iterator[AcceptedRow]:
+        return map(self._row, self.stored)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Sequence) and list(self) == list(other)
+
+    def __repr__(self) -> str:
+        return repr(list(self))

@@ -6,6 +6,7 @@ stream entries and back.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, ClassVar, NamedTuple
 
 import attrs
@@ -146,7 +147,9 @@ class RowsAccepted:
     job_id: str
     dataset: str
     seq: int
-    rows: list[AcceptedRow]
+    #: A list, or as decoded from a stream entry ``ingestro.domain.codec.PositionalRows``, which makes
+    #: each AcceptedRow only when it is read.
+    rows: Sequence[AcceptedRow]
     #: The dataset version whose rules accepted the rows.
     schema_version: int = 1
     #: The stream id of the job's FileReceived: the upload order, which with the line decides which
