@@ -1,5 +1,5 @@
-"""A Redis Cluster master SIGKILLed mid-file loses nothing: every publish waits for a replica before its source entry
-is acked (``INGESTRO_REDIS_WAIT_REPLICAS``, ingestro/streams/replication.py).
+"""A Redis Cluster master SIGKILLed mid-file loses nothing: every publish, dead letter and redrive waits for a replica
+before its source entry is acked or deleted (``INGESTRO_REDIS_WAIT_REPLICAS``, ingestro/streams/replication.py).
 
 Each test starts its own cluster with replicas and a short ``cluster-node-timeout``: 3 masters, 2 replicas each, so
 that after a failover the promoted replica still has one replica and writes go on with no node restarted.
@@ -8,6 +8,7 @@ that after a failover the promoted replica still has one replica and writes go o
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import os
 import signal
@@ -24,10 +25,12 @@ from ingestro.devtools.samples import write_sample
 from ingestro.devtools.servers import RedisClusterServers, RedisServer
 from ingestro.domain.events import AcceptedRow, RowsAccepted
 from ingestro.processes import run_consumer
-from ingestro.streams import names
+from ingestro.streams import dlq, names
+from ingestro.streams.names import DLQ_STREAM
 from ingestro.streams.outages import is_outage
 from ingestro.streams.publisher import publish_all, stream_for
 from ingestro.streams.replication import NotReplicated, require_replicas
+from ingestro.streams.runtime import Consumer, ConsumerSettings, Entry
 from tests.stack import Stack, StackFactory
 
 pytestmark = [pytest.mark.system, pytest.mark.slow]
@@ -114,24 +117,67 @@ async def test_a_publish_its_replicas_do_not_confirm_is_an_outage_and_succeeds_o
     stack = replicated_stack
     batch = RowsAccepted("job-1", "contacts", 0, [AcceptedRow(2, "a" * 64, {"email": "a@x.io", "age": 3})])
     master = master_holding(replicated_cluster, stack, stream_for(batch, stack.settings.partitions))
+    with replicas_frozen(replicated_cluster, master):
+        with pytest.raises(NotReplicated) as refused:
+            await publish_all(stack.redis, [batch], stack.settings.partitions)
+        assert is_outage(refused.value)  # retried in place, the source entry unacked, nothing counted
+    await publish_all(stack.redis, [batch], stack.settings.partitions)
+
+
+@pytest.mark.timeout(120)
+async def test_an_entry_is_dead_lettered_and_a_dead_letter_redriven_only_once_replicas_hold_them(
+    replicated_cluster: RedisClusterServers, replicated_stack: Stack
+) -> None:
+    redis = replicated_stack.redis
+    stream, group = f"test:{names.CORE_TAG}:poison", "g"  # on the dead-letter stream's master
+    await redis.xgroup_create(stream, group, id="0", mkstream=True)
+    [source_id] = [(await redis.xadd(stream, {"n": "1"})).decode()]
+
+    async def fail(entry: Entry) -> None:
+        raise ValueError("poison")
+
+    settings = ConsumerSettings(block_ms=50, max_deliveries=1, visibility_timeout_s=0.5, reclaim_interval_s=0.05)
+    consumer = Consumer(redis, group, (stream,), "c1", fail, settings)
+    stop = asyncio.Event()
+    with replicas_frozen(replicated_cluster, master_holding(replicated_cluster, replicated_stack, DLQ_STREAM)):
+        running = asyncio.create_task(consumer.run(stop))
+        await asyncio.sleep(5)  # delivered, failed, and dead-lettered again and again: never confirmed
+        pending = await redis.xpending(stream, group)
+        assert pending["pending"] == 1, "the entry was acked before its dead letter reached a replica"
+    deadline = time.monotonic() + 30
+    while (await redis.xpending(stream, group))["pending"]:
+        assert time.monotonic() < deadline, "the entry was never dead-lettered"
+        await asyncio.sleep(0.05)
+    stop.set()
+    await asyncio.wait_for(running, 10)
+    # Each unconfirmed attempt may have left a copy: duplicates, never a loss.
+    letters = [entry for entry in await dlq.page(redis) if entry.letter.entry_id == source_id]
+    assert letters
+
+    with replicas_frozen(replicated_cluster, master_holding(replicated_cluster, replicated_stack, stream)):
+        with pytest.raises(NotReplicated):
+            await dlq.redrive(redis, letters[0].id)
+        assert await dlq.get(redis, letters[0].id) is not None, "deleted before its entry reached a replica"
+    assert await dlq.redrive(redis, letters[0].id) is not None
+    assert await dlq.get(redis, letters[0].id) is None
+
+
+@contextlib.contextmanager
+def replicas_frozen(cluster: RedisClusterServers, master: RedisServer) -> Iterator[None]:
+    """``master``'s replicas stopped (SIGSTOP): connected, but confirming nothing, until the block ends."""
     frozen = [
-        node
-        for node in replicated_cluster.nodes
-        if node is not master and f"master_port:{master.port}" in _replication_info(node)
+        node for node in cluster.nodes if node is not master and f"master_port:{master.port}" in _replication_info(node)
     ]
     assert len(frozen) == 2
     for node in frozen:
         assert node.pid is not None
         os.kill(node.pid, signal.SIGSTOP)
     try:
-        with pytest.raises(NotReplicated) as refused:
-            await publish_all(stack.redis, [batch], stack.settings.partitions)
-        assert is_outage(refused.value)  # retried in place, the source entry unacked, nothing counted
+        yield
     finally:
         for node in frozen:
             assert node.pid is not None
             os.kill(node.pid, signal.SIGCONT)
-    await publish_all(stack.redis, [batch], stack.settings.partitions)
 
 
 def _replication_info(node: RedisServer) -> str:

@@ -21,6 +21,7 @@ import redis.asyncio as aioredis
 
 from ingestro.domain import codec
 from ingestro.domain.events import Event
+from ingestro.streams import replication
 from ingestro.streams.names import DLQ_STREAM
 
 #: Prefix of the original entry's field names inside a dead letter.
@@ -140,10 +141,11 @@ async def redrive(redis: aioredis.Redis, dlq_id: str) -> str | None:
     entry = await get(redis, dlq_id)
     if entry is None:
         return None
-    # Append first, delete second: a crash in between duplicates, never loses.
-    new_id: Any = await redis.xadd(entry.letter.stream, entry.letter.fields)  # type: ignore[arg-type]
+    # Append first (on the required replicas), delete second: a crash or failover in between duplicates, never
+    # loses.
+    new_id = await replication.append(redis, entry.letter.stream, entry.letter.fields)
     await redis.xdel(DLQ_STREAM, dlq_id)
-    return str(new_id.decode())
+    return new_id
 
 
 async def purge(redis: aioredis.Redis, dlq_id: str) -> bool:

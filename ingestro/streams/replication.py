@@ -11,7 +11,8 @@ XREADGROUP delivery, an XACK) only makes an entry delivered again, which the ide
 absorb.
 
 The requirement travels with the client (``require_replicas``, set where the client is built), so
-every publish made with it waits, whoever calls.
+every publish made with it waits, whoever calls; so does every other append whose source is then acked
+or deleted (``append``: a dead letter, a redriven entry).
 """
 
 from __future__ import annotations
@@ -78,3 +79,16 @@ def check_waits(client: aioredis.Redis, replies: Sequence[Any]) -> None:
                 f"{int(reply)} of {replicas} replicas confirmed a write within {WAIT_TIMEOUT_MS} ms"
                 " (INGESTRO_REDIS_WAIT_REPLICAS)"
             )
+
+
+async def append(client: aioredis.Redis, stream: str, fields: Any) -> str:
+    """XADD ``fields`` to ``stream`` and, with replicas required of ``client``, WAIT for them in the same round
+    trip (else raise ``NotReplicated``); return the new entry's id. For an entry whose source is then deleted
+    or acked (a dead letter, a redriven one): a failover must not take it back after its source is gone."""
+    async with client.pipeline(transaction=False) as pipe:
+        pipe.xadd(stream, fields)
+        waits = queue_waits(client, pipe, [stream])
+        replies = await pipe.execute()
+    check_waits(client, replies[len(replies) - waits :])
+    entry_id = replies[0]
+    return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)

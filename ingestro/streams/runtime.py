@@ -64,6 +64,7 @@ from ingestro.metrics import (
     RECLAIMS,
     REDELIVERIES,
 )
+from ingestro.streams import replication
 from ingestro.streams.connections import text
 from ingestro.streams.dlq import DeadLetter
 from ingestro.streams.names import DLQ_STREAM, failures_key
@@ -444,8 +445,9 @@ class Consumer:
             last_failure=failure.get("last_failure", _now_iso()),
             fields=entry.fields,
         )
-        # DLQ first, then ack: a crash in between leaves a duplicate in the DLQ, never a loss.
-        await self.redis.xadd(DLQ_STREAM, letter.to_fields())  # type: ignore[arg-type]
+        # DLQ first (on the required replicas), then ack: a crash or failover in between leaves a duplicate in
+        # the DLQ, never a loss.
+        await replication.append(self.redis, DLQ_STREAM, letter.to_fields())
         await self._ack(entry)
         log.error("entry dead-lettered", extra=self._context(entry) | {"deliveries": entry.deliveries - 1})
         DEAD_LETTERED.labels(self.group).inc()
