@@ -61,7 +61,7 @@ class Parser:
     redis: aioredis.Redis
     storage: Storage
     registry: DatasetRegistry
-    batch_size: int = 500
+    batch_size: int = 2000
     limits: Limits = DEFAULT_LIMITS
     #: Pauses publishing while the row streams' backlog is over its bound; None: never pauses.
     backpressure: Backpressure | None = None

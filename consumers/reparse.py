@@ -32,6 +32,7 @@ from ingestro.domain import codec
 from ingestro.domain.events import FileReceived
 from ingestro.domain.jobs import FINAL, sql_literals
 from ingestro.domain.limits import DEFAULT_LIMITS, Limits
+from ingestro.formats.parsing import BATCH_CHARS
 from ingestro.storage import Storage
 from ingestro.streams.connections import text
 from ingestro.streams.names import FILES_STREAM
@@ -120,20 +121,25 @@ class Reparser:
                 )
             elif not await self.storage.exists(source.event.storage_key):
                 problems[job_id] = "its stored file is gone"
-            elif (why := self._other_batch_size(batches.get(job_id), source.event.bytes)) is not None:
+            elif (why := self._other_batch_size(batches.get(job_id), source.event)) is not None:
                 problems[job_id] = why
             else:
                 ready.append(source)
         return ready, problems
 
-    def _other_batch_size(self, counts: Any, file_bytes: int) -> str | None:
+    def _other_batch_size(self, counts: Any, received: FileReceived) -> str | None:
         """Why the job was evidently parsed with another batch size, or None.
 
-        A file parsed in ranges has up to one more batch of each kind per range after the first.
+        A file parsed in ranges has up to one more batch of each kind per range after the first, and a batch
+        may end early at ``BATCH_CHARS`` of text: up to one more per ``BATCH_CHARS`` bytes of an uncompressed
+        file (a character is at least a byte); a compressed file's text has no such bound, so for it only
+        fewer batches than its rows make tell.
         """
         if counts is None or counts["accepted_batches"] is None:
             return None
+        file_bytes = received.bytes
         more = file_bytes // self.range_bytes if self.range_bytes and file_bytes >= 2 * self.range_bytes else 0
+        more += file_bytes // BATCH_CHARS if received.options.compression is None else 1 << 62
         for rows, batches in (
             (counts["rows_accepted"], counts["accepted_batches"]),
             (counts["rows_rejected"], counts["rejected_batches"]),

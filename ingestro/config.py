@@ -114,7 +114,11 @@ ENVIRONMENT: dict[str, tuple[str, str, str]] = {
         "15",
         "Seconds between keepalive comments on an idle event stream (more than 0, at most 25)",
     ),
-    "INGESTRO_BATCH_SIZE": ("batch_size", "500", "Rows per RowsAccepted / RowsRejected event"),
+    "INGESTRO_BATCH_SIZE": (
+        "batch_size",
+        "2000",
+        "Rows per RowsAccepted / RowsRejected event at most (fewer where rows are large: 16 MiB of lines at most)",
+    ),
     "INGESTRO_PARSE_RANGE_BYTES": (
         "parse_range_bytes",
         str(64 * 1024 * 1024),
@@ -186,7 +190,7 @@ ENVIRONMENT: dict[str, tuple[str, str, str]] = {
     ),
     "INGESTRO_MAX_BACKLOG": (
         "max_backlog",
-        "1000",
+        "250",
         "Entries of a row stream not yet acked by a group that reads it, above which the parser pauses until"
         " they drain (0: no bound)",
     ),

@@ -67,7 +67,7 @@ def test_every_setting_has_a_bad_value_here() -> None:
 
 def test_the_defaults_are_valid() -> None:
     settings = Settings.from_env({})
-    assert (settings.batch_size, settings.log_level, settings.consumer_slot) == (500, "INFO", 0)
+    assert (settings.batch_size, settings.log_level, settings.consumer_slot) == (2000, "INFO", 0)
     assert (settings.api_url, settings.api_key) == ("http://127.0.0.1:8000", "")
 
 

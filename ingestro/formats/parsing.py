@@ -44,6 +44,11 @@ ParseEvent = RowsAccepted | RowsRejected | ParseCompleted | ParseFailed
 RATE_MIN_ROWS = 100
 
 
+#: Characters of lines behind one batch at most (see ``parse_file``): far above a batch of typical rows
+#: (2,000 rows of 100 characters are 200,000), so it ends only batches of large rows.
+BATCH_CHARS = 16 * 1024 * 1024
+
+
 def threshold_passed(options: UploadOptions, rejected: int, total: int, *, at_end: bool) -> str | None:
     """Why ``rejected`` rejected rows out of ``total`` read pass the upload's error threshold, or None."""
     if options.max_errors is not None and rejected > options.max_errors:
@@ -70,10 +75,14 @@ def parse_file(
     options: UploadOptions = UploadOptions(),
     limits: Limits = DEFAULT_LIMITS,
     position: str | None = None,
+    batch_chars: int = BATCH_CHARS,
 ) -> Iterator[ParseEvent]:
     """Yield the events for the file at ``path``; the last one is ParseCompleted or ParseFailed.
 
     ``position``: the stream id of the job's FileReceived, carried by each RowsAccepted as its upload order.
+    A batch ends at ``batch_size`` rows, or once ``batch_chars`` characters of lines (CSV, NDJSON) were read
+    since it began: batches of large rows stay small in memory and in Redis. Both are deterministic, so a
+    file parsed again gives the same batches.
     """
     reader = RowReader(path, file_format, dataset, options, limits)
     failure: str | None = None
@@ -81,6 +90,7 @@ def parse_file(
     accepted: list[AcceptedRow] = []
     rejected: list[RejectedRow] = []
     accepted_batches = rejected_batches = rows_total = rows_accepted = rows_rejected = 0
+    accepted_from = rejected_from = 0  # reader.chars_read when each batch began
     last_line = 0
     try:
         check = compile_dataset(dataset).check
@@ -97,17 +107,19 @@ def parse_file(
             if content_hash is not None:
                 accepted.append(AcceptedRow(row.line, content_hash, values))
                 rows_accepted += 1
-                if len(accepted) >= batch_size:
+                if len(accepted) >= batch_size or reader.chars_read - accepted_from >= batch_chars:
                     yield RowsAccepted(job_id, dataset.name, accepted_batches, accepted, dataset.version, position)
                     accepted_batches += 1
                     accepted = []
+                    accepted_from = reader.chars_read
                 continue
             rejected.append(RejectedRow(row.line, errors, reader.as_written(row)))
             rows_rejected += 1
-            if len(rejected) >= batch_size:
+            if len(rejected) >= batch_size or reader.chars_read - rejected_from >= batch_chars:
                 yield RowsRejected(job_id, dataset.name, rejected_batches, rejected)
                 rejected_batches += 1
                 rejected = []
+                rejected_from = reader.chars_read
             if (passed := threshold_passed(options, rows_rejected, rows_total, at_end=False)) is not None:
                 failure, failed_line = f"{passed} (stopped at line {row.line})", row.line
                 break

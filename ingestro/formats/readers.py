@@ -55,10 +55,19 @@ class RowReader:
     options: UploadOptions = UploadOptions()
     limits: Limits = DEFAULT_LIMITS
     notes: FileNotes = attrs.field(factory=FileNotes)
+    #: The physical lines being read (CSV, NDJSON), for ``chars_read``.
+    _text_lines: PhysicalLines | None = attrs.field(default=None, init=False)
 
     @property
     def unknown_columns(self) -> list[str]:
         return self.notes.unknown_columns
+
+    @property
+    def chars_read(self) -> int:
+        """Characters of the physical lines read so far (CSV, NDJSON; 0 for the other formats, whose rows are
+        bounded otherwise): what bounds the text behind a batch (``ingestro.formats.parsing``)."""
+        lines = self._text_lines
+        return 0 if lines is None else lines.chars
 
     def __iter__(self) -> Iterator[SourceRow]:
         if self.format not in FORMATS:
@@ -149,9 +158,13 @@ class RowReader:
 
     def _lines(self, text: TextIO, decoding: Decoding, escaping: bool) -> PhysicalLines:
         limits = self.limits
+        lines: PhysicalLines
         if escaping:
-            return TrackedLines(text, limits.line_chars, limits.row_chars, decoding.byte_length, decoding.bom)
-        return PhysicalLines(text, limits.line_chars, limits.row_chars)
+            lines = TrackedLines(text, limits.line_chars, limits.row_chars, decoding.byte_length, decoding.bom)
+        else:
+            lines = PhysicalLines(text, limits.line_chars, limits.row_chars)
+        self._text_lines = lines
+        return lines
 
 
 __all__ = ["BINARY_FORMATS", "FORMATS", "TEXT_FORMATS", "RowReader", "SourceRow", "Unreadable"]

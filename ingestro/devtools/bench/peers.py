@@ -114,7 +114,8 @@ def load_with_pgloader(
 
     ``batch_rows``: rows per COPY. pgloader answers a COPY that fails on a bad row by sending the rest
     of the batch again without it, so on a file with bad rows its default (25,000) costs it minutes;
-    the bench gives it Ingestro's batch size.
+    the bench gives it Ingestro's batch size, or 500 rows if that is smaller (each bad row costs it
+    less in smaller batches).
     """
     pgloader = ensure_pgloader()
     asyncio.run(_create_table(database_url, dataset))

@@ -100,7 +100,7 @@ def _run(root: Path, options: Options, profiler: Profiler | None) -> Result:
         if options.peers:
             say("timing pgloader on the same file")
             peer = load_with_pgloader(
-                stack.postgres.url, dataset, sample, options.rows, root / "pgloader", options.batch_size
+                stack.postgres.url, dataset, sample, options.rows, root / "pgloader", min(options.batch_size, 500)
             )
         say("starting the API and consumers")
         range_bytes = options.range_bytes
