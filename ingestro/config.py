@@ -117,7 +117,7 @@ ENVIRONMENT: dict[str, tuple[str, str, str]] = {
     "INGESTRO_BATCH_SIZE": (
         "batch_size",
         "2000",
-        "Rows per RowsAccepted / RowsRejected event at most (fewer where rows are large: 16 MiB of lines at most)",
+        "Rows per RowsAccepted / RowsRejected event at most (fewer where rows are large: 16 MiB of text at most)",
     ),
     "INGESTRO_PARSE_RANGE_BYTES": (
         "parse_range_bytes",

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
-from typing import TextIO
+from typing import Protocol
 
 from ingestro.domain.events import FieldError
 from ingestro.domain.limits import Limits
@@ -30,10 +30,16 @@ _IN_STRING = re.compile(r'["\\]')
 _CHUNK = 64 * 1024
 
 
+class Readable(Protocol):
+    """What the reader takes a text through: an open text, or anything else with its ``read``."""
+
+    def read(self, size: int = -1, /) -> str: ...
+
+
 class _Window:
     """The stretch of a JSON text being read: filled chunk by chunk, dropped once passed."""
 
-    def __init__(self, text: TextIO, decoding: Decoding) -> None:
+    def __init__(self, text: Readable, decoding: Decoding) -> None:
         self._read = text.read
         self._decoding = decoding
         self.data = ""
@@ -80,7 +86,7 @@ def _may_be_cut(error: json.JSONDecodeError, data: str) -> bool:
 
 
 def json_array_rows(
-    text: TextIO, decoding: Decoding, values: JsonValues, limits: Limits, *, escaping: bool
+    text: Readable, decoding: Decoding, values: JsonValues, limits: Limits, *, escaping: bool
 ) -> Iterator[SourceRow]:
     """One row per element of the array ``text`` holds; a row's line is its position in the array, from 1.
 

@@ -44,7 +44,7 @@ ParseEvent = RowsAccepted | RowsRejected | ParseCompleted | ParseFailed
 RATE_MIN_ROWS = 100
 
 
-#: Characters of lines behind one batch at most (see ``parse_file``): far above a batch of typical rows
+#: Characters of the file's text behind one batch at most (see ``parse_file``): far above a batch of typical rows
 #: (2,000 rows of 100 characters are 200,000), so it ends only batches of large rows.
 BATCH_CHARS = 16 * 1024 * 1024
 
@@ -80,9 +80,9 @@ def parse_file(
     """Yield the events for the file at ``path``; the last one is ParseCompleted or ParseFailed.
 
     ``position``: the stream id of the job's FileReceived, carried by each RowsAccepted as its upload order.
-    A batch ends at ``batch_size`` rows, or once ``batch_chars`` characters of lines (CSV, NDJSON) were read
-    since it began: batches of large rows stay small in memory and in Redis. Both are deterministic, so a
-    file parsed again gives the same batches.
+    A batch ends at ``batch_size`` rows, or once ``batch_chars`` characters of the file's text (CSV, NDJSON,
+    JSON) were read since it began: batches of large rows stay small in memory and in Redis. Both are
+    deterministic, so a file parsed again gives the same batches.
     """
     reader = RowReader(path, file_format, dataset, options, limits)
     failure: str | None = None

@@ -55,8 +55,8 @@ class RowReader:
     options: UploadOptions = UploadOptions()
     limits: Limits = DEFAULT_LIMITS
     notes: FileNotes = attrs.field(factory=FileNotes)
-    #: The physical lines being read (CSV, NDJSON), for ``chars_read``.
-    _text_lines: PhysicalLines | None = attrs.field(default=None, init=False)
+    #: What counts the characters read (the lines of CSV and NDJSON, the text of a JSON array).
+    _counted: PhysicalLines | _CountedText | None = attrs.field(default=None, init=False)
 
     @property
     def unknown_columns(self) -> list[str]:
@@ -64,10 +64,10 @@ class RowReader:
 
     @property
     def chars_read(self) -> int:
-        """Characters of the physical lines read so far (CSV, NDJSON; 0 for the other formats, whose rows are
-        bounded otherwise): what bounds the text behind a batch (``ingestro.formats.parsing``)."""
-        lines = self._text_lines
-        return 0 if lines is None else lines.chars
+        """Characters of the file's text read so far (CSV, NDJSON, JSON; 0 for XLSX and Parquet, whose rows are
+        bounded by their own limits): what bounds the text behind a batch (``ingestro.formats.parsing``)."""
+        counted = self._counted
+        return 0 if counted is None else counted.chars
 
     def __iter__(self) -> Iterator[SourceRow]:
         if self.format not in FORMATS:
@@ -131,7 +131,8 @@ class RowReader:
                 return
             values = JsonValues(self.dataset, limits, self.notes, options.column_map)
             if layout == "array":
-                yield json_array_rows(text, decoding, values, limits, escaping=escaping)
+                counted = self._counted = _CountedText(text)
+                yield json_array_rows(counted, decoding, values, limits, escaping=escaping)
             elif layout == "lines":
                 yield ndjson_rows(self._lines(text, decoding, escaping), values, limits)
             else:
@@ -163,8 +164,23 @@ class RowReader:
             lines = TrackedLines(text, limits.line_chars, limits.row_chars, decoding.byte_length, decoding.bom)
         else:
             lines = PhysicalLines(text, limits.line_chars, limits.row_chars)
-        self._text_lines = lines
+        self._counted = lines
         return lines
+
+
+class _CountedText:
+    """A text read in chunks (a JSON array's), counting the characters it gave."""
+
+    __slots__ = ("_read", "chars")
+
+    def __init__(self, text: TextIO) -> None:
+        self._read = text.read
+        self.chars = 0
+
+    def read(self, size: int = -1, /) -> str:
+        chunk = self._read(size)
+        self.chars += len(chunk)
+        return chunk
 
 
 __all__ = ["BINARY_FORMATS", "FORMATS", "TEXT_FORMATS", "RowReader", "SourceRow", "Unreadable"]
