@@ -21,10 +21,14 @@ _NULLABLE_INTEGER = {"type": ["integer", "null"]}
 _TIMESTAMP = {"type": ["string", "null"], "format": "date-time"}
 
 
+def _ref(name: str) -> dict[str, Any]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
 def _problem(description: str) -> dict[str, Any]:
     return {
         "description": description,
-        "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
+        "content": {"application/problem+json": {"schema": _ref("Problem")}},
     }
 
 
@@ -38,7 +42,7 @@ _SLOW_BODY = _problem(
 def _json(schema_name: str, description: str) -> dict[str, Any]:
     return {
         "description": description,
-        "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema_name}"}}},
+        "content": {"application/json": {"schema": _ref(schema_name)}},
     }
 
 
@@ -74,10 +78,15 @@ def _page(item: str) -> dict[str, Any]:
         "type": "object",
         "required": ["items", "next_cursor"],
         "properties": {
-            "items": {"type": "array", "items": {"$ref": f"#/components/schemas/{item}"}},
+            "items": {"type": "array", "items": _ref(item)},
             "next_cursor": _NULLABLE_STRING,
         },
     }
+
+
+def _items(item: dict[str, Any]) -> dict[str, Any]:
+    """A whole list (not paged) of ``item``s, as ``{"items": [...]}``."""
+    return {"type": "object", "required": ["items"], "properties": {"items": {"type": "array", "items": item}}}
 
 
 _JOB_PROPERTIES: dict[str, Any] = {
@@ -163,7 +172,7 @@ def _job_event(name: str, data: str) -> dict[str, Any]:
             "data": {
                 "type": "string",
                 "contentMediaType": "application/json",
-                "contentSchema": {"$ref": f"#/components/schemas/{data}"},
+                "contentSchema": _ref(data),
             },
         },
     }
@@ -409,31 +418,20 @@ _WEBHOOK_SCHEMAS: dict[str, Any] = {
         "required": [*_WEBHOOK_PROPERTIES, "secret"],
         "properties": {**_WEBHOOK_PROPERTIES, "secret": {"type": "string", "pattern": "^whsec_"}},
     },
-    "WebhookList": {
-        "type": "object",
-        "required": ["items"],
-        "properties": {"items": {"type": "array", "items": {"$ref": "#/components/schemas/Webhook"}}},
-    },
-    "WebhookDeadLetterList": {
-        "type": "object",
-        "required": ["items"],
-        "properties": {
-            "items": {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "required": ["event_id", "payload", "attempts", "error", "failed_at"],
-                    "properties": {
-                        "event_id": {"type": "string"},
-                        "payload": {"type": "object"},
-                        "attempts": {"type": "integer"},
-                        "error": {"type": "string"},
-                        "failed_at": _TIMESTAMP,
-                    },
-                },
-            }
-        },
-    },
+    "WebhookList": _items(_ref("Webhook")),
+    "WebhookDeadLetterList": _items(
+        {
+            "type": "object",
+            "required": ["event_id", "payload", "attempts", "error", "failed_at"],
+            "properties": {
+                "event_id": {"type": "string"},
+                "payload": {"type": "object"},
+                "attempts": {"type": "integer"},
+                "error": {"type": "string"},
+                "failed_at": _TIMESTAMP,
+            },
+        }
+    ),
 }
 
 _FIELD_PROPERTIES: dict[str, Any] = {
@@ -588,7 +586,7 @@ SPEC: dict[str, Any] = {
                 "properties": {
                     "name": {"type": "string"},
                     "toml": {"type": "string", "description": "the draft as TOML, what PUT /datasets/{name} takes"},
-                    "declaration": {"$ref": "#/components/schemas/Declaration"},
+                    "declaration": _ref("Declaration"),
                     "candidate_keys": {
                         "type": "array",
                         "items": {"type": "string"},
@@ -602,24 +600,17 @@ SPEC: dict[str, Any] = {
                     "notes": {"type": "array", "items": {"type": "string"}},
                 },
             },
-            "ErrorCounts": {
-                "type": "object",
-                "required": ["items"],
-                "properties": {
-                    "items": {
-                        "type": "array",
-                        "items": {
-                            "type": "object",
-                            "required": ["code", "field", "errors"],
-                            "properties": {
-                                "code": {"type": "string"},
-                                "field": _NULLABLE_STRING,
-                                "errors": {"type": "integer"},
-                            },
-                        },
-                    }
-                },
-            },
+            "ErrorCounts": _items(
+                {
+                    "type": "object",
+                    "required": ["code", "field", "errors"],
+                    "properties": {
+                        "code": {"type": "string"},
+                        "field": _NULLABLE_STRING,
+                        "errors": {"type": "integer"},
+                    },
+                }
+            ),
             "Redriven": {
                 "type": "object",
                 "required": ["id", "stream", "redriven_as"],
@@ -671,11 +662,7 @@ SPEC: dict[str, Any] = {
                     }
                 },
             },
-            "DatasetList": {
-                "type": "object",
-                "required": ["items"],
-                "properties": {"items": {"type": "array", "items": {"$ref": "#/components/schemas/Dataset"}}},
-            },
+            "DatasetList": _items(_ref("Dataset")),
         },
     },
     "paths": {
@@ -738,7 +725,7 @@ SPEC: dict[str, Any] = {
                         "description": "a page of rejected rows, or (format=csv) all of them",
                         "headers": _LINK,
                         "content": {
-                            "application/json": {"schema": {"$ref": "#/components/schemas/RejectedRowPage"}},
+                            "application/json": {"schema": _ref("RejectedRowPage")},
                             "text/csv": {"schema": {"type": "string"}},
                         },
                     },
@@ -774,7 +761,7 @@ SPEC: dict[str, Any] = {
                 "responses": {
                     "200": {
                         "description": "the event stream",
-                        "content": {"text/event-stream": {"schema": {"$ref": "#/components/schemas/JobEvent"}}},
+                        "content": {"text/event-stream": {"schema": _ref("JobEvent")}},
                     },
                     **_DENIED,
                     "404": _problem("no such job (or another tenant's)"),
@@ -864,7 +851,7 @@ SPEC: dict[str, Any] = {
                 "requestBody": {
                     "required": True,
                     "content": {
-                        "application/json": {"schema": {"$ref": "#/components/schemas/Declaration"}},
+                        "application/json": {"schema": _ref("Declaration")},
                         "application/toml": {"schema": {"type": "string"}},
                     },
                 },
