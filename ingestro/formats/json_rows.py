@@ -29,7 +29,7 @@ from ingestro.datasets.rules import column_key, compile_dataset
 from ingestro.domain.events import FieldError
 from ingestro.domain.limits import Limits
 from ingestro.formats.lines import LineTooLong, PhysicalLines, RowTooLarge, TrackedLines
-from ingestro.formats.source import FileNotes, ReadAgain, SourceRow, named
+from ingestro.formats.source import FileNotes, ReadAgain, SourceRow, deeper_than, named
 
 _JSON_WHITESPACE = " \t\n\r"
 #: Characters read at a time to find where a JSON file starts.
@@ -91,7 +91,7 @@ class JsonValues:
             return SourceRow(line, None, value, error)
         # Nesting needs an opening bracket per level, and no string is longer than the text.
         brackets = source.count("{", start, end) + source.count("[", start, end)
-        if brackets > limits.json_depth and _deeper_than(value, limits.json_depth):
+        if brackets > limits.json_depth and deeper_than(value, limits.json_depth):
             error = FieldError(None, "too_deep", f"nested deeper than {limits.json_depth} levels")
             return SourceRow(line, None, value, error)
         if end - start > limits.field_chars and _longer_string(value, limits.field_chars):
@@ -145,17 +145,6 @@ def unreadable_value(error: ValueError | RecursionError, limits: Limits) -> Fiel
     if isinstance(error, RecursionError):
         return FieldError(None, "too_deep", f"nested deeper than {limits.json_depth} levels")
     return FieldError(None, "invalid_number", str(error))
-
-
-def _deeper_than(value: Any, depth: int) -> bool:
-    """Whether ``value`` nests more than ``depth`` levels (a scalar is 0, ``{}`` is 1)."""
-    if isinstance(value, dict):
-        children: Any = value.values()
-    elif isinstance(value, list):
-        children = value
-    else:
-        return False
-    return depth == 0 or any(_deeper_than(child, depth - 1) for child in children)
 
 
 def _longer_string(value: Any, chars: int) -> bool:

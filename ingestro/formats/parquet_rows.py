@@ -22,7 +22,7 @@ from ingestro.datasets import Dataset
 from ingestro.datasets.column_maps import ColumnMap
 from ingestro.domain.events import FieldError
 from ingestro.domain.limits import Limits
-from ingestro.formats.source import FileNotes, SourceRow, Unreadable
+from ingestro.formats.source import FileNotes, SourceRow, Unreadable, deeper_than
 from ingestro.formats.typed_rows import TypedColumns
 
 #: Rows converted to Python values at a time, within a row group.
@@ -53,16 +53,6 @@ def _plain(value: Any, nested: bool) -> Any:
     if isinstance(value, (list, tuple)):
         return [_plain(item, True) for item in value]
     return str(value)  # durations, and whatever else pyarrow gives: their text
-
-
-def _deeper_than(value: Any, depth: int) -> bool:
-    if isinstance(value, dict):
-        children: Any = value.values()
-    elif isinstance(value, list):
-        children = value
-    else:
-        return False
-    return depth == 0 or any(_deeper_than(child, depth - 1) for child in children)
 
 
 def parquet_rows(
@@ -108,7 +98,7 @@ def parquet_rows(
                     except _NotText as not_text:
                         yield SourceRow(line, None, None, FieldError(None, "invalid_encoding", str(not_text)))
                         continue
-                    if any(_deeper_than(cell, limits.json_depth) for cell in cells):
+                    if any(deeper_than(cell, limits.json_depth) for cell in cells):
                         too_deep = FieldError(None, "too_deep", f"nested deeper than {limits.json_depth} levels")
                         yield SourceRow(line, None, None, too_deep)
                         continue

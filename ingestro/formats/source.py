@@ -82,6 +82,17 @@ def named(columns: list[str], shown: int = 5) -> str:
     return f"{listed} and {len(columns) - shown} more" if len(columns) > shown else listed
 
 
+def deeper_than(value: Any, depth: int) -> bool:
+    """Whether ``value`` nests more than ``depth`` levels (a scalar is 0, ``{}`` is 1)."""
+    if isinstance(value, dict):
+        children: Any = value.values()
+    elif isinstance(value, list):
+        children = value
+    else:
+        return False
+    return depth == 0 or any(deeper_than(child, depth - 1) for child in children)
+
+
 def storable(raw: Any, text_limit: int, depth_limit: int) -> Any:
     """``raw`` as jsonb can store it: unchanged when it can, else cleaned.
 
