@@ -209,7 +209,7 @@ class _Inflated(io.RawIOBase):
         super().close()
 
 
-class _Stored(io.RawIOBase):
+class StoredBytes(io.RawIOBase):
     """The stored bytes as they are read from storage; any failure to read them is ``StorageFailed``."""
 
     def __init__(self, stored: BinaryIO) -> None:
@@ -227,18 +227,19 @@ class _Stored(io.RawIOBase):
             count = self._stored.readinto(buffer)  # type: ignore[attr-defined]
         except Exception as error:
             raise StorageFailed(f"reading the stored file failed: {type(error).__name__}: {error}") from error
-        self._read += count
-        return int(count)
+        self._read += count or 0
+        return int(count or 0)
 
 
 @contextlib.contextmanager
-def open_stored(path: Source) -> Iterator[io.BufferedReader[Any]]:
-    """The stored bytes as they are, buffered; a failure to open or read them is ``StorageFailed``."""
+def open_stored(path: Source, raw: type[StoredBytes] = StoredBytes) -> Iterator[io.BufferedReader[Any]]:
+    """The stored bytes as they are, buffered, read through ``raw``; a failure to open or read them is
+    ``StorageFailed``."""
     try:
         stored = open(path, "rb") if isinstance(path, Path) else path()  # noqa: SIM115 - closed below
     except Exception as error:
         raise StorageFailed(f"opening the stored file failed: {type(error).__name__}: {error}") from error
-    with stored, io.BufferedReader(_Stored(stored), 64 * 1024) as content:
+    with stored, io.BufferedReader(raw(stored), 64 * 1024) as content:
         yield content
 
 

@@ -10,11 +10,9 @@ from __future__ import annotations
 import contextlib
 import errno
 import io
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any, BinaryIO
 
-from ingestro.formats.decoding import Source, StorageFailed
+from ingestro.formats.decoding import Source, StorageFailed, StoredBytes, open_stored
 
 #: Bytes a binary format's file starts with.
 ZIP_MAGIC = b"PK\x03\x04"
@@ -23,14 +21,8 @@ OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 PARQUET_MAGIC = b"PAR1"
 
 
-class _Seekable(io.RawIOBase):
+class _Seekable(StoredBytes):
     """The stored bytes, seekable; any failure to read them is ``StorageFailed``."""
-
-    def __init__(self, stored: BinaryIO) -> None:
-        self._stored = stored
-
-    def readable(self) -> bool:
-        return True
 
     def seekable(self) -> bool:
         return True
@@ -48,23 +40,10 @@ class _Seekable(io.RawIOBase):
     def tell(self) -> int:
         return self._stored.tell()
 
-    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
-        try:
-            count = self._stored.readinto(buffer)  # type: ignore[attr-defined]
-        except Exception as error:
-            raise StorageFailed(f"reading the stored file failed: {type(error).__name__}: {error}") from error
-        return int(count or 0)
 
-
-@contextlib.contextmanager
-def open_seekable(path: Source) -> Iterator[io.BufferedReader[Any]]:
+def open_seekable(path: Source) -> contextlib.AbstractContextManager[io.BufferedReader[Any]]:
     """The stored file as a buffered, seekable reader, closed on leaving."""
-    try:
-        stored = open(path, "rb") if isinstance(path, Path) else path()  # noqa: SIM115 - closed below
-    except Exception as error:
-        raise StorageFailed(f"opening the stored file failed: {type(error).__name__}: {error}") from error
-    with stored, io.BufferedReader(_Seekable(stored), 64 * 1024) as content:
-        yield content
+    return open_stored(path, _Seekable)
 
 
 def file_size(content: BinaryIO) -> int:
