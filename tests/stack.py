@@ -7,6 +7,7 @@ test gets empty streams and empty tables.
 from __future__ import annotations
 
 import asyncio
+import io
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -27,6 +28,8 @@ from ingestro.processes import run_consumer
 from ingestro.services.consumer_groups import CONSUMER_NAMES, group_stream_keys
 from ingestro.streams.connections import redis_client
 from ingestro.streams.names import failures_key, partition_keys
+from projections.replay import Outcome as ReplayOutcome
+from projections.replay import replay
 
 #: Both Redis modes, for a module that runs its stack tests on each: see the ``redis_mode`` fixture (tests/conftest.py).
 REDIS_MODES = ("single", pytest.param("cluster", marks=pytest.mark.system))
@@ -135,6 +138,14 @@ class Stack:
             if time.monotonic() > deadline:
                 raise AssertionError(f"job {job_id} still {job['status']} after {timeout}s: {job}")
             await asyncio.sleep(0.05)
+
+    async def replay(self, projection: str, **options: Any) -> ReplayOutcome:
+        """``ingestro replay PROJECTION`` on this stack; ``options`` as ``projections.replay.replay`` takes them
+        (its report goes nowhere unless ``out`` is given)."""
+        options.setdefault("out", io.StringIO())
+        return await replay(
+            self.settings.database_url, self.redis, projection, partitions=self.settings.partitions, **options
+        )
 
     async def wait_idle(self, timeout: float = 30) -> None:
         """Wait until every group has read every entry of its streams and holds none pending."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import io
 from typing import Any
 
 import orjson
@@ -14,7 +13,6 @@ from ingestro.datasets.registry import declare
 from ingestro.datasets.rules import check_row
 from ingestro.domain.events import AcceptedRow, RowsAccepted
 from projections.data import DataProjection
-from projections.replay import replay
 from tests.stack import REDIS_MODES, Stack
 
 PRODUCTS: dict[str, Any] = {
@@ -185,13 +183,7 @@ async def test_a_replay_of_the_data_projection_reproduces_the_typed_tables_exact
     await stack.wait_idle()
     before = {table: await table_checksum(stack, table) for table in ("products", "bins")}
 
-    await replay(
-        stack.settings.database_url,
-        stack.redis,
-        partitions=stack.settings.partitions,
-        projection="data",
-        out=io.StringIO(),
-    )
+    await stack.replay("data")
 
     assert {table: await table_checksum(stack, table) for table in ("products", "bins")} == before
     assert before["products"][0] == 200 and before["bins"][0] == 800

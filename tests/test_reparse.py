@@ -15,7 +15,7 @@ from ingestro.storage import storage_for
 from ingestro.storage.retention import delete_file, stored_files
 from ingestro.streams.names import ACCEPTED_STREAM, FILES_STREAM, partition_keys
 from ingestro.streams.retention import trim_streams
-from projections.replay import ReplayRefused, replay
+from projections.replay import ReplayRefused
 from tests.stack import Stack, row_stream_length
 from tests.test_replay import checksums, distinct_rows
 
@@ -41,13 +41,7 @@ async def test_reparse_regenerates_trimmed_events_so_that_replay_rebuilds_everyt
     before = await checksums(stack.pool)
     await trim_streams(stack.redis, group_stream_keys(stack.settings.partitions), retention_s=0)
     with pytest.raises(ReplayRefused):
-        await replay(
-            stack.settings.database_url,
-            stack.redis,
-            partitions=stack.settings.partitions,
-            projection="data",
-            out=io.StringIO(),
-        )
+        await stack.replay("data")
 
     ready, problems = await reparser(stack).plan([job["job_id"] for job in jobs])
     assert problems == {}
@@ -57,13 +51,7 @@ async def test_reparse_regenerates_trimmed_events_so_that_replay_rebuilds_everyt
 
     assert await checksums(stack.pool) == before  # the live projections found every batch applied already
     for projection in ("data", "errors", "jobs"):
-        outcome = await replay(
-            stack.settings.database_url,
-            stack.redis,
-            partitions=stack.settings.partitions,
-            projection=projection,
-            out=io.StringIO(),
-        )
+        outcome = await stack.replay(projection)
         assert outcome.lost == {}, projection
     assert await checksums(stack.pool) == before
 

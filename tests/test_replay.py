@@ -22,7 +22,7 @@ from ingestro.streams.retention import trim_streams
 from projections import batches
 from projections.data import DataProjection
 from projections.registry import PROJECTIONS
-from projections.replay import ReplayRefused, replay
+from projections.replay import ReplayRefused
 from tests.stack import REDIS_MODES, Stack, row_stream_length
 
 #: Columns that are rebuild time by definition ("when was this applied"), per table.
@@ -124,13 +124,7 @@ async def test_rebuilt_tables_equal_the_live_ones_row_for_row(stack: Stack) -> N
     } <= schema_before
 
     for projection in ("data", "errors", "jobs"):
-        outcome = await replay(
-            stack.settings.database_url,
-            stack.redis,
-            partitions=stack.settings.partitions,
-            projection=projection,
-            out=io.StringIO(),
-        )
+        outcome = await stack.replay(projection)
         assert outcome.lost == {}
 
     assert await checksums(stack.pool) == before
@@ -146,9 +140,7 @@ async def test_progress_shows_entries_done_of_the_total_and_the_rate(stack: Stac
     await stack.wait_idle()
     out = io.StringIO()
 
-    await replay(
-        stack.settings.database_url, stack.redis, partitions=stack.settings.partitions, projection="data", out=out
-    )
+    await stack.replay("data", out=out)
 
     accepted = await row_stream_length(stack.redis, ACCEPTED_STREAM, stack.settings.partitions)
     assert f"replay data: ingestro:rows-accepted {accepted:,} of {accepted:,} entries" in out.getvalue()
@@ -182,14 +174,7 @@ async def test_replay_while_uploads_continue_loses_nothing(stack: Stack) -> None
     uploads = asyncio.create_task(keep_uploading())
     slow = {**PROJECTIONS, "data": SlowDataProjection}
     for projection in ("data", "errors", "jobs"):
-        await replay(
-            stack.settings.database_url,
-            stack.redis,
-            partitions=stack.settings.partitions,
-            projection=projection,
-            classes=slow,
-            out=io.StringIO(),
-        )
+        await stack.replay(projection, classes=slow)
     replaying.clear()
     during = await uploads
     assert len(during) >= 3, "too few uploads happened while the replays ran"
@@ -229,14 +214,7 @@ async def test_replay_after_the_projection_code_changed_gives_old_rows_the_new_c
             await stack.pool.fetchval("SELECT count(*) FROM contacts WHERE email_domain IS NULL") == expected.distinct
         )
 
-        await replay(
-            stack.settings.database_url,
-            stack.redis,
-            "data",
-            partitions=stack.settings.partitions,
-            classes={**PROJECTIONS, "data": DomainDataProjection},
-            out=io.StringIO(),
-        )
+        await stack.replay("data", classes={**PROJECTIONS, "data": DomainDataProjection})
 
         assert await stack.pool.fetchval("SELECT count(*) FROM contacts") == expected.distinct
         assert await stack.pool.fetchval("SELECT count(*) FROM contacts WHERE email_domain IS NULL") == 0
@@ -257,35 +235,16 @@ async def test_replay_refuses_when_retention_trimmed_events_the_live_tables_hold
     assert await stack.redis.xlen("ingestro:rows-accepted") == 0
 
     with pytest.raises(ReplayRefused) as refused:
-        await replay(
-            stack.settings.database_url,
-            stack.redis,
-            partitions=stack.settings.partitions,
-            projection="data",
-            out=io.StringIO(),
-        )
+        await stack.replay("data")
 
     message = str(refused.value)
     assert job["job_id"] in message and "ingestro reparse" in message and "--allow-loss" in message
     assert await stack.pool.fetchval("SELECT count(*) FROM contacts") == expected.distinct  # nothing swapped
     with pytest.raises(ReplayRefused, match=job["job_id"]):
-        await replay(
-            stack.settings.database_url,
-            stack.redis,
-            partitions=stack.settings.partitions,
-            projection="jobs",
-            out=io.StringIO(),
-        )
+        await stack.replay("jobs")
     assert (await stack.client.get(f"/jobs/{job['job_id']}")).json()["status"] == "completed"
 
-    outcome = await replay(
-        stack.settings.database_url,
-        stack.redis,
-        partitions=stack.settings.partitions,
-        projection="data",
-        allow_loss=True,
-        out=io.StringIO(),
-    )
+    outcome = await stack.replay("data", allow_loss=True)
     assert outcome.lost == {job["job_id"]: -(-expected.valid // 100)}
     assert await stack.pool.fetchval("SELECT count(*) FROM contacts") == 0
 
