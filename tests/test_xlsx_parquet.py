@@ -4,7 +4,6 @@ and every hostile or broken file failed with its reason (files generated: tests/
 from __future__ import annotations
 
 import datetime as dt
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,7 @@ from tests.workbooks import (
     Dated,
     Formula,
     Raw,
+    crc_broken_workbook,
     header_row,
     row,
     sheet,
@@ -175,16 +175,7 @@ def test_what_is_not_a_readable_workbook_fails_with_the_reason(tmp_path: Path, c
 
 
 def test_a_corrupt_sheet_fails_with_the_rows_before_it_kept(tmp_path: Path) -> None:
-    content = bytearray(
-        workbook(
-            {"S": sheet(header_row(), row(2, "ada@example.com", "Ada", "Lovelace", None, Dated(JAN_5)))},
-            shared=CONTACTS_HEADER,
-            compression=zipfile.ZIP_STORED,
-        )
-    )
-    at = content.index(b"<sheetData>")
-    content[at : at + 11] = b"<sheetDatX>"  # the stored member's CRC no longer matches
-    outcome = parsed(tmp_path, bytes(content))
+    outcome = parsed(tmp_path, crc_broken_workbook())
     assert outcome.failure is not None and "corrupt" in outcome.failure[0], outcome.failure
 
 

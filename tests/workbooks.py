@@ -163,3 +163,17 @@ CONTACTS_HEADER = ["email", "first_name", "last_name", "age", "signup_date", "me
 
 def header_row() -> str:
     return row(1, *(Shared(index) for index in range(len(CONTACTS_HEADER))))
+
+
+def crc_broken_workbook() -> bytes:
+    """An uncompressed workbook with one byte of its sheet changed: the entry's CRC no longer matches."""
+    content = bytearray(
+        workbook(
+            {"S": sheet(header_row(), row(2, "ada@example.com", "Ada", "Lovelace", None, Dated(45296)))},
+            shared=CONTACTS_HEADER,
+            compression=zipfile.ZIP_STORED,
+        )
+    )
+    at = content.index(b"<sheetData>")
+    content[at : at + 11] = b"<sheetDatX>"
+    return bytes(content)

@@ -18,7 +18,18 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from tests.workbooks import CONTACTS_HEADER, Dated, Formula, Raw, Shared, header_row, row, sheet, workbook
+from tests.workbooks import (
+    CONTACTS_HEADER,
+    Dated,
+    Formula,
+    Raw,
+    Shared,
+    crc_broken_workbook,
+    header_row,
+    row,
+    sheet,
+    workbook,
+)
 
 HERE = Path(__file__).parent
 #: 2024-01-05 as Excel's 1900 serial; the 1904 epoch counts 1462 days fewer.
@@ -183,7 +194,7 @@ def build() -> dict[str, bytes]:
         "xlsx/encrypted.xlsx": _encrypted(),
         "xlsx/truncated.xlsx": contacts[: len(contacts) // 2],
         "xlsx/dtd.xlsx": _dtd(),
-        "xlsx/stored_corrupt.xlsx": _stored_corrupt(),
+        "xlsx/stored_corrupt.xlsx": crc_broken_workbook(),
         "parquet/contacts.parquet": table,
         "parquet/nested_map.parquet": _nested_map(),
         "parquet/truncated.parquet": table[:-20],
@@ -191,18 +202,6 @@ def build() -> dict[str, bytes]:
     }
 
 
-def _stored_corrupt() -> bytes:
-    """An uncompressed workbook with one byte of its sheet changed: the entry's CRC no longer matches."""
-    content = bytearray(
-        workbook(
-            {"S": sheet(header_row(), row(2, "ada@example.com", "Ada", "Lovelace", None, Dated(JAN_5)))},
-            shared=CONTACTS_HEADER,
-            compression=zipfile.ZIP_STORED,
-        )
-    )
-    at = content.index(b"<sheetData>")
-    content[at : at + 11] = b"<sheetDatX>"
-    return bytes(content)
 
 
 def main() -> None:
