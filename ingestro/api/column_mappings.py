@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ingestro.api.auth import caller_of
+from ingestro.api.bodies import bounded_body, media_type
 from ingestro.api.context import AppContext
 from ingestro.api.problems import Problem
 from ingestro.api.responses import JSON
@@ -85,14 +86,9 @@ async def put_mapping(request: Request) -> Response:
     """200 with the saved mapping; 400 when it does not fit the dataset or the header."""
     context: AppContext = request.app.state.context
     dataset = await _dataset(request)
-    media_type = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
-    if media_type != "application/json":
+    if media_type(request, "application/json") != "application/json":
         raise Problem(415, "Unsupported Media Type", "send the mapping as application/json")
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_BODY_BYTES:
-            raise Problem(413, "Content Too Large", f"a mapping is at most {MAX_BODY_BYTES} bytes")
+    body = await bounded_body(request, MAX_BODY_BYTES, f"a mapping is at most {MAX_BODY_BYTES} bytes")
     try:
         value = orjson.loads(body)
     except orjson.JSONDecodeError:

@@ -15,6 +15,7 @@ from pathlib import PurePosixPath
 from starlette.requests import Request
 from starlette.responses import Response
 
+from ingestro.api.bodies import bounded_body
 from ingestro.api.problems import Problem
 from ingestro.api.responses import JSON
 from ingestro.api.upload import detect_format
@@ -51,19 +52,13 @@ async def infer(request: Request) -> Response:
         raise Problem(
             415, "Unsupported Media Type", "say the format: ?format=csv|json|ndjson, a file name, or the content type"
         )
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_SAMPLE_BYTES:
-            raise Problem(
-                413, "Content Too Large", f"a sample is at most {MAX_SAMPLE_BYTES} bytes: send the file's start"
-            )
+    body = await bounded_body(
+        request, MAX_SAMPLE_BYTES, f"a sample is at most {MAX_SAMPLE_BYTES} bytes: send the file's start"
+    )
     if not body.strip():
         raise Problem(400, "Bad Request", "the sample is empty")
     try:
-        return JSON(
-            await asyncio.to_thread(draft_of_sample, bytes(body), name, file_format, delimiter, encoding, filename)
-        )
+        return JSON(await asyncio.to_thread(draft_of_sample, body, name, file_format, delimiter, encoding, filename))
     except UnreadableSample as error:
         raise Problem(422, "Unprocessable Content", str(error)) from None
     except InvalidDeclaration as error:  # pragma: no cover - inferred names are made valid

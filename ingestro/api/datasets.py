@@ -16,6 +16,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
+from ingestro.api.bodies import bounded_body, media_type
 from ingestro.api.context import AppContext
 from ingestro.api.problems import Problem
 from ingestro.api.responses import JSON
@@ -60,18 +61,13 @@ def _declared(body: bytes, syntax: str, name: str) -> Dataset:
 async def put_dataset(request: Request) -> Response:
     context: AppContext = request.app.state.context
     name = request.path_params["name"]
-    media_type = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
-    syntax = _SYNTAXES.get(media_type)
+    syntax = _SYNTAXES.get(media_type(request, "application/json"))
     if syntax is None:
         raise Problem(415, "Unsupported Media Type", "send the declaration as application/json or application/toml")
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_BYTES:
-            raise Problem(413, "Content Too Large", f"a declaration is at most {MAX_BYTES} bytes")
+    body = await bounded_body(request, MAX_BYTES, f"a declaration is at most {MAX_BYTES} bytes")
     try:
         # Parsing is CPU work, bounded (ingestro.datasets.declaration_bounds) but not for the event loop.
-        dataset = await asyncio.to_thread(_declared, bytes(body), syntax, name)
+        dataset = await asyncio.to_thread(_declared, body, syntax, name)
     except InvalidDeclaration as error:
         raise Problem(422, "Unprocessable Content", str(error)) from None
     if dataset.name != name:

@@ -21,6 +21,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ingestro.api.auth import caller_of
+from ingestro.api.bodies import bounded_body, media_type
 from ingestro.api.context import AppContext
 from ingestro.api.problems import Problem
 from ingestro.api.responses import JSON
@@ -41,14 +42,9 @@ MAX_SOURCE_CHARS = 2048
 
 
 async def _source_of(request: Request) -> str:
-    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if media_type != "application/json":
+    if media_type(request) != "application/json":
         raise Problem(415, "Unsupported Media Type", 'send {"source": "https://…"} as application/json')
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_BODY_BYTES:
-            raise Problem(413, "Content Too Large", f"an import request is at most {MAX_BODY_BYTES} bytes")
+    body = await bounded_body(request, MAX_BODY_BYTES, f"an import request is at most {MAX_BODY_BYTES} bytes")
     try:
         document = orjson.loads(body)
     except orjson.JSONDecodeError:

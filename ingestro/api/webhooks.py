@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ingestro.api.auth import caller_of
+from ingestro.api.bodies import bounded_body, media_type
 from ingestro.api.context import AppContext
 from ingestro.api.imports import check_source
 from ingestro.api.problems import Problem
@@ -34,14 +35,9 @@ def _shown(endpoint: webhooks.Endpoint, *, secret: bool = False) -> dict[str, An
 
 
 async def _body(request: Request) -> Any:
-    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if media_type != "application/json":
+    if media_type(request) != "application/json":
         raise Problem(415, "Unsupported Media Type", "send the endpoint as application/json")
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_BODY_BYTES:
-            raise Problem(413, "Content Too Large", f"a webhook is at most {MAX_BODY_BYTES} bytes")
+    body = await bounded_body(request, MAX_BODY_BYTES, f"a webhook is at most {MAX_BODY_BYTES} bytes")
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError:
