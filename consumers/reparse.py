@@ -19,6 +19,7 @@ as long as ``INGESTRO_PARSE_RANGE_BYTES`` is the same.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import asyncpg
@@ -138,16 +139,17 @@ class Reparser:
         if counts is None or counts["accepted_batches"] is None:
             return None
         file_bytes = received.bytes
-        more = file_bytes // self.range_bytes if self.range_bytes and file_bytes >= 2 * self.range_bytes else 0
-        more += file_bytes // BATCH_CHARS if received.options.compression is None else 1 << 62
+        ranges = file_bytes // self.range_bytes if self.range_bytes and file_bytes >= 2 * self.range_bytes else 0
+        early: float = file_bytes // BATCH_CHARS if received.options.compression is None else math.inf
         for rows, batches in (
             (counts["rows_accepted"], counts["accepted_batches"]),
             (counts["rows_rejected"], counts["rejected_batches"]),
         ):
-            if not -(-rows // self.batch_size) <= batches <= -(-rows // self.batch_size) + more:
+            fewest = -(-rows // self.batch_size)
+            if not fewest <= batches <= fewest + ranges + early:
                 return (
                     f"it was parsed with another batch size ({rows} rows made {batches} batches, not"
-                    f" {-(-rows // self.batch_size)} of {self.batch_size}): set INGESTRO_BATCH_SIZE to the one it had"
+                    f" {fewest} of {self.batch_size}): set INGESTRO_BATCH_SIZE to the one it had"
                 )
         return None
 
